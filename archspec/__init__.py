@@ -1,0 +1,48 @@
+"""archspec: neural-network architectures as YAML specs, validated, compiled to a shape-checked DAG, lowered to
+PyTorch, trained and drawn.
+
+    import archspec
+    result = archspec.validate("resnet50")          # diagnostics, never exceptions
+    spec = archspec.load("specs/cifar_resnet.yaml", n=200)
+
+Importing archspec is cheap: torch, networkx and graphviz are imported only by the functions that need them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__version__ = "0.1.0"
+
+
+def _overrides(overrides: dict[str, Any]) -> list[str]:
+    import json
+
+    out = []
+    for k, v in overrides.items():
+        text = v if isinstance(v, str) else json.dumps(v)
+        out.append(f"{k}={text}")
+    return out
+
+
+def load(path_or_name: str | Path, **overrides: Any):
+    """The resolved spec (params computed, constraints checked); raises archspec.SpecError if invalid."""
+    from archspec.spec import load_spec
+
+    return load_spec(path_or_name, _overrides(overrides))
+
+
+def validate(path_or_name: str | Path, **overrides: Any):
+    """A `validate.Result`: `.ok`, `.diagnostics` (each with code, message and file:line:col)."""
+    from archspec.validate import validate as run
+
+    return run(path_or_name, _overrides(overrides))
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SpecError":
+        from archspec.diagnostics import SpecError
+
+        return SpecError
+    raise AttributeError(f"module 'archspec' has no attribute {name!r}")

@@ -1,0 +1,155 @@
+"""The `archspec` command line. Each subcommand imports only what it needs (validate and compile never import torch).
+
+Exit codes: 0 success, 2 invalid input (a bad spec, file, flag or checkpoint), 1 an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, Callable, Sequence
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INVALID = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A bad command line or a bad non-spec input: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not the whole usage text
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _common(p: argparse.ArgumentParser, *, many: bool = False) -> None:
+    p.add_argument("specs" if many else "spec", nargs="+" if many else None, metavar="SPEC",
+                   help="a spec file or the name of a shipped spec (`archspec list`)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a param, e.g. --set n=200 or --set shortcut=C (repeatable)")
+    p.add_argument("--input", dest="input_shape", metavar="CxHxW", help="input shape, e.g. 3x224x224")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from archspec import __version__
+
+    parser = _Parser(prog="archspec", description="Neural-network architectures as YAML: validate, compile, "
+                     "lower to PyTorch, train and draw them.")
+    parser.add_argument("--version", action="version", version=f"archspec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("validate", help="check specs and report every problem with file:line:col")
+    _common(p, many=True)
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--max-nodes", type=int, default=None, help="node budget for expansion (default 100,000)")
+    p.set_defaults(run=_cmd_validate)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of spec files")
+    p.set_defaults(run=_cmd_schema)
+
+    p = sub.add_parser("list", help="list the shipped specs")
+    p.set_defaults(run=_cmd_list)
+
+    p = sub.add_parser("explain", help="explain a diagnostic code, e.g. `archspec explain E305`")
+    p.add_argument("code")
+    p.set_defaults(run=_cmd_explain)
+
+    for register in _extra_commands():
+        register(sub)
+    return parser
+
+
+def _extra_commands() -> list[Callable[[Any], None]]:
+    """Subcommands defined beside the modules that implement them (compile, render, train, ...)."""
+    from archspec import commands
+
+    return commands.REGISTER
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.run(args) or 0)
+    except UsageError as e:
+        print(f"archspec: error: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        print("archspec: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `archspec schema | head`
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return EXIT_OK
+    except SystemExit as e:  # --help and --version
+        return int(e.code or 0) if isinstance(e.code, int) or e.code is None else EXIT_INVALID
+    except Exception as e:  # noqa: BLE001 - the last line of defence: say it is our fault, not the user's
+        if os.environ.get("ARCHSPEC_DEBUG"):
+            raise
+        print(f"archspec: internal error: {type(e).__name__}: {e} (this is a bug in archspec; "
+              f"set ARCHSPEC_DEBUG=1 for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def print_diagnostics(diagnostics: list, sources: Any) -> None:
+    from archspec.diagnostics import render_text
+
+    if diagnostics:
+        print(render_text(diagnostics, sources), file=sys.stderr)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from archspec.diagnostics import Sources, render_json
+    from archspec.schema import SchemaChecker
+    from archspec.validate import validate
+
+    if args.max_nodes is not None and args.max_nodes < 1:
+        raise UsageError("--max-nodes must be a positive number")
+    checker = SchemaChecker()
+    results = []
+    for ref in args.specs:
+        sources = Sources()
+        result = validate(ref, args.overrides, args.input_shape, sources, checker, args.max_nodes)
+        results.append(result)
+        if args.format == "text":
+            if result.ok:
+                exp = result.expansion
+                print(f"{result.file}: ok ({exp.spec.name}, {len(exp.nodes) - 1:,} nodes)")
+            else:
+                print_diagnostics(result.diagnostics, sources)
+    if args.format == "json":
+        print(render_json([r.as_dict() for r in results]))
+    bad = sum(not r.ok for r in results)
+    if args.format == "text" and len(results) > 1:
+        print(f"{len(results)} specs: {len(results) - bad} valid, {bad} invalid",
+              file=sys.stderr if bad else sys.stdout)
+    return EXIT_INVALID if bad else EXIT_OK
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from archspec.schema import schema_json
+
+    sys.stdout.write(schema_json())
+    return EXIT_OK
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from archspec.resolve import available_specs
+    from archspec.yamlsrc import display_path
+
+    for name, path in available_specs().items():
+        print(f"{name:<20} {display_path(path)}")
+    return EXIT_OK
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from archspec.diagnostics import CODES
+
+    code = args.code.upper()
+    if code not in CODES:
+        raise UsageError(f"unknown code {args.code}; codes run from E001 to E900")
+    print(f"{code}: {CODES[code]}")
+    return EXIT_OK

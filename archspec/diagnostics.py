@@ -1,0 +1,213 @@
+"""Diagnostics: source locations, error codes, and how problems are printed.
+
+Every problem archspec finds in a spec becomes a `Diagnostic` with a code, a message that says what was expected
+and what was found, a location in the YAML (`file:line:col`), and, where one is likely, a fix. Problems are
+collected, never raised one at a time, so the user sees all of them at once:
+
+    specs/x.yaml:14:7: error[E305]: `add` reads `shortcut`, which is not defined in block `basic`
+       14 |       - add: {op: add, in: [bn2, shortcut]}
+          |                                  ^^^^^^^^
+       = help: did you mean `downsample`?
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+# The catalogue of codes. `archspec explain CODE` prints the line; tests check that every code used is here.
+CODES: dict[str, str] = {
+    # E0xx: reading the file
+    "E001": "the file cannot be read (missing, a folder, or not permitted)",
+    "E002": "the file is larger than the size budget for a spec",
+    "E003": "the file is not UTF-8 text (binary data or another encoding)",
+    "E004": "the file is empty",
+    "E005": "YAML syntax error",
+    "E006": "a tab is used for indentation (YAML needs spaces)",
+    "E007": "a key appears twice in the same mapping",
+    "E008": "a YAML tag that archspec does not accept (specs are plain data)",
+    "E009": "YAML aliases expand beyond the size budget, or refer to themselves",
+    "E010": "the YAML is nested deeper than the budget",
+    "E011": "a mapping key that is not a plain name or number",
+    "E012": "a number too large to read",
+    # E1xx: structure (the JSON Schema)
+    "E100": "a value has the wrong type",
+    "E101": "an unknown key",
+    "E102": "a required key is missing",
+    "E103": "a value that is not one of the allowed choices",
+    "E104": "a value outside its allowed range or form",
+    "E105": "an unsupported `archspec:` format version",
+    # E12x: files that refer to other files
+    "E120": "an `extends` or `imports` file cannot be found",
+    "E121": "`extends` or `imports` files form a cycle",
+    "E122": "an `extends` or `imports` path leaves the spec's folder tree",
+    "E123": "no spec with this name or path",
+    "E124": "a library file (for `imports`) defines a network",
+    "E125": "the spec has no network",
+    "E126": "the same block template is defined by two imported libraries",
+    # E2xx: parameters and expressions
+    "E200": "an expression cannot be parsed",
+    "E201": "an expression uses a name that is not defined",
+    "E202": "division by zero",
+    "E203": "arithmetic overflow: a result beyond the allowed range",
+    "E204": "an expression combines values of the wrong types",
+    "E205": "parameters that depend on each other in a cycle",
+    "E206": "a constraint of the spec is not met",
+    "E207": "a command-line override (`--set`) names an unknown parameter or is malformed",
+    "E208": "a size that is not a positive whole number",
+    "E209": "an expression is longer or more deeply nested than the budget",
+    # E3xx: templates, nodes and the graph
+    "E300": "an unknown op",
+    "E301": "an unknown block template",
+    "E302": "a required block parameter is missing",
+    "E303": "an argument the block template does not declare",
+    "E304": "a block argument of the wrong type or out of range",
+    "E305": "a reference to a node that does not exist",
+    "E306": "two nodes with the same name",
+    "E307": "the graph has a cycle",
+    "E308": "a node whose output is never used",
+    "E309": "an op given the wrong number of inputs",
+    "E310": "no `cases` alternative applies",
+    "E311": "a block template that contains itself",
+    "E312": "`in_channels` is read before its input is defined",
+    "E313": "an op is missing a required attribute",
+    "E314": "an op attribute with an invalid value",
+    "E315": "an item without a name (only `repeat` items may be anonymous)",
+    "E316": "a node name that is reserved or not a valid identifier",
+    # E4xx: shapes (the compiler)
+    "E400": "inputs of a merge (add, concat) disagree in shape",
+    "E401": "an op receives a tensor of the wrong rank or size",
+    "E402": "a layer's output would be empty (spatial size below 1)",
+    "E403": "the network input shape is invalid",
+    # E5xx: budgets
+    "E500": "the spec would expand beyond the node budget",
+    # E9xx: the command line
+    "E900": "a command-line option has an invalid value",
+}
+
+
+@dataclass(frozen=True)
+class Loc:
+    """A place in a source file: 1-based line and column, with the end of the span on the same line if known."""
+
+    file: str
+    line: int
+    col: int
+    end_col: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}" if self.line else self.file
+
+    def shifted(self, offset: int, length: int | None = None) -> "Loc":
+        """The location `offset` characters further along the same line (for pointing inside an expression)."""
+        col = self.col + offset
+        return Loc(self.file, self.line, col, col + length if length else None)
+
+
+@dataclass
+class Diagnostic:
+    code: str
+    message: str
+    loc: Loc | None = None
+    hint: str | None = None
+    severity: str = "error"
+    notes: list[tuple[Loc | None, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        d: dict = {"severity": self.severity, "code": self.code, "message": self.message}
+        if self.loc is not None:
+            d.update(file=self.loc.file, line=self.loc.line, col=self.loc.col)
+        if self.hint:
+            d["hint"] = self.hint
+        if self.notes:
+            d["notes"] = [
+                {"message": m, **({"file": l.file, "line": l.line, "col": l.col} if l else {})}
+                for l, m in self.notes
+            ]
+        return d
+
+    def headline(self) -> str:
+        where = f"{self.loc}: " if self.loc else ""
+        return f"{where}{self.severity}[{self.code}]: {self.message}"
+
+
+class SpecError(Exception):
+    """Raised to abandon work on a spec; carries every diagnostic collected so far."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]):
+        self.diagnostics = list(diagnostics)
+        super().__init__("\n".join(d.headline() for d in self.diagnostics))
+
+
+class Sources:
+    """The text of every file read in one run, so diagnostics can quote the offending line."""
+
+    def __init__(self) -> None:
+        self._lines: dict[str, list[str]] = {}
+
+    def add(self, file: str, text: str) -> None:
+        self._lines[file] = text.splitlines()
+
+    def line(self, file: str, line: int) -> str | None:
+        lines = self._lines.get(file)
+        if lines is None or not 1 <= line <= len(lines):
+            return None
+        return lines[line - 1]
+
+
+def render_text(diagnostics: Iterable[Diagnostic], sources: Sources | None = None) -> str:
+    """Each diagnostic as `file:line:col: error[CODE]: message`, the source line, a caret, and the help line."""
+    out: list[str] = []
+    for d in diagnostics:
+        out.append(d.headline())
+        if d.loc is not None and sources is not None and d.loc.line:
+            text = sources.line(d.loc.file, d.loc.line)
+            if text is not None:
+                out.extend(_quote(text, d.loc))
+        for loc, note in d.notes:
+            out.append(f"   = note: {note}" + (f" ({loc})" if loc else ""))
+        if d.hint:
+            out.append(f"   = help: {d.hint}")
+    return "\n".join(out)
+
+
+def _quote(text: str, loc: Loc) -> Iterator[str]:
+    gutter = " " * len(str(loc.line))
+    shown = text.expandtabs(1)
+    if len(shown) > 160:  # keep enormous single-line files readable
+        start = max(0, loc.col - 80)
+        shown = ("..." if start else "") + shown[start : start + 160]
+        col = loc.col - start + (3 if start else 0)
+    else:
+        col = loc.col
+    width = max(1, (loc.end_col - loc.col) if loc.end_col and loc.end_col > loc.col else 1)
+    width = min(width, max(1, len(shown) - col + 1))
+    yield f" {loc.line} | {shown}"
+    yield f" {gutter} | {' ' * (col - 1)}{'^' * width}"
+
+
+def render_json(results: list[dict]) -> str:
+    return json.dumps(results, indent=2)
+
+
+def suggest(word: str, choices: Iterable[str], *, limit: int = 1) -> list[str]:
+    """Close matches for a misspelt name, best first (difflib, with a case-insensitive pass first)."""
+    import difflib
+
+    pool = sorted(set(choices))
+    lowered = {c.lower(): c for c in pool}
+    if word.lower() in lowered and lowered[word.lower()] != word:
+        return [lowered[word.lower()]]
+    return difflib.get_close_matches(word, pool, n=limit, cutoff=0.6)
+
+
+def did_you_mean(word: str, choices: Iterable[str], *, what: str = "") -> str | None:
+    """`did you mean `x`?` or, with nothing close, the list of choices when it is short."""
+    pool = sorted(set(choices))
+    close = suggest(word, pool)
+    if close:
+        return f"did you mean `{close[0]}`?"
+    if pool and len(pool) <= 12:
+        return f"{what or 'choices'}: " + ", ".join(f"`{c}`" for c in pool)
+    return None

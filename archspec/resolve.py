@@ -1,0 +1,252 @@
+"""Finding spec files and merging `extends` and `imports` into one document.
+
+- A spec is named by path (`specs/resnet50.yaml`) or by name (`resnet50`, looked up in `$ARCHSPEC_PATH` and then
+  in the specs shipped with archspec). `archspec:lib/resnet.yaml` names a shipped file from anywhere.
+- `extends: base.yaml` starts from another spec; `imports: [lib.yaml]` brings a library's params, blocks and recipe.
+  Paths are relative to the file that names them and must stay inside the folder of the spec being loaded.
+- Merging: mappings merge key by key (a child can change one param default of one block); lists and scalars
+  are replaced; `constraints` accumulate. Every merged value keeps the location of the file that wrote it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archspec.diagnostics import Diagnostic, Loc, Sources, SpecError, did_you_mean
+from archspec.yamlsrc import LocDict, LocList, display_path, load_file
+
+PACKAGED_PREFIX = "archspec:"
+MAX_CHAIN = 32
+LIBRARY_FORBIDDEN = ("network", "input", "output", "extends")
+
+
+def packaged_specs_dir() -> Path:
+    """The specs shipped with archspec: `archspec/specs` when installed, `specs/` in the source tree."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "specs", here.parent / "specs"):
+        if (candidate / "archspec.schema.json").is_file():
+            return candidate
+    return here.parent / "specs"
+
+
+def search_dirs() -> list[Path]:
+    extra = [Path(p) for p in os.environ.get("ARCHSPEC_PATH", "").split(os.pathsep) if p]
+    return extra + [packaged_specs_dir()]
+
+
+def available_specs() -> dict[str, Path]:
+    """Spec names that `archspec validate NAME` accepts, first match wins."""
+    out: dict[str, Path] = {}
+    for d in search_dirs():
+        if d.is_dir():
+            for p in sorted(d.glob("*.yaml")):
+                out.setdefault(p.stem, p)
+    return out
+
+
+def locate(ref: str | os.PathLike) -> Path:
+    """The file a user means by `ref`, or a SpecError saying what exists."""
+    text = os.fspath(ref)
+    if text.startswith(PACKAGED_PREFIX):
+        path = packaged_specs_dir() / text[len(PACKAGED_PREFIX):]
+        if path.is_file():
+            return path
+        raise SpecError([Diagnostic("E123", f"archspec ships no file {text[len(PACKAGED_PREFIX):]}", Loc(text, 0, 0),
+                                    hint="`archspec list` shows the shipped specs")])
+    path = Path(text)
+    if path.exists():
+        return path
+    looks_like_path = os.sep in text or "/" in text or path.suffix in (".yaml", ".yml", ".json")
+    if not looks_like_path:
+        specs = available_specs()
+        if text in specs:
+            return specs[text]
+        hint = did_you_mean(text, specs) or "`archspec list` shows the shipped specs"
+        raise SpecError([Diagnostic("E123", f"no spec named `{text}`", Loc(text, 0, 0), hint=hint)])
+    hint = None
+    if path.parent.is_dir():
+        hint = did_you_mean(path.name, [p.name for p in path.parent.iterdir() if p.suffix in (".yaml", ".yml")])
+    raise SpecError([Diagnostic("E001", f"no such file: {text}", Loc(text, 0, 0), hint=hint)])
+
+
+@dataclass
+class Resolved:
+    doc: LocDict  # the merged document
+    files: list[str] = field(default_factory=list)  # every file read, in order
+
+
+class Resolver:
+    """Loads, schema-checks and merges the files of one spec. Collects problems rather than stopping at one."""
+
+    def __init__(self, sources: Sources, checker: Any, root: Path, packaged: Path | None = None):
+        self.sources = sources
+        self.checker = checker
+        self.root = root.resolve()
+        self.packaged = (packaged or packaged_specs_dir()).resolve()
+        self.cache: dict[Path, LocDict | None] = {}
+        self.diags: list[Diagnostic] = []
+        self.files: list[str] = []
+
+    # -- files ---------------------------------------------------------------------------------------------
+
+    def read(self, path: Path) -> LocDict | None:
+        path = path.resolve()
+        if path in self.cache:
+            return self.cache[path]
+        self.cache[path] = None
+        display = display_path(path)
+        self.files.append(display)
+        try:
+            doc = load_file(path, self.sources, display)
+        except SpecError as e:
+            self.diags.extend(e.diagnostics)
+            return None
+        problems = self.checker.check(doc, display)
+        if problems:
+            self.diags.extend(problems)
+            return None
+        self.cache[path] = doc
+        return doc
+
+    def target(self, owner: Path, doc: LocDict, key: str, index: int | None = None) -> Path | None:
+        """Resolve the path written at doc[key] (or doc[key][index]) relative to `owner`, inside the root."""
+        container = doc[key] if index is not None else doc
+        k = index if index is not None else key
+        raw = container[k]
+        loc = container.val_loc(k)
+        if raw.startswith(PACKAGED_PREFIX):
+            path = (self.packaged / raw[len(PACKAGED_PREFIX):]).resolve()
+            inside = _inside(path, self.packaged)
+        else:
+            path = (owner.parent / raw).resolve()
+            inside = _inside(path, self.root) or _inside(owner.resolve(), self.packaged) and _inside(path, self.packaged)
+        if not inside:
+            self.diags.append(Diagnostic(
+                "E122", f"`{key}: {raw}` leaves the spec's folder tree ({display_path(self.root)})", loc,
+                hint="keep shared files beside or below the spec, or use `archspec:lib/...` for shipped ones"))
+            return None
+        if not path.is_file():
+            hint = None
+            if path.parent.is_dir():
+                hint = did_you_mean(path.name, [p.name for p in path.parent.iterdir() if p.suffix == ".yaml"])
+            self.diags.append(Diagnostic("E120", f"`{key}` names {raw}, which does not exist "
+                                         f"({display_path(path)})", loc, hint=hint))
+            return None
+        return path
+
+    # -- merging ------------------------------------------------------------------------------------------
+
+    def resolve(self, top: Path) -> Resolved:
+        chain = self._extends_chain(top)
+        merged = LocDict(loc=None)
+        for path, doc in reversed(chain):
+            libs = self._libraries(path, doc, (path.resolve(),))
+            if libs is not None:
+                merged = merge(merged, libs)
+            own = LocDict({k: v for k, v in doc.items() if k not in ("extends", "imports")}, loc=doc.loc)
+            own.key_locs, own.val_locs = doc.key_locs, doc.val_locs
+            merged = merge(merged, own)
+        if chain:
+            merged.loc = chain[0][1].loc
+        if self.diags:
+            raise SpecError(self.diags)
+        return Resolved(merged, self.files)
+
+    def _extends_chain(self, top: Path) -> list[tuple[Path, LocDict]]:
+        chain: list[tuple[Path, LocDict]] = []
+        seen: list[Path] = []
+        path: Path | None = top
+        while path is not None:
+            doc = self.read(path)
+            if doc is None:
+                break
+            chain.append((path, doc))
+            seen.append(path.resolve())
+            if "extends" not in doc:
+                break
+            nxt = self.target(path, doc, "extends")
+            if nxt is None:
+                break
+            if nxt.resolve() in seen:
+                cycle = " -> ".join(display_path(p) for p in seen + [nxt.resolve()])
+                self.diags.append(Diagnostic("E121", f"`extends` goes round in a cycle: {cycle}",
+                                             doc.val_loc("extends"), hint="one of these files must not extend"))
+                break
+            if len(chain) >= MAX_CHAIN:
+                self.diags.append(Diagnostic("E121", f"`extends` chain is longer than {MAX_CHAIN} files",
+                                             doc.val_loc("extends")))
+                break
+            path = nxt
+        return chain
+
+    def _libraries(self, owner: Path, doc: LocDict, stack: tuple[Path, ...]) -> LocDict | None:
+        """The merged content of the files `doc` imports (each with its own imports merged under it)."""
+        if "imports" not in doc:
+            return None
+        combined = LocDict(loc=None)
+        origin: dict[str, str] = {}
+        for i in range(len(doc["imports"])):
+            path = self.target(owner, doc, "imports", i)
+            if path is None:
+                continue
+            loc = doc["imports"].val_loc(i)
+            if path.resolve() in stack:
+                cycle = " -> ".join(display_path(p) for p in stack + (path.resolve(),))
+                self.diags.append(Diagnostic("E121", f"`imports` go round in a cycle: {cycle}", loc))
+                continue
+            if len(stack) >= MAX_CHAIN:
+                self.diags.append(Diagnostic("E121", f"`imports` are nested more than {MAX_CHAIN} deep", loc))
+                continue
+            lib = self.read(path)
+            if lib is None:
+                continue
+            bad = [k for k in LIBRARY_FORBIDDEN if k in lib]
+            if bad:
+                self.diags.append(Diagnostic(
+                    "E124", f"{display_path(path)} is imported as a library but defines `{bad[0]}`",
+                    lib.key_loc(bad[0]), hint="use `extends:` to start from another spec; `imports:` is for "
+                    "files of params, blocks and recipes"))
+                continue
+            inner = self._libraries(path, lib, stack + (path.resolve(),))
+            own = LocDict({k: v for k, v in lib.items() if k != "imports"}, loc=lib.loc)
+            own.key_locs, own.val_locs = lib.key_locs, lib.val_locs
+            content = merge(inner, own) if inner is not None else own
+            for name in content.get("blocks", {}):
+                here = display_path(path)
+                if name in origin and origin[name] != here:
+                    self.diags.append(Diagnostic(
+                        "E126", f"block `{name}` is defined by both {origin[name]} and {here}",
+                        content["blocks"].key_loc(name), hint="rename one of them, or import only one library"))
+                origin.setdefault(name, here)
+            combined = merge(combined, content)
+        return combined
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def merge(base: Any, over: Any, key: str | None = None) -> Any:
+    """Deep merge of located documents: mappings key by key, `constraints` appended, the rest replaced."""
+    if isinstance(base, LocDict) and isinstance(over, LocDict):
+        out = LocDict(base, loc=over.loc or base.loc)
+        out.key_locs = dict(base.key_locs)
+        out.val_locs = dict(base.val_locs)
+        for k, v in over.items():
+            if k in out and k == "constraints" and isinstance(out[k], LocList) and isinstance(v, LocList):
+                joined = LocList(list(out[k]) + list(v), loc=v.loc)
+                joined.locs = list(out[k].locs) + list(v.locs)
+                out[k] = joined
+            else:
+                out[k] = merge(out[k], v, k) if k in out else v
+            out.key_locs[k] = over.key_locs.get(k, out.key_locs.get(k))
+            out.val_locs[k] = over.val_locs.get(k, out.val_locs.get(k))
+        return out
+    return over

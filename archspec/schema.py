@@ -1,0 +1,426 @@
+"""The JSON Schema (draft 2020-12) of spec files, and schema errors turned into located diagnostics.
+
+The schema is built here from the op registry (so an op's attributes are declared once, in `compiler.ops`) and
+shipped as `specs/archspec.schema.json` for editors (`# yaml-language-server: $schema=...`); a test keeps the file
+equal to what this module builds. `archspec schema` prints it. Each file is checked on its own, before `extends`
+and `imports` are merged, so that an editor and archspec agree on every file.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from archspec.diagnostics import Diagnostic, Loc, did_you_mean
+from archspec.yamlsrc import LocDict, LocList
+
+FORMAT_VERSION = 1
+ITEM_KEYS = {"op", "use", "cases", "repeat", "in", "when", "stage", "doc", "with"}
+RESERVED_NAMES = ITEM_KEYS | {"input", "index", "count", "in_channels", "in_shape"}
+PARAM_TYPES = ["int", "float", "number", "bool", "str", "list", "map", "template", "any"]
+NAME_PATTERN = r"^([A-Za-z_][A-Za-z0-9_]*|[0-9]+)$"
+IDENT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+AUGMENT_OPS: dict[str, dict[str, Any]] = {
+    "pad_crop": {"pad": {"type": "integer", "minimum": 0}, "size": {"type": "integer", "minimum": 1},
+                 "fill": {"type": "number"}},
+    "hflip": {"p": {"type": "number", "minimum": 0, "maximum": 1}},
+    "scale_jitter": {"min": {"type": "integer", "minimum": 1}, "max": {"type": "integer", "minimum": 1}},
+    "random_crop": {"size": {"type": "integer", "minimum": 1}},
+    "lighting": {"alphastd": {"type": "number", "minimum": 0}},
+}
+
+
+def _expr() -> dict:
+    return {"type": "string", "pattern": "^=", "description": "an expression: `=6 * n + 2`"}
+
+
+def _or_expr(schema: dict) -> dict:
+    return {"anyOf": [schema, {"$ref": "#/$defs/expr"}]}
+
+
+def _attr_schema(attr: Any) -> dict:
+    base: dict[str, Any]
+    if attr.type == "int":
+        base = {"type": "integer"}
+    elif attr.type == "size":
+        one = {"type": "integer"}
+        if attr.min is not None:
+            one["minimum"] = int(attr.min)
+        base = {"anyOf": [one, {"type": "array", "items": _or_expr(one), "minItems": 2, "maxItems": 2}]}
+        return _or_expr(base) | ({"description": attr.doc} if attr.doc else {})
+    elif attr.type == "bool":
+        base = {"type": "boolean"}
+    elif attr.type == "float":
+        base = {"type": "number"}
+    elif attr.type == "list":
+        base = {"type": "array"}
+    else:
+        base = {"type": "string"}
+        if attr.choices:
+            base["enum"] = list(attr.choices)
+    if attr.min is not None and attr.type in ("int", "float"):
+        base["minimum"] = attr.min if attr.type == "float" else int(attr.min)
+    if attr.max is not None:
+        base["maximum"] = attr.max
+    schema = _or_expr(base)
+    if attr.doc:
+        schema["description"] = attr.doc
+    return schema
+
+
+def _node_common() -> dict:
+    return {
+        "in": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
+               "description": "input node(s); by default the previous item"},
+        "when": {"type": ["string", "boolean"], "description": "include this item only if the expression holds"},
+        "stage": {"type": "string", "description": "the Table 1 row this item starts (conv2_x, ...)"},
+        "doc": {"type": "string"},
+        "repeat": _or_expr({"type": "integer", "minimum": 0}),
+    }
+
+
+def build_schema() -> dict:
+    from archspec.compiler.ops import OPS, USER_OPS
+
+    common = _node_common()
+    op_defs: dict[str, Any] = {}
+    op_rules = []
+    for name in USER_OPS:
+        op = OPS[name]
+        props: dict[str, Any] = {"op": {"const": name}, **{k: {} for k in common}}
+        props.update({k: _attr_schema(a) for k, a in op.attrs.items()})
+        op_defs[f"op_{name}"] = {
+            "description": op.doc, "properties": props, "additionalProperties": False,
+            "required": [k for k, a in op.attrs.items() if a.required],
+        }
+        op_rules.append({"if": {"properties": {"op": {"const": name}}, "required": ["op"]},
+                         "then": {"$ref": f"#/$defs/op_{name}"}})
+    defs: dict[str, Any] = {
+        "expr": _expr(),
+        "identifier": {"type": "string", "pattern": IDENT_PATTERN},
+        "count": _or_expr({"type": "integer", "minimum": 1}),
+        "number": _or_expr({"type": "number"}),
+        "node": {
+            "type": "object",
+            "description": "a primitive op (`op:`), a block template (`use:`) or a choice (`cases:`)",
+            "properties": {**common, "op": {"enum": USER_OPS}, "use": {"type": "string"},
+                           "with": {"anyOf": [{"type": "object"}, {"$ref": "#/$defs/expr"}]},
+                           "cases": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/node"}}},
+            "allOf": [
+                *op_rules,
+                {"if": {"required": ["use"]}, "then": {"not": {"anyOf": [{"required": ["op"]},
+                                                                           {"required": ["cases"]}]}}},
+                {"if": {"required": ["cases"]}, "then": {"not": {"required": ["op"]}}},
+                {"if": {"not": {"anyOf": [{"required": ["use"]}, {"required": ["cases"]}]}},
+                 "then": {"required": ["op"]}},
+            ],
+        },
+        "item": {
+            "type": "object",
+            "description": "`- name: {op: ...}`, or an unnamed `repeat` (children are named 0, 1, ...)",
+            "if": {"anyOf": [{"required": [k]} for k in sorted(ITEM_KEYS)]},
+            "then": {"$ref": "#/$defs/node"},
+            "else": {
+                "minProperties": 1, "maxProperties": 1,
+                "propertyNames": {"pattern": NAME_PATTERN},
+                "additionalProperties": {"$ref": "#/$defs/node"},
+            },
+        },
+        "body": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/item"}},
+        "param_type": {"enum": PARAM_TYPES},
+        "param_decl": {"anyOf": [
+            {"$ref": "#/$defs/param_type"},
+            {"type": "object", "additionalProperties": False, "properties": {
+                "type": {"$ref": "#/$defs/param_type"}, "default": {}, "min": {"type": "number"},
+                "max": {"type": "number"}, "enum": {"type": "array", "minItems": 1}, "doc": {"type": "string"}}},
+        ]},
+        "constraint": {
+            "type": "object", "required": ["check", "message"], "additionalProperties": False,
+            "properties": {"check": {"type": ["string", "boolean"]}, "message": {"type": "string"}},
+        },
+        "template": {
+            "type": "object", "required": ["body"], "additionalProperties": False,
+            "properties": {
+                "doc": {"type": "string"},
+                "params": {"type": "object", "propertyNames": {"pattern": IDENT_PATTERN},
+                           "additionalProperties": {"$ref": "#/$defs/param_decl"}},
+                "inputs": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/identifier"}},
+                "output": {"type": "string"},
+                "constraints": {"type": "array", "items": {"$ref": "#/$defs/constraint"}},
+                "body": {"$ref": "#/$defs/body"},
+            },
+        },
+        "augment": {
+            "type": "object", "required": ["op"],
+            "properties": {"op": {"enum": sorted(AUGMENT_OPS)}},
+            "allOf": [{"if": {"properties": {"op": {"const": k}}},
+                       "then": {"properties": {"op": {}, **v}, "additionalProperties": False}}
+                      for k, v in sorted(AUGMENT_OPS.items())],
+        },
+        "recipe": _recipe_schema(),
+    }
+    defs.update(op_defs)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "urn:archspec:spec:1",
+        "title": "archspec spec",
+        "description": "A neural-network architecture as data: params, block templates, and a graph of named nodes.",
+        "type": "object",
+        "required": ["archspec"],
+        "additionalProperties": False,
+        "properties": {
+            "archspec": {"const": FORMAT_VERSION, "description": "format version of this file"},
+            "name": {"type": "string", "description": "model name; `${...}` interpolates params"},
+            "description": {"type": "string"},
+            "extends": {"type": "string", "description": "a spec this one starts from (path relative to this file)"},
+            "imports": {"type": "array", "items": {"type": "string"},
+                        "description": "libraries whose params, blocks and recipe this file uses"},
+            "params": {"type": "object", "propertyNames": {"pattern": IDENT_PATTERN},
+                       "description": "values (or `=` expressions) that `--set name=value` can override"},
+            "constraints": {"type": "array", "items": {"$ref": "#/$defs/constraint"}},
+            "input": {"anyOf": [
+                {"type": "array", "minItems": 1, "maxItems": 3, "items": _or_expr({"type": "integer", "minimum": 1})},
+                {"type": "string", "pattern": r"^[0-9]+(x[0-9]+)*$"}, {"$ref": "#/$defs/expr"}],
+                "description": "input shape without the batch: [C, H, W] or \"3x224x224\""},
+            "blocks": {"type": "object", "propertyNames": {"pattern": IDENT_PATTERN},
+                       "additionalProperties": {"$ref": "#/$defs/template"}},
+            "network": {"$ref": "#/$defs/body"},
+            "output": {"type": "string", "description": "the output node (by default the last item)"},
+            "recipe": {"$ref": "#/$defs/recipe"},
+            "meta": {"type": "object", "description": "free-form notes for tools and readers"},
+        },
+        "$defs": defs,
+    }
+
+
+def _recipe_schema() -> dict:
+    num, count = {"$ref": "#/$defs/number"}, {"$ref": "#/$defs/count"}
+    nonneg = _or_expr({"type": "integer", "minimum": 0})
+
+    def obj(props: dict, required: Iterable[str] = ()) -> dict:
+        out = {"type": "object", "additionalProperties": False, "properties": props}
+        if required:
+            out["required"] = list(required)
+        return out
+
+    return obj({
+        "dataset": obj({
+            "name": {"enum": ["cifar10", "imagenet_folder", "synthetic"]},
+            "train_size": nonneg, "val_size": nonneg, "classes": count, "image_size": count,
+            "normalize": {"enum": ["per_pixel_mean", "per_channel", "none"]},
+        }),
+        "augment": {"type": "array", "items": {"$ref": "#/$defs/augment"}},
+        "batch_size": count,
+        "optimizer": obj({"name": {"enum": ["sgd"]}, "lr": num, "momentum": num, "weight_decay": num,
+                          "nesterov": {"type": "boolean"}}),
+        "schedule": obj({
+            "unit": {"enum": ["iter", "epoch"]}, "length": count,
+            "milestones": {"type": "array", "items": count}, "gamma": num,
+            "warmup": obj({"lr": num, "until_train_error": num, "max_iters": count}),
+        }),
+        "eval": obj({"interval": count, "views": {"enum": [1, 10]}, "resize": count, "crop": count}),
+        "log_interval": count,
+        "loss": {"enum": ["cross_entropy"]},
+    })
+
+
+def schema_json() -> str:
+    return json.dumps(build_schema(), indent=2) + "\n"
+
+
+class SchemaChecker:
+    """Checks parsed files against the schema; built once per run (jsonschema is imported here, lazily)."""
+
+    def __init__(self) -> None:
+        from jsonschema import Draft202012Validator
+
+        self.schema = build_schema()
+        self.validator = Draft202012Validator(self.schema)
+
+    def check(self, doc: Any, display: str) -> list[Diagnostic]:
+        if not isinstance(doc, LocDict):
+            loc = getattr(doc, "loc", None) or Loc(display, 1, 1)
+            return [Diagnostic("E100", f"a spec file is a mapping of keys (`archspec:`, `network:`, ...), "
+                               f"found {_kind(doc)}", loc)]
+        diags: list[Diagnostic] = []
+        for error in self.validator.iter_errors(doc):
+            diags.extend(_translate(error, doc, display))
+        return _dedupe(diags)
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true/false"
+    if isinstance(v, int):
+        return f"the integer {v}"
+    if isinstance(v, float):
+        return f"the number {v:g}"
+    if isinstance(v, str):
+        return f"the string {json.dumps(v)}" if len(v) < 40 else "a string"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "a mapping"
+    return "null" if v is None else type(v).__name__
+
+
+def _walk(doc: Any, path: Iterable[Any]) -> tuple[Any, Any, Any]:
+    """Follow a JSON path; return (container of the last step, last key, value)."""
+    parent, key, value = None, None, doc
+    for step in path:
+        parent, key = value, step
+        try:
+            value = value[step]
+        except (KeyError, IndexError, TypeError):
+            break
+    return parent, key, value
+
+
+def _loc_of(doc: Any, path: list, display: str, *, key: bool = False) -> Loc:
+    parent, k, value = _walk(doc, path)
+    if parent is None:
+        return getattr(doc, "loc", None) or Loc(display, 1, 1)
+    if key and isinstance(parent, LocDict):
+        return parent.key_loc(k) or Loc(display, 1, 1)
+    if isinstance(parent, (LocDict, LocList)):
+        return parent.val_loc(k) or Loc(display, 1, 1)
+    return Loc(display, 1, 1)
+
+
+def _where(path: list) -> str:
+    """A readable name for a JSON path: `network[3].conv2.kernel`."""
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "the file"
+
+
+def _best(error: Any) -> Any:
+    """For anyOf/oneOf, the sub-error that explains most (deepest, then not a type mismatch)."""
+    from jsonschema.exceptions import best_match
+
+    if error.context:
+        return best_match(error.context)
+    return error
+
+
+def _translate(error: Any, doc: Any, display: str) -> list[Diagnostic]:
+    from archspec.compiler.ops import OPS, USER_OPS
+
+    path = list(error.absolute_path)
+    v, inst, schema = error.validator, error.instance, error.schema
+    where = _where(path)
+    loc = _loc_of(doc, path, display)
+    if v in ("anyOf", "oneOf"):
+        sub = _best(error)
+        if sub is not error and sub.validator not in ("anyOf", "oneOf", "pattern", "type"):
+            return _translate(sub, doc, display)
+        if path and path[-1] == "input":
+            return [Diagnostic("E100", f"`input` should be [C, H, W] or \"CxHxW\", found {_kind(inst)}", loc,
+                               hint="e.g. `input: [3, 224, 224]`")]
+        return [Diagnostic("E100", f"`{where}` has the wrong form: found {_kind(inst)}", loc,
+                           hint=_expected_from(schema))]
+    if v == "type":
+        want = schema.get("type")
+        want = " or ".join(want) if isinstance(want, list) else want
+        want = {"integer": "a whole number", "object": "a mapping", "array": "a list", "string": "a string",
+                "number": "a number", "boolean": "true or false"}.get(want, want)
+        hint = "values computed from params are written as `=expression`" if want in ("a whole number", "a number") \
+            and isinstance(inst, str) else None
+        return [Diagnostic("E100", f"`{where}` should be {want}, found {_kind(inst)}", loc, hint=hint)]
+    if v == "additionalProperties":
+        allowed = set(schema.get("properties", {}))
+        out = []
+        for extra in sorted(set(inst) - allowed, key=lambda k: (inst.key_loc(k).line if isinstance(inst, LocDict)
+                                                                  and inst.key_loc(k) else 0)):
+            kloc = _loc_of(doc, path + [extra], display, key=True)
+            op = inst.get("op") if isinstance(inst, dict) else None
+            what = f"attribute of op `{op}`" if op in OPS else "key"
+            names = sorted(k for k in allowed if k not in ITEM_KEYS) if op in OPS else sorted(allowed)
+            out.append(Diagnostic("E101", f"unknown {what} `{extra}` in `{where}`", kloc,
+                                  hint=did_you_mean(extra, names, what="allowed")))
+        return out
+    if v == "required":
+        missing = [k for k in schema.get("required", []) if isinstance(inst, dict) and k not in inst]
+        op = inst.get("op") if isinstance(inst, dict) else None
+        what = f"op `{op}` needs" if op in OPS else f"`{where}` needs"
+        if missing == ["op"]:
+            return [Diagnostic("E102", f"`{where}` needs `op:` (a primitive), `use:` (a block) or `cases:`", loc,
+                               hint="e.g. `- conv1: {op: conv, out: 64, kernel: 3}`")]
+        return [Diagnostic("E102", f"{what} `{k}`", loc, hint=_attr_hint(op, k)) for k in missing]
+    if v in ("enum", "const"):
+        choices = schema.get("enum") or [schema.get("const")]
+        if path and path[-1] == "op":
+            return [Diagnostic("E300", f"unknown op `{inst}`", loc,
+                               hint=did_you_mean(str(inst), USER_OPS, what="ops"))]
+        if path == ["archspec"]:
+            return [Diagnostic("E105", f"this is archspec format {inst!r}; this version reads format "
+                               f"{FORMAT_VERSION}", loc, hint=f"write `archspec: {FORMAT_VERSION}`")]
+        if len(choices) == 1:
+            return [Diagnostic("E103", f"`{where}` must be {json.dumps(choices[0])}, found {_kind(inst)}", loc)]
+        return [Diagnostic("E103", f"`{where}` is {_kind(inst)}; allowed: "
+                           + ", ".join(json.dumps(c) for c in choices), loc,
+                           hint=did_you_mean(str(inst), [str(c) for c in choices], what="allowed"))]
+    if v in ("maxProperties", "minProperties") and isinstance(inst, dict):
+        names = list(inst)
+        return [Diagnostic("E315", f"each list item is one named node (`- name: {{op: ...}}`); this item has "
+                           f"{len(names)} keys: " + ", ".join(f"`{n}`" for n in names), loc,
+                           hint="indent the node's fields under its name, or give the item `repeat:`")]
+    if v == "pattern" and error.relative_path == error.path and error.parent is not None \
+            and error.parent.validator == "propertyNames":
+        return []
+    if v == "propertyNames":
+        bad = error.instance
+        sub = error.context[0] if error.context else None
+        name = sub.instance if sub is not None else "?"
+        kloc = _loc_of(doc, path + [name], display, key=True) if isinstance(bad, dict) else loc
+        return [Diagnostic("E316", f"`{name}` is not a valid name", kloc,
+                           hint="names are letters, digits and `_` (not starting with a digit), or a number")]
+    if v == "pattern" and schema.get("pattern") == "^=":
+        return [Diagnostic("E100", f"`{where}` should be a number or an `=expression`, found {_kind(inst)}", loc)]
+    if v in ("minimum", "maximum", "exclusiveMinimum", "minItems", "maxItems", "pattern", "multipleOf"):
+        limit = error.validator_value
+        text = {"minimum": f"at least {limit}", "maximum": f"at most {limit}",
+                "minItems": f"at least {limit} item{'s' if limit != 1 else ''}",
+                "maxItems": f"at most {limit} items", "pattern": f"of the form {limit}"}.get(v, f"{v} {limit}")
+        code = "E208" if v == "minimum" and isinstance(inst, int) else "E104"
+        return [Diagnostic(code, f"`{where}` must be {text}, found {_kind(inst)}", loc)]
+    if v == "not":
+        return [Diagnostic("E104", f"`{where}` mixes `op:`, `use:` and `cases:`; a node is exactly one of them",
+                           loc)]
+    return [Diagnostic("E104", f"`{where}`: {error.message}", loc)]
+
+
+def _expected_from(schema: dict) -> str | None:
+    desc = schema.get("description")
+    return f"expected {desc}" if desc else None
+
+
+def _attr_hint(op: Any, attr: str) -> str | None:
+    from archspec.compiler.ops import OPS
+
+    if op in OPS and attr in OPS[op].attrs and OPS[op].attrs[attr].doc:
+        return f"`{attr}`: {OPS[op].attrs[attr].doc}"
+    return None
+
+
+def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
+    """Merge `unknown key kernal` + `missing kernel` on one node into one diagnostic; drop exact repeats."""
+    out: list[Diagnostic] = []
+    seen: set[tuple] = set()
+    missing = [d for d in diags if d.code == "E102"]
+    for d in diags:
+        if d.code == "E101" and d.hint and d.hint.startswith("did you mean"):
+            target = d.hint.split("`")[1]
+            for m in missing:
+                if m.message.endswith(f"`{target}`") and m.loc and d.loc and m.loc.line <= d.loc.line:
+                    seen.add(("drop", id(m)))
+        key = (d.code, d.message, str(d.loc))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(d)
+    out = [d for d in out if ("drop", id(d)) not in seen]
+    out.sort(key=lambda d: (d.loc.file, d.loc.line, d.loc.col) if d.loc else ("", 0, 0))
+    return out

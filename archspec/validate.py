@@ -1,0 +1,50 @@
+"""`archspec validate`: everything that can be known about a spec without counting: files, schema, params,
+constraints, templates, references, cycles and unused nodes. Never imports torch or networkx.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from archspec.diagnostics import Diagnostic, Sources, SpecError
+
+
+@dataclass
+class Result:
+    ref: str
+    file: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    expansion: Any = None  # compiler.expand.Expansion when valid
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+    def as_dict(self) -> dict:
+        out: dict[str, Any] = {"spec": self.ref, "file": self.file, "valid": self.ok,
+                               "diagnostics": [d.as_dict() for d in self.diagnostics]}
+        if self.expansion is not None:
+            out["name"] = self.expansion.spec.name
+            out["nodes"] = len(self.expansion.nodes) - 1
+        return out
+
+
+def validate(ref: str | Path, overrides: Iterable[str] = (), input_shape: str | None = None,
+             sources: Sources | None = None, checker: Any = None, max_nodes: int | None = None) -> Result:
+    """Check one spec; problems come back as diagnostics, never as exceptions."""
+    from archspec.compiler.expand import MAX_NODES, expand
+    from archspec.spec import load_spec
+
+    sources = sources if sources is not None else Sources()
+    result = Result(str(ref), str(ref))
+    try:
+        spec = load_spec(ref, overrides, input_shape, sources, checker)
+        result.file = spec.display
+        result.expansion = expand(spec, max_nodes or MAX_NODES)
+    except SpecError as e:
+        result.diagnostics = e.diagnostics
+        if e.diagnostics and e.diagnostics[0].loc is not None and result.file == str(ref):
+            result.file = e.diagnostics[0].loc.file
+    return result

@@ -1,0 +1,744 @@
+"""Expansion: a resolved spec becomes a table of primitive nodes (the IR before it is a graph).
+
+Each body item is a primitive (`op:`), a block template instance (`use:`), or a choice (`cases:`); `when:`
+drops an item, `repeat:` chains copies of it (`index` and `count` are defined in its expressions). An item's
+input is the previous included item unless `in:` names others. Inside a block, `input` is the block's input and
+`in_channels` its channel count. Names are hierarchical (`layer2.0.conv1`); a body with a single unnamed item
+makes that item the block itself, and an unnamed `repeat` names its copies 0, 1, ...
+
+Expansion checks what needs the whole structure: unknown ops, blocks and references, template arguments,
+recursion, duplicate names, cycles, unused nodes, and the node budget (checked before a `repeat` runs).
+Problems inside a block used many times are reported once, at the block's YAML line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from archspec.compiler.ops import OPS, USER_OPS, ShapeError, check_attr, fmt_shape
+from archspec.diagnostics import Diagnostic, Loc, SpecError, did_you_mean
+from archspec.schema import ITEM_KEYS, RESERVED_NAMES
+from archspec.spec import Spec
+from archspec.values import Failed, Scope, evaluate_expression, evaluate_value
+from archspec.yamlsrc import LocDict, LocList
+
+MAX_NODES = 100_000  # ResNet-1202 needs 4,811
+MAX_NESTING = 32  # blocks within blocks
+
+
+@dataclass
+class IRNode:
+    name: str
+    op: str
+    attrs: dict[str, Any]
+    inputs: list[str]
+    loc: Loc | None
+    scope: tuple[str, ...]  # the enclosing block instances, outermost first
+    stage: str
+    in_locs: list[Loc | None] = field(default_factory=list)
+
+
+@dataclass
+class Block:
+    """One block template instance (`use:`), for reports and diagrams."""
+
+    name: str
+    template: str
+    args: dict[str, Any]
+    loc: Loc | None
+    stage: str
+    parent: str | None
+    inputs: list[str] = field(default_factory=list)
+    output: str = ""
+
+
+@dataclass
+class Expansion:
+    spec: Spec
+    nodes: dict[str, IRNode]
+    blocks: dict[str, Block]
+    output: str
+    stages: list[str]
+
+
+class _Excluded:
+    def __init__(self, loc: Loc | None, condition: Any):
+        self.loc, self.condition = loc, condition
+
+
+@dataclass
+class _Frame:
+    prefix: str
+    template: str | None
+    scope: Scope
+    inputs: dict[str, str]  # local input names -> full node names
+    stack: tuple[str, ...]
+    stage: str
+    block: str | None
+    local: dict[str, Any] = field(default_factory=dict)  # item name -> output node name or _Excluded
+    item_locs: dict[str, Loc | None] = field(default_factory=dict)
+    pending: list[tuple[IRNode | Block, int, str, Loc | None]] = field(default_factory=list)
+
+    def full(self, name: str | None) -> str:
+        if name is None:
+            return self.prefix
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def where(self) -> str:
+        return f"block `{self.template}`" if self.template else "the network"
+
+
+class Expander:
+    def __init__(self, spec: Spec, max_nodes: int = MAX_NODES):
+        self.spec = spec
+        self.max_nodes = max_nodes
+        self.nodes: dict[str, IRNode] = {}
+        self.blocks: dict[str, Block] = {}
+        self.diags: list[Diagnostic] = []
+        self.shapes: dict[str, Any] = {}
+        self.size_memo: dict[str, int] = {}
+        self.stages: list[str] = []
+
+    # -- entry ---------------------------------------------------------------------------------------------
+
+    def run(self) -> Expansion:
+        spec = self.spec
+        self.nodes["input"] = IRNode("input", "input", {"shape": list(spec.input_shape)}, [], spec.input_loc, (),
+                                     "input")
+        globals_ = spec.scope()
+        frame = _Frame("", None, globals_.child(self._in_lookup(["input"]), names=["in_channels", "in_shape"]),
+                       {"input": "input"}, (), "", None)
+        uses_stages = any(isinstance(it, LocDict) and any(isinstance(b, LocDict) and "stage" in b
+                                                          for b in it.values()) for it in spec.network)
+        output = self._body(spec.network, frame, top=True, uses_stages=uses_stages)
+        if "output" in spec.doc:
+            output = self._named_output(spec.doc, frame)
+        if output is None and not self.diags:
+            self.diags.append(Diagnostic("E125", "every item of the network is excluded by `when`",
+                                         spec.doc.val_loc("network")))
+        if not self.diags:
+            self._check_graph(output)
+        if self.diags:
+            raise SpecError(_collapse(self.diags))
+        return Expansion(spec, self.nodes, self.blocks, output, self.stages)
+
+    def _named_output(self, doc: LocDict, frame: _Frame) -> str | None:
+        ref = doc["output"]
+        target = frame.local.get(ref)
+        if isinstance(target, str):
+            return target
+        self.diags.append(Diagnostic("E305", f"`output: {ref}` names no item of {frame.where()}",
+                                     doc.val_loc("output"), hint=did_you_mean(ref, frame.local)))
+        return None
+
+    # -- bodies and items ----------------------------------------------------------------------------------
+
+    def _body(self, items: LocList, frame: _Frame, *, top: bool = False, uses_stages: bool = False) -> str | None:
+        previous = next(iter(frame.inputs.values()), None)
+        included = False
+        for i, raw in enumerate(items):
+            loc = items.val_loc(i)
+            parsed = self._split(raw, loc, frame, sole=len(items) == 1 and not top)
+            if parsed is None:
+                continue
+            name, body, name_loc = parsed
+            if top:
+                stage = body.get("stage") if isinstance(body.get("stage"), str) else None
+                if stage is None and not uses_stages:
+                    stage = name
+                frame.stage = stage or frame.stage or name or "network"
+                if frame.stage not in self.stages:
+                    self.stages.append(frame.stage)
+            elif isinstance(body.get("stage"), str):
+                frame.stage = body["stage"]
+            out = self._item(name, body, name_loc, frame, previous)
+            if isinstance(out, str):
+                previous, included = out, True
+        self._resolve_pending(frame)
+        return previous if included else None
+
+    def _split(self, raw: Any, loc: Loc | None, frame: _Frame, sole: bool
+               ) -> tuple[str | None, LocDict, Loc | None] | None:
+        if not isinstance(raw, LocDict):
+            self.diags.append(Diagnostic("E100", "a body item is `- name: {op: ...}`", loc))
+            return None
+        if any(k in ITEM_KEYS for k in raw):
+            if "repeat" not in raw and not sole:
+                self.diags.append(Diagnostic(
+                    "E315", "this item has no name; only `repeat` items, or the single item of a block, may be "
+                    "unnamed", loc, hint="write `- name: {op: ...}`"))
+                return None
+            return None, raw, loc
+        (name, body), = raw.items()
+        name_loc = raw.key_loc(name)
+        if name in RESERVED_NAMES:
+            self.diags.append(Diagnostic("E316", f"`{name}` is a reserved word and cannot name a node", name_loc,
+                                         hint="choose another name"))
+            return None
+        if not isinstance(body, LocDict):
+            self.diags.append(Diagnostic("E100", f"`{name}` should be a mapping like {{op: relu}}", name_loc))
+            return None
+        if name in frame.local or name in frame.item_locs:
+            first = frame.item_locs.get(name)
+            self.diags.append(Diagnostic("E306", f"`{name}` is defined twice in {frame.where()}" +
+                                         (f" (first at line {first.line})" if first else ""), name_loc,
+                                         hint="give each item its own name"))
+            return None
+        frame.item_locs[name] = name_loc
+        return name, body, name_loc
+
+    def _item(self, name: str | None, body: LocDict, loc: Loc | None, frame: _Frame, previous: str | None,
+              builtins: dict[str, Any] | None = None) -> str | _Excluded | None:
+        scope = frame.scope.child(builtins) if builtins else frame.scope
+        if "repeat" in body and builtins is None:
+            return self._repeat(name, body, loc, frame, previous)
+        if "when" in body:
+            try:
+                keep = evaluate_expression(body["when"], body.val_loc("when"), scope)
+            except Failed as e:
+                self._fail(e)
+                return None
+            if not keep:
+                excluded = _Excluded(body.val_loc("when"), body["when"])
+                if name is not None:
+                    frame.local.setdefault(name, excluded)
+                return excluded
+        if "cases" in body:
+            return self._cases(name, body, loc, frame, previous, scope, builtins)
+        inputs, in_locs = self._inputs(body, frame, previous, scope)
+        if inputs is None:
+            return None
+        full = frame.full(name)
+        if full in self.nodes or (full in self.blocks and full != frame.block):
+            self.diags.append(Diagnostic("E306", f"two nodes are named `{full}`", loc, hint="rename one of them"))
+            return None
+        if "op" in body:
+            out = self._primitive(full, body, loc, frame, inputs, in_locs, scope)
+        else:
+            out = self._instance(full, body, loc, frame, inputs, in_locs, scope)
+        if out is not None and name is not None:
+            frame.local[name] = out
+        return out
+
+    def _repeat(self, name: str | None, body: LocDict, loc: Loc | None, frame: _Frame,
+                previous: str | None) -> str | None:
+        try:
+            count = evaluate_value(body["repeat"], body.val_loc("repeat"), frame.scope)
+        except Failed as e:
+            self._fail(e)
+            return None
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            self.diags.append(Diagnostic("E208", f"`repeat` must be a whole number of copies, got {count!r}",
+                                         body.val_loc("repeat")))
+            return None
+        per_copy = max(1, self._min_size(body))
+        if count * per_copy + len(self.nodes) > self.max_nodes:
+            raise SpecError(self.diags + [Diagnostic(
+                "E500", f"`repeat: {count:,}` would expand to at least {count * per_copy:,} nodes; the budget is "
+                f"{self.max_nodes:,} (ResNet-1202 needs 4,811)", body.val_loc("repeat"),
+                hint="check the count; `--max-nodes` raises the budget")])
+        inner = LocDict({k: v for k, v in body.items() if k != "repeat"}, loc=body.loc)
+        inner.key_locs, inner.val_locs = body.key_locs, body.val_locs
+        current = previous  # the first copy reads `in` (or the previous item), the others chain
+        for i in range(count):
+            copy = LocDict(inner, loc=inner.loc)
+            copy.key_locs, copy.val_locs = inner.key_locs, inner.val_locs
+            if i > 0:
+                copy.pop("in", None)
+            child = f"{name}.{i}" if name is not None else str(i)
+            out = self._item(child, copy, loc, frame, current, {"index": i, "count": count})
+            if isinstance(out, str):
+                current = out
+            elif out is None:
+                return None
+            if name is None:
+                frame.item_locs[child] = loc
+        if name is not None and current is not None:
+            frame.local[name] = current
+        return current
+
+    def _cases(self, name: str | None, body: LocDict, loc: Loc | None, frame: _Frame, previous: str | None,
+               scope: Scope, builtins: dict[str, Any] | None) -> str | _Excluded | None:
+        alternatives: LocList = body["cases"]
+        for i, alt in enumerate(alternatives):
+            if not isinstance(alt, LocDict):
+                continue
+            if "when" in alt:
+                try:
+                    ok = evaluate_expression(alt["when"], alt.val_loc("when"), scope)
+                except Failed as e:
+                    self._fail(e)
+                    return None
+                if not ok:
+                    continue
+            chosen = LocDict({k: v for k, v in body.items() if k in ("in", "stage", "doc")}, loc=alt.loc)
+            chosen.key_locs = {k: body.key_locs[k] for k in chosen if k in body.key_locs}
+            chosen.val_locs = {k: body.val_locs[k] for k in chosen if k in body.val_locs}
+            for k, v in alt.items():
+                if k != "when":
+                    chosen[k] = v
+                    chosen.key_locs[k], chosen.val_locs[k] = alt.key_loc(k), alt.val_loc(k)
+            return self._item(name, chosen, loc, frame, previous, builtins)
+        conditions = ", ".join(f"`{a.get('when')}`" for a in alternatives if isinstance(a, LocDict))
+        self.diags.append(Diagnostic("E310", f"no alternative of `cases` applies (conditions: {conditions})",
+                                     body.val_loc("cases"), hint="add a last alternative without `when`"))
+        return None
+
+    def _inputs(self, body: LocDict, frame: _Frame, previous: str | None, scope: Scope
+                ) -> tuple[list[Any], list[Loc | None]] | tuple[None, None]:
+        """The item's inputs: full node names where known now, `(_ref, name)` markers for later items."""
+        if "in" not in body:
+            if previous is None:
+                self.diags.append(Diagnostic("E305", f"the first item of {frame.where()} has no input",
+                                             body.loc, hint="name one with `in:`"))
+                return None, None
+            return [previous], [None]
+        raw = body["in"]
+        loc = body.val_loc("in")
+        refs = list(raw) if isinstance(raw, list) else [raw]
+        locs = [raw.val_loc(i) for i in range(len(refs))] if isinstance(raw, LocList) else [loc] * len(refs)
+        out: list[Any] = []
+        for ref, rloc in zip(refs, locs):
+            try:
+                ref = evaluate_value(ref, rloc, scope)
+            except Failed as e:
+                self._fail(e)
+                return None, None
+            if not isinstance(ref, str):
+                self.diags.append(Diagnostic("E100", f"`in` names nodes, found {ref!r}", rloc))
+                return None, None
+            out.append(self._lookup_ref(ref, frame) or ("ref", ref))
+        return out, locs
+
+    def _lookup_ref(self, ref: str, frame: _Frame) -> str | None:
+        if ref in frame.inputs:
+            return frame.inputs[ref]
+        target = frame.local.get(ref)
+        if isinstance(target, str):
+            return target
+        if target is None and "." in ref and frame.full(ref) in self.nodes:
+            return frame.full(ref)
+        return None
+
+    def _resolve_pending(self, frame: _Frame) -> None:
+        for holder, index, ref, loc in frame.pending:
+            target = self._lookup_ref(ref, frame)
+            if target is None:
+                self._unknown_ref(ref, loc, frame, holder.name)
+                continue
+            holder.inputs[index] = target
+
+    def _unknown_ref(self, ref: str, loc: Loc | None, frame: _Frame, user: str) -> None:
+        target = frame.local.get(ref)
+        if isinstance(target, _Excluded):
+            self.diags.append(Diagnostic(
+                "E305", f"`{user}` reads `{ref}`, which `when: {target.condition}` excludes here", loc,
+                hint="give the item reading it the same condition, or use `cases:` to choose a replacement"))
+            return
+        known = [n for n in frame.local if "." not in n] + list(frame.inputs)
+        self.diags.append(Diagnostic("E305", f"`{ref}` is not defined in {frame.where()}", loc,
+                                     hint=did_you_mean(ref, known, what="defined here")))
+
+    def _attach(self, holder: IRNode | Block, inputs: list[Any], locs: list[Loc | None], frame: _Frame) -> None:
+        for i, item in enumerate(inputs):
+            if isinstance(item, tuple):
+                frame.pending.append((holder, i, item[1], locs[i]))
+                holder.inputs.append("")
+            else:
+                holder.inputs.append(item)
+
+    # -- primitives and blocks -----------------------------------------------------------------------------
+
+    def _primitive(self, full: str, body: LocDict, loc: Loc | None, frame: _Frame, inputs: list[Any],
+                   in_locs: list[Loc | None], scope: Scope) -> str | None:
+        op = body["op"]
+        if op not in OPS or op == "input":
+            self.diags.append(Diagnostic("E300", f"unknown op `{op}`", body.val_loc("op"),
+                                         hint=did_you_mean(str(op), USER_OPS, what="ops")))
+            return None
+        spec = OPS[op]
+        attrs: dict[str, Any] = {}
+        ok = True
+        for key, value in body.items():
+            if key in ITEM_KEYS:
+                continue
+            if key not in spec.attrs:
+                self.diags.append(Diagnostic("E101", f"unknown attribute `{key}` of op `{op}`", body.key_loc(key),
+                                             hint=did_you_mean(key, spec.attrs, what="attributes")))
+                ok = False
+                continue
+            try:
+                value = evaluate_value(value, body.val_loc(key), scope)
+            except Failed as e:
+                self._fail(e)
+                ok = False
+                continue
+            problem = check_attr(op, key, spec.attrs[key], value)
+            if problem:
+                code = "E208" if spec.attrs[key].type in ("int", "size") else "E314"
+                self.diags.append(Diagnostic(code, f"`{key}` of {op} must be {problem}, got {value!r}",
+                                             body.val_loc(key)))
+                ok = False
+                continue
+            attrs[key] = value
+        for key, a in spec.attrs.items():
+            if key not in attrs and key not in body:
+                if a.required:
+                    self.diags.append(Diagnostic("E313", f"op `{op}` needs `{key}`" + (f" ({a.doc})" if a.doc else ""),
+                                                 loc))
+                    ok = False
+                else:
+                    attrs[key] = a.default
+        lo, hi = spec.inputs
+        if not (lo <= len(inputs) and (hi is None or len(inputs) <= hi)):
+            want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
+            self.diags.append(Diagnostic("E309", f"op `{op}` takes {want} input{'s' if lo != 1 else ''}, "
+                                         f"got {len(inputs)}", body.val_loc("in") if "in" in body else loc,
+                                         hint="list them with `in: [a, b]`" if lo > 1 else None))
+            ok = False
+        if not ok:
+            return None
+        node = IRNode(full, op, attrs, [], loc, self._scope_path(frame), frame.stage, list(in_locs))
+        self._attach(node, inputs, in_locs, frame)
+        self._add(node)
+        return full
+
+    def _add(self, node: IRNode) -> None:
+        if len(self.nodes) >= self.max_nodes:
+            raise SpecError(self.diags + [Diagnostic(
+                "E500", f"the network expands beyond the budget of {self.max_nodes:,} nodes", node.loc,
+                hint="check `repeat` counts; `--max-nodes` raises the budget")])
+        self.nodes[node.name] = node
+
+    def _scope_path(self, frame: _Frame) -> tuple[str, ...]:
+        out, block = [], frame.block
+        while block is not None and block not in out:
+            out.append(block)
+            block = self.blocks[block].parent
+        return tuple(reversed(out))
+
+    def _instance(self, full: str, body: LocDict, loc: Loc | None, frame: _Frame, inputs: list[Any],
+                  in_locs: list[Loc | None], scope: Scope) -> str | None:
+        try:
+            tname = evaluate_value(body["use"], body.val_loc("use"), scope)
+        except Failed as e:
+            self._fail(e)
+            return None
+        template = self.spec.blocks.get(tname) if isinstance(tname, str) else None
+        if template is None:
+            self.diags.append(Diagnostic("E301", f"unknown block `{tname}`", body.val_loc("use"),
+                                         hint=did_you_mean(str(tname), self.spec.blocks, what="blocks")))
+            return None
+        if tname in frame.stack:
+            chain = " -> ".join(frame.stack + (tname,))
+            self.diags.append(Diagnostic("E311", f"block `{tname}` contains itself: {chain}", body.val_loc("use"),
+                                         hint="a block cannot use itself, directly or through others"))
+            return None
+        if len(frame.stack) >= MAX_NESTING:
+            self.diags.append(Diagnostic("E311", f"blocks are nested more than {MAX_NESTING} deep",
+                                         body.val_loc("use")))
+            return None
+        declared = list(template.get("inputs", ["input"]))
+        if len(inputs) != len(declared):
+            self.diags.append(Diagnostic("E309", f"block `{tname}` takes {len(declared)} input"
+                                         f"{'s' if len(declared) != 1 else ''} ({', '.join(declared)}), got "
+                                         f"{len(inputs)}", body.val_loc("in") if "in" in body else loc))
+            return None
+        later = [ref for ref in inputs if isinstance(ref, tuple)]
+        if later:
+            self.diags.append(Diagnostic(
+                "E305", f"block input `{later[0][1]}` must be defined above the block that reads it",
+                in_locs[inputs.index(later[0])], hint=f"move `{later[0][1]}` above this item"))
+            return None
+        # an unnamed single item of a block stands for the block itself and takes over its record
+        parent = self.blocks[full].parent if full == frame.block else frame.block
+        block = Block(full, tname, {}, loc, frame.stage, parent)
+        self._attach(block, inputs, in_locs, frame)
+        args = self._bind(tname, template, body, loc, scope, block, frame)
+        if args is None:
+            return None
+        block.args = args
+        self.blocks[full] = block
+        child_scope = self.spec.scope().child(args, self._in_lookup(block.inputs, frame),
+                                              names=["in_channels", "in_shape"])
+        if not self._template_constraints(template, child_scope):
+            return None
+        child = _Frame(full, tname, child_scope, dict(zip(declared, block.inputs)), frame.stack + (tname,),
+                       frame.stage, full)
+        before = len(self.diags)
+        out = self._body(template["body"], child)
+        if "output" in template:
+            out = self._named_output(template, child)
+        if out is None and len(self.diags) > before:
+            return None
+        if out is None:
+            self.diags.append(Diagnostic("E125", f"block `{tname}` produces nothing here: every item is excluded",
+                                         loc))
+            return None
+        block.output = out
+        return out
+
+    def _bind(self, tname: str, template: LocDict, body: LocDict, loc: Loc | None, scope: Scope, block: Block,
+              frame: _Frame) -> dict[str, Any] | None:
+        decls: LocDict = template.get("params", LocDict())
+        given: dict[str, tuple[Any, Loc | None]] = {}
+        if "with" in body:
+            try:
+                extra = evaluate_value(body["with"], body.val_loc("with"), scope)
+            except Failed as e:
+                self._fail(e)
+                return None
+            if not isinstance(extra, dict):
+                self.diags.append(Diagnostic("E100", f"`with` must be a mapping of arguments, got {extra!r}",
+                                             body.val_loc("with")))
+                return None
+            given.update({k: (v, body.val_loc("with")) for k, v in extra.items()})
+        ok = True
+        for key, value in body.items():
+            if key in ITEM_KEYS:
+                continue
+            try:
+                given[key] = (evaluate_value(value, body.val_loc(key), scope), body.val_loc(key))
+            except Failed as e:
+                self._fail(e)
+                ok = False
+        for key in given:
+            if key not in decls:
+                self.diags.append(Diagnostic("E303", f"block `{tname}` has no parameter `{key}`",
+                                             body.key_loc(key) if key in body else given[key][1],
+                                             hint=did_you_mean(key, decls, what="parameters")))
+                ok = False
+        args: dict[str, Any] = {}
+        in_lookup = self._in_lookup(block.inputs, frame)
+        for pname, decl in decls.items():
+            kind, default, dloc = _decl(decl, decls.val_loc(pname))
+            if pname in given:
+                value, vloc = given[pname]
+            elif default is not _MISSING:
+                try:
+                    value = evaluate_value(default, dloc, self.spec.scope().child(args, in_lookup))
+                except Failed as e:
+                    self._fail(e)
+                    ok = False
+                    continue
+                vloc = dloc
+            else:
+                self.diags.append(Diagnostic("E302", f"block `{tname}` needs `{pname}`" +
+                                             (f" ({decl.get('doc')})" if isinstance(decl, dict) and decl.get("doc")
+                                              else ""), loc, hint=f"add `{pname}: ...` to this item"))
+                ok = False
+                continue
+            problem = _check_arg(kind, decl, value, self.spec.blocks)
+            if problem:
+                self.diags.append(Diagnostic("E304", f"`{pname}` of block `{tname}` must be {problem}, got {value!r}",
+                                             vloc, hint=problem.split("; ", 1)[1] if "; " in problem else None))
+                ok = False
+                continue
+            args[pname] = value
+        return args if ok else None
+
+    def _template_constraints(self, template: LocDict, scope: Scope) -> bool:
+        ok = True
+        for c in template.get("constraints", []):
+            try:
+                holds = evaluate_expression(c["check"], c.val_loc("check"), scope)
+                if not holds:
+                    self.diags.append(Diagnostic("E206", str(evaluate_value(c["message"], c.val_loc("message"), scope)),
+                                                 c.val_loc("check"), hint=f"the constraint is `{c['check']}`"))
+                    ok = False
+            except Failed as e:
+                self._fail(e)
+                ok = False
+        return ok
+
+    # -- in_channels: shapes known during expansion --------------------------------------------------------
+
+    def _in_lookup(self, inputs: list[Any], frame: _Frame | None = None):
+        def lookup(name: str) -> Any:
+            if name not in ("in_channels", "in_shape"):
+                raise KeyError(name)
+            first = inputs[0] if inputs else None
+            if not isinstance(first, str) or not first:
+                raise Failed(Diagnostic(
+                    "E312", f"`{name}` is read before this block's input is defined",
+                    None, hint="define the input item above the block that reads it"))
+            shape = self._shape(first)
+            return shape[0] if name == "in_channels" else list(shape)
+
+        return lookup
+
+    def _shape(self, name: str) -> tuple[int, ...]:
+        if name in self.shapes:
+            return self.shapes[name]
+        node = self.nodes[name]
+        ins = []
+        for producer in node.inputs:
+            if not producer:
+                raise Failed(Diagnostic("E312", f"`in_channels` needs the shape of `{name}`, whose input is "
+                                        "defined later", node.loc,
+                                        hint="define items before the blocks that read their channels"))
+            ins.append(self._shape(producer))
+        try:
+            shape = OPS[node.op].shape(node.attrs, ins)
+        except ShapeError as e:
+            raise Failed(Diagnostic(e.code, f"{name}: {e.message}", node.loc, hint=e.hint)) from None
+        self.shapes[name] = shape
+        return shape
+
+    # -- budget --------------------------------------------------------------------------------------------
+
+    def _min_size(self, body: LocDict) -> int:
+        """A lower bound on the nodes one copy of `body` makes, without evaluating anything."""
+        if "op" in body:
+            return 1
+        if "cases" in body:
+            sizes = [self._min_size(a) for a in body["cases"] if isinstance(a, LocDict)]
+            return min(sizes) if sizes else 0
+        use = body.get("use")
+        if not isinstance(use, str) or use.startswith("="):
+            return 1
+        return self._template_size(use, ())
+
+    def _template_size(self, tname: str, stack: tuple[str, ...]) -> int:
+        if tname in self.size_memo:
+            return self.size_memo[tname]
+        template = self.spec.blocks.get(tname)
+        if template is None or tname in stack or not isinstance(template.get("body"), list):
+            return 1
+        total = 0
+        for item in template["body"]:
+            if not isinstance(item, LocDict):
+                continue
+            body = item if any(k in ITEM_KEYS for k in item) else next(iter(item.values()), None)
+            if not isinstance(body, LocDict) or "when" in body:
+                continue
+            n = body.get("repeat", 1)
+            n = n if isinstance(n, int) and not isinstance(n, bool) else 1
+            inner = self._min_size(body) if body.get("use") != tname else 1
+            total += max(0, n) * inner
+        self.size_memo[tname] = max(1, total)
+        return self.size_memo[tname]
+
+    # -- whole-graph checks --------------------------------------------------------------------------------
+
+    def _check_graph(self, output: str) -> None:
+        consumers: dict[str, int] = {n: 0 for n in self.nodes}
+        for node in self.nodes.values():
+            for producer in node.inputs:
+                consumers[producer] = consumers.get(producer, 0) + 1
+        cycle = _find_cycle(self.nodes)
+        if cycle:
+            node = self.nodes[cycle[0]]
+            self.diags.append(Diagnostic("E307", "the graph has a cycle: " + " -> ".join(cycle + [cycle[0]]),
+                                         node.in_locs[0] if node.in_locs and node.in_locs[0] else node.loc,
+                                         hint="a node cannot (indirectly) read its own output; check `in:`"))
+            return
+        for name, node in self.nodes.items():
+            if consumers.get(name, 0) == 0 and name != output:
+                if name == "input":
+                    self.diags.append(Diagnostic("E308", "the network input is never read", node.loc,
+                                                 hint="the first item reads `input` unless its `in:` names another"))
+                    continue
+                short = name.rsplit(".", 1)[-1]
+                self.diags.append(Diagnostic("E308", f"the output of `{name}` is never used", node.loc,
+                                             hint=f"read it with `in:` (e.g. `in: [bn2, {short}]` on an add) "
+                                             "or delete it"))
+
+    def _fail(self, e: Failed) -> None:
+        if e.diagnostic is not None:
+            self.diags.append(e.diagnostic)
+
+
+_MISSING = object()
+
+
+def _decl(decl: Any, loc: Loc | None) -> tuple[str, Any, Loc | None]:
+    if isinstance(decl, str):
+        return decl, _MISSING, loc
+    if isinstance(decl, LocDict):
+        return decl.get("type", "any"), decl.get("default", _MISSING), decl.val_loc("default")
+    return "any", _MISSING, loc
+
+
+def _check_arg(kind: str, decl: Any, value: Any, blocks: LocDict) -> str | None:
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+        "str": isinstance(value, str),
+        "list": isinstance(value, list),
+        "map": isinstance(value, dict),
+        "template": isinstance(value, str),
+        "any": True,
+    }.get(kind, True)
+    if not ok:
+        return {"int": "a whole number", "float": "a number", "number": "a number", "bool": "true or false",
+                "str": "a string", "list": "a list", "map": "a mapping", "template": "a block name"}[kind]
+    if kind == "template" and value not in blocks:
+        hint = did_you_mean(value, blocks, what="blocks")
+        return "the name of a block" + (f"; {hint}" if hint else "")
+    if isinstance(decl, dict):
+        if "enum" in decl and value not in decl["enum"]:
+            return "one of " + ", ".join(str(c) for c in decl["enum"])
+        if "min" in decl and isinstance(value, (int, float)) and value < decl["min"]:
+            return f"at least {decl['min']}"
+        if "max" in decl and isinstance(value, (int, float)) and value > decl["max"]:
+            return f"at most {decl['max']}"
+    return None
+
+
+def _find_cycle(nodes: dict[str, IRNode]) -> list[str] | None:
+    """A cycle among the nodes' input edges, if there is one (iterative colouring DFS)."""
+    colour: dict[str, int] = {}
+    for start in nodes:
+        if colour.get(start):
+            continue
+        stack = [(start, iter(nodes[start].inputs))]
+        path = [start]
+        colour[start] = 1
+        while stack:
+            name, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                colour[name] = 2
+                stack.pop()
+                path.pop()
+                continue
+            if nxt not in nodes:
+                continue
+            if colour.get(nxt) == 1:
+                return list(reversed(path[path.index(nxt):]))
+            if not colour.get(nxt):
+                colour[nxt] = 1
+                path.append(nxt)
+                stack.append((nxt, iter(nodes[nxt].inputs)))
+    return None
+
+
+def _collapse(diags: list[Diagnostic]) -> list[Diagnostic]:
+    """One diagnostic per source place: a mistake in a block used 600 times is reported once."""
+    out: list[Diagnostic] = []
+    index: dict[tuple, Diagnostic] = {}
+    counts: dict[int, int] = {}
+    for d in diags:
+        key = (d.code, str(d.loc)) if d.loc is not None and d.loc.line else (d.code, d.message)
+        if key in index:
+            counts[id(index[key])] += 1
+            continue
+        index[key] = d
+        counts[id(d)] = 0
+        out.append(d)
+    for d in out:
+        if counts[id(d)]:
+            d.notes.append((None, f"the same problem occurs {counts[id(d)]} more time"
+                                  f"{'s' if counts[id(d)] > 1 else ''} (each use of this block)"))
+    return out
+
+
+def expand(spec: Spec, max_nodes: int = MAX_NODES) -> Expansion:
+    return Expander(spec, max_nodes).run()
+
+
+__all__ = ["Block", "Expansion", "IRNode", "expand", "fmt_shape"]
