@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from archspec.diagnostics import Diagnostic, Loc, Sources, SpecError, did_you_mean
-from archspec.yamlsrc import LocDict, LocList, display_path, load_file
+from archspec.yamlsrc import LocDict, LocList, display_path, parse, read_text
 
 PACKAGED_PREFIX = "archspec:"
 MAX_CHAIN = 32
@@ -100,11 +100,12 @@ class Resolver:
         display = display_path(path)
         self.files.append(display)
         try:
-            doc = load_file(path, self.sources, display)
+            text = read_text(path, display, self.sources)
+            doc = parse(text, display)
         except SpecError as e:
             self.diags.extend(e.diagnostics)
             return None
-        problems = self.checker.check(doc, display)
+        problems = self.checker.check_text(doc, display, text)
         if problems:
             self.diags.extend(problems)
             return None

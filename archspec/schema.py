@@ -8,7 +8,10 @@ and `imports` are merged, so that an editor and archspec agree on every file.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+from pathlib import Path
 from typing import Any, Iterable
 
 from archspec.diagnostics import Diagnostic, Loc, did_you_mean
@@ -230,13 +233,47 @@ def schema_json() -> str:
 
 
 class SchemaChecker:
-    """Checks parsed files against the schema; built once per run (jsonschema is imported here, lazily)."""
+    """Checks parsed files against the schema.
 
-    def __init__(self) -> None:
-        from jsonschema import Draft202012Validator
+    jsonschema is imported only when a file is not already known to pass: a file whose exact text passed this
+    exact schema before is remembered by its SHA-256 in the cache folder (`$ARCHSPEC_CACHE_DIR`, else
+    `$XDG_CACHE_HOME/archspec`, else `~/.cache/archspec`; `ARCHSPEC_NO_CACHE=1` turns it off). Only passes are
+    remembered, so every problem is always found afresh.
+    """
 
+    def __init__(self, cache: bool | None = None) -> None:
         self.schema = build_schema()
-        self.validator = Draft202012Validator(self.schema)
+        self._validator: Any = None
+        use_cache = not os.environ.get("ARCHSPEC_NO_CACHE") if cache is None else cache
+        self.cache_dir = _cache_dir() / "schema-ok" if use_cache else None
+        self._schema_digest = hashlib.sha256(json.dumps(self.schema, sort_keys=True).encode()).digest()
+
+    @property
+    def validator(self) -> Any:
+        if self._validator is None:
+            from jsonschema import Draft202012Validator
+
+            self._validator = Draft202012Validator(self.schema)
+        return self._validator
+
+    def _key(self, text: str) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / hashlib.sha256(self._schema_digest + text.encode()).hexdigest()
+
+    def check_text(self, doc: Any, display: str, text: str) -> list[Diagnostic]:
+        """`check`, skipped when this text is known to pass; a pass is remembered."""
+        key = self._key(text)
+        if key is not None and key.exists():
+            return []
+        problems = self.check(doc, display)
+        if not problems and key is not None:
+            try:
+                key.parent.mkdir(parents=True, exist_ok=True)
+                key.touch()
+            except OSError:
+                pass  # a read-only home is no reason to fail
+        return problems
 
     def check(self, doc: Any, display: str) -> list[Diagnostic]:
         if not isinstance(doc, LocDict):
@@ -247,6 +284,13 @@ class SchemaChecker:
         for error in self.validator.iter_errors(doc):
             diags.extend(_translate(error, doc, display))
         return _dedupe(diags)
+
+
+def _cache_dir() -> Path:
+    if os.environ.get("ARCHSPEC_CACHE_DIR"):
+        return Path(os.environ["ARCHSPEC_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "archspec"
 
 
 def _kind(v: Any) -> str:

@@ -23,7 +23,7 @@ from archspec.spec import Spec
 from archspec.values import Failed, Scope, evaluate_expression, evaluate_value
 from archspec.yamlsrc import LocDict, LocList
 
-MAX_NODES = 100_000  # ResNet-1202 needs 4,811
+MAX_NODES = 100_000  # ResNet-1202 has 4,807
 MAX_NESTING = 32  # blocks within blocks
 
 
@@ -236,7 +236,7 @@ class Expander:
         if count * per_copy + len(self.nodes) > self.max_nodes:
             raise SpecError(self.diags + [Diagnostic(
                 "E500", f"`repeat: {count:,}` would expand to at least {count * per_copy:,} nodes; the budget is "
-                f"{self.max_nodes:,} (ResNet-1202 needs 4,811)", body.val_loc("repeat"),
+                f"{self.max_nodes:,} (ResNet-1202 has about 4,800)", body.val_loc("repeat"),
                 hint="check the count; `--max-nodes` raises the budget")])
         inner = LocDict({k: v for k, v in body.items() if k != "repeat"}, loc=body.loc)
         inner.key_locs, inner.val_locs = body.key_locs, body.val_locs
@@ -569,22 +569,31 @@ class Expander:
         return lookup
 
     def _shape(self, name: str) -> tuple[int, ...]:
-        if name in self.shapes:
-            return self.shapes[name]
-        node = self.nodes[name]
-        ins = []
-        for producer in node.inputs:
-            if not producer:
-                raise Failed(Diagnostic("E312", f"`in_channels` needs the shape of `{name}`, whose input is "
+        """The shape of a node made so far, computed (iteratively) from its producers."""
+        todo = [name]
+        while todo:
+            current = todo[-1]
+            if current in self.shapes:
+                todo.pop()
+                continue
+            node = self.nodes[current]
+            missing = [p for p in node.inputs if p and p not in self.shapes]
+            if missing:
+                if any(p in todo for p in missing):
+                    raise Failed(Diagnostic("E307", f"`{current}` (indirectly) reads its own output", node.loc,
+                                            hint="a node cannot depend on itself; check `in:`"))
+                todo.extend(missing)
+                continue
+            if not all(node.inputs) and node.op != "input":
+                raise Failed(Diagnostic("E312", f"`in_channels` needs the shape of `{current}`, whose input is "
                                         "defined later", node.loc,
                                         hint="define items before the blocks that read their channels"))
-            ins.append(self._shape(producer))
-        try:
-            shape = OPS[node.op].shape(node.attrs, ins)
-        except ShapeError as e:
-            raise Failed(Diagnostic(e.code, f"{name}: {e.message}", node.loc, hint=e.hint)) from None
-        self.shapes[name] = shape
-        return shape
+            try:
+                self.shapes[current] = OPS[node.op].shape(node.attrs, [self.shapes[p] for p in node.inputs])
+            except ShapeError as e:
+                raise Failed(Diagnostic(e.code, f"{current}: {e.message}", node.loc, hint=e.hint)) from None
+            todo.pop()
+        return self.shapes[name]
 
     # -- budget --------------------------------------------------------------------------------------------
 

@@ -1,0 +1,51 @@
+"""Shared test fixtures: an isolated schema cache, the repository paths, and a CLI runner."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never read or write the user's cache."""
+    os.environ["ARCHSPEC_CACHE_DIR"] = str(tmp_path_factory.mktemp("archspec-cache"))
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(*args: str) -> Run:
+    """Run `archspec ARGS...` in this process and capture what it prints."""
+    from archspec.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return Run(code, out.getvalue(), err.getvalue())
+
+
+def run_process(*args: str, timeout: float = 120, env: dict | None = None, cwd: Path | None = None) -> Run:
+    """Run `python -m archspec ARGS...` as a separate process (exit codes, signals, real start-up)."""
+    proc = subprocess.run([sys.executable, "-m", "archspec", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd or ROOT)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
