@@ -49,3 +49,18 @@ def run_process(*args: str, timeout: float = 120, env: dict | None = None, cwd: 
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture
+def cli_process():
+    return run_process
+
+
+@pytest.fixture
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture
+def specs_dir() -> Path:
+    return SPECS
