@@ -4,6 +4,7 @@ PyTorch, trained and drawn.
     import archspec
     result = archspec.validate("resnet50")          # diagnostics, never exceptions
     spec = archspec.load("specs/cifar_resnet.yaml", n=200)
+    net = archspec.compile("resnet50")              # net.graph is a networkx.DiGraph; net.params, net.macs
 
 Importing archspec is cheap: torch, networkx and graphviz are imported only by the functions that need them.
 """
@@ -38,6 +39,19 @@ def validate(path_or_name: str | Path, **overrides: Any):
     from archspec.validate import validate as run
 
     return run(path_or_name, _overrides(overrides))
+
+
+def compile(path_or_name: str | Path, *, input: str | None = None, count: str = "conv", unit: str = "macs",
+            **overrides: Any):
+    """The compiled spec: `.graph` (a networkx.DiGraph whose nodes carry `meta` with shape, params, MACs),
+    `.params`, `.macs`, `.depth`, `.stages()`, `.to_dict()`. Raises archspec.SpecError if invalid.
+
+    `input` overrides the input shape ("3x299x299"); `count` is "conv" (conv+linear multiply-adds, the paper's
+    convention) or "all"; `unit` is "macs" or "flops" (2 x MACs). Other keywords override params.
+    """
+    from archspec.compiler.analysis import compile_spec
+
+    return compile_spec(path_or_name, _overrides(overrides), input, count=count, unit=unit)
 
 
 def __getattr__(name: str) -> Any:

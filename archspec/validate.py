@@ -1,5 +1,5 @@
 """`archspec validate`: everything that can be known about a spec without counting: files, schema, params,
-constraints, templates, references, cycles and unused nodes. Never imports torch or networkx.
+constraints, templates, references, cycles, unused nodes and every shape. Never imports torch or networkx.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def validate(ref: str | Path, overrides: Iterable[str] = (), input_shape: str | 
     try:
         spec = load_spec(ref, overrides, input_shape, sources, checker)
         result.file = spec.display
-        result.expansion = expand(spec, max_nodes or MAX_NODES)
+        result.expansion = expand(spec, max_nodes or MAX_NODES, check_shapes=True)
     except SpecError as e:
         result.diagnostics = e.diagnostics
         if e.diagnostics and e.diagnostics[0].loc is not None and result.file == str(ref):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from archspec.compiler.ops import OPS, USER_OPS, ShapeError, check_attr, fmt_shape
+from archspec.compiler.ops import OPS, USER_OPS, ShapeError, check_attr, fmt_shape, propagate_shapes
 from archspec.diagnostics import Diagnostic, Loc, SpecError, did_you_mean
 from archspec.schema import ITEM_KEYS, RESERVED_NAMES
 from archspec.spec import Spec
@@ -51,6 +51,7 @@ class Block:
     parent: str | None
     inputs: list[str] = field(default_factory=list)
     output: str = ""
+    copy: tuple[int, int] | None = None  # (index, count) when made by `repeat`
 
 
 @dataclass
@@ -90,8 +91,9 @@ class _Frame:
 
 
 class Expander:
-    def __init__(self, spec: Spec, max_nodes: int = MAX_NODES):
+    def __init__(self, spec: Spec, max_nodes: int = MAX_NODES, check_shapes: bool = False):
         self.spec = spec
+        self.check_shapes = check_shapes
         self.max_nodes = max_nodes
         self.nodes: dict[str, IRNode] = {}
         self.blocks: dict[str, Block] = {}
@@ -119,6 +121,8 @@ class Expander:
                                          spec.doc.val_loc("network")))
         if not self.diags:
             self._check_graph(output)
+        if not self.diags and self.check_shapes:
+            self._check_shapes()
         if self.diags:
             raise SpecError(_collapse(self.diags))
         return Expansion(spec, self.nodes, self.blocks, output, self.stages)
@@ -217,6 +221,8 @@ class Expander:
             out = self._primitive(full, body, loc, frame, inputs, in_locs, scope)
         else:
             out = self._instance(full, body, loc, frame, inputs, in_locs, scope)
+            if out is not None and builtins is not None and full in self.blocks:
+                self.blocks[full].copy = (builtins["index"], builtins["count"])
         if out is not None and name is not None:
             frame.local[name] = out
         return out
@@ -654,6 +660,15 @@ class Expander:
                                              hint=f"read it with `in:` (e.g. `in: [bn2, {short}]` on an add) "
                                              "or delete it"))
 
+    def _check_shapes(self) -> None:
+        """Every shape, by the registry's rules, in a topological order of the node table (no networkx)."""
+
+        def report(name: str, e: ShapeError) -> None:
+            n = self.nodes[name]
+            self.diags.append(node_diagnostic(e.code, name, e.message, e.hint, n.loc, n.scope, self.blocks))
+
+        propagate_shapes(_topological(self.nodes), lambda n: vars(self.nodes[n]), report)
+
     def _fail(self, e: Failed) -> None:
         if e.diagnostic is not None:
             self.diags.append(e.diagnostic)
@@ -696,6 +711,36 @@ def _check_arg(kind: str, decl: Any, value: Any, blocks: LocDict) -> str | None:
         if "max" in decl and isinstance(value, (int, float)) and value > decl["max"]:
             return f"at most {decl['max']}"
     return None
+
+
+def node_diagnostic(code: str, name: str, message: str, hint: str | None, loc: Loc | None,
+                    scope: tuple[str, ...], blocks: dict[str, Block]) -> Diagnostic:
+    """A problem of one node, at its YAML line, with notes naming the block instances it sits in."""
+    d = Diagnostic(code, f"{name}: {message}", loc, hint=hint)
+    for path in reversed(scope):
+        block = blocks.get(path)
+        if block is not None:
+            d.notes.append((block.loc, f"in `{path}` (block `{block.template}`)"))
+    return d
+
+
+def _topological(nodes: dict[str, IRNode]) -> list[str]:
+    """Kahn's algorithm, keeping creation order among ready nodes."""
+    pending = {n: len(node.inputs) for n, node in nodes.items()}
+    users: dict[str, list[str]] = {n: [] for n in nodes}
+    for n, node in nodes.items():
+        for p in node.inputs:
+            users[p].append(n)
+    ready = [n for n, k in pending.items() if k == 0]
+    out = []
+    while ready:
+        n = ready.pop()
+        out.append(n)
+        for u in reversed(users[n]):
+            pending[u] -= 1
+            if pending[u] == 0:
+                ready.append(u)
+    return out
 
 
 def _find_cycle(nodes: dict[str, IRNode]) -> list[str] | None:
@@ -746,8 +791,9 @@ def _collapse(diags: list[Diagnostic]) -> list[Diagnostic]:
     return out
 
 
-def expand(spec: Spec, max_nodes: int = MAX_NODES) -> Expansion:
-    return Expander(spec, max_nodes).run()
+def expand(spec: Spec, max_nodes: int = MAX_NODES, check_shapes: bool = False) -> Expansion:
+    """Expand a spec; with `check_shapes`, also check every shape (what `archspec validate` does)."""
+    return Expander(spec, max_nodes, check_shapes).run()
 
 
 __all__ = ["Block", "Expansion", "IRNode", "expand", "fmt_shape"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 Shape = tuple[int, ...]
 
@@ -197,8 +197,8 @@ def _add_shape(a: dict, ins: list[Shape]) -> Shape:
                 else:
                     hint = (f"the skip path is {s[1]}x{s[2]} and the body {first[1]}x{first[2]}: give the "
                             f"shortcut the block's stride")
-            raise ShapeError("E400", f"add: input 1 is {fmt_shape(first)} but input {i + 1} is {fmt_shape(s)}",
-                             hint)
+            raise ShapeError("E400", f"the inputs of add disagree: input 1 is {fmt_shape(first)} but input {i + 1} "
+                             f"is {fmt_shape(s)}", hint)
     return first
 
 
@@ -235,6 +235,7 @@ def _input_shape(a: dict, ins: list[Shape]) -> Shape:
 
 _CONV_ATTRS = {
     "out": Attr("int", min=1, doc="output channels"),
+    "in_channels": Attr("int", None, min=1, doc="optional: the input channels this conv expects (checked)"),
     "kernel": Attr("size", min=1, doc="kernel size, k or [kh, kw]"),
     "stride": Attr("size", 1, min=1),
     "pad": Attr("size", 0, min=0, doc="zero padding on each side"),
@@ -257,6 +258,7 @@ OPS: dict[str, OpDef] = {op.name: op for op in [
         "eps": Attr("float", 1e-5, min=0), "momentum": Attr("float", 0.1, min=0, max=1),
         "affine": Attr("bool", True),
         "zero_init": Attr("bool", False, doc="initialise the scale to 0 (last BN of a residual branch)"),
+        "channels": Attr("int", None, min=1, doc="optional: the channels this BN expects (checked)"),
     }, (1, 1), _bn_shape, _bn_counts),
     OpDef("relu", "rectified linear unit", "act", {}, (1, 1), _same("relu"), _act_counts),
     OpDef("maxpool", "max pooling", "pool", {**_POOL_ATTRS, "dilation": Attr("size", 1, min=1)}, (1, 1),
@@ -267,7 +269,8 @@ OPS: dict[str, OpDef] = {op.name: op for op in [
           _gap_shape, lambda a, i, o: Counts(extra=numel(i[0]))),
     OpDef("flatten", "C x H x W to a vector of C*H*W", "reshape", {}, (1, 1), _flatten_shape),
     OpDef("linear", "fully connected layer", "linear", {
-        "out": Attr("int", min=1, doc="output features"), "bias": Attr("bool", True)},
+        "out": Attr("int", min=1, doc="output features"), "bias": Attr("bool", True),
+        "in_features": Attr("int", None, min=1, doc="optional: the input features this layer expects (checked)")},
           (1, 1), _linear_shape, _linear_counts, weighted=True),
     OpDef("add", "element-wise sum of equally shaped inputs", "merge", {}, (2, None), _add_shape, _add_counts),
     OpDef("concat", "concatenation along channels", "merge", {}, (2, None), _concat_shape),
@@ -317,3 +320,30 @@ def check_attr(op: str, name: str, spec: Attr, value: Any) -> str | None:
     if spec.max is not None and value > spec.max:
         return f"at most {spec.max:g}"
     return None
+
+
+_EXPECTED = {"conv": "in_channels", "linear": "in_features", "bn": "channels"}
+
+
+def propagate_shapes(names: Iterable[str], node: Callable[[str], Any],
+                     on_error: Callable[[str, ShapeError], None]) -> dict[str, Shape]:
+    """Shapes of every node, visiting `names` in topological order; `node(name)` gives a mapping with `op`,
+    `attrs` and `inputs`. A node whose input failed gets no shape and no second error."""
+    shapes: dict[str, Shape] = {}
+    for name in names:
+        data = node(name)
+        ins = [shapes.get(p) for p in data["inputs"]]
+        if any(s is None for s in ins):
+            continue
+        op, attrs = data["op"], data["attrs"]
+        key = _EXPECTED.get(op)
+        try:
+            if key and attrs.get(key) is not None and attrs[key] != ins[0][0]:
+                what = "features" if op == "linear" else "channels"
+                producer = data["inputs"][0]
+                raise ShapeError("E401", f"{op} expects {attrs[key]} input {what}, got {ins[0][0]} from `{producer}`",
+                                 f"set `{key}: {ins[0][0]}` or change the width of `{producer}`")
+            shapes[name] = tuple(OPS[op].shape(attrs, ins))
+        except ShapeError as e:
+            on_error(name, e)
+    return shapes

@@ -1,0 +1,211 @@
+"""`compile_spec`: spec -> expansion -> networkx IR -> passes, and `Compiled`, the graph with its analysis.
+
+`Compiled` answers what a reader of the paper asks: parameters (exact, with BN buffers apart), MACs under a
+stated convention, depth in weighted layers, activation memory, and the same per Table 1 stage and per node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import networkx as nx
+
+from archspec.compiler.expand import Expansion, expand
+from archspec.compiler.ir import build_graph, format_graph, order
+from archspec.compiler.ops import fmt_shape
+from archspec.compiler.passes.context import PassContext
+from archspec.compiler.passes.pipeline import run_pipeline
+from archspec.diagnostics import Sources, SpecError
+from archspec.spec import Spec, load_spec
+
+
+@dataclass
+class Stage:
+    name: str
+    nodes: list[str]
+    output: tuple[int, ...]
+    params: int
+    buffers: int
+    macs: int
+    extra: int
+    blocks: int  # residual blocks (the "x3" of Table 1), 0 for stages of plain layers
+    block: str | None  # their template
+
+
+class Compiled:
+    """A compiled spec: `graph` (networkx.DiGraph with per-node `meta`), `spec`, totals, stages and nodes."""
+
+    def __init__(self, spec: Spec, expansion: Expansion, graph: nx.DiGraph, ctx: PassContext, unit: str = "macs"):
+        self.spec, self.expansion, self.graph = spec, expansion, graph
+        self.count, self.unit = ctx.count, unit
+        self.dtype_bytes = ctx.dtype_bytes
+        self._stages: list[Stage] | None = None
+
+    # -- totals --------------------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.spec.input_shape
+
+    @property
+    def output(self) -> str:
+        return self.graph.graph["output"]
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.meta(self.output)["shape"]
+
+    def meta(self, node: str) -> dict[str, Any]:
+        return self.graph.nodes[node]["meta"]
+
+    def _sum(self, key: str, nodes: Iterable[str] | None = None) -> int:
+        return sum(self.meta(n).get(key, 0) for n in (self.graph.nodes if nodes is None else nodes))
+
+    @property
+    def params(self) -> int:
+        return self._sum("params")
+
+    @property
+    def buffers(self) -> int:
+        return self._sum("buffers")
+
+    @property
+    def macs(self) -> int:
+        """Conv and linear multiply-adds (the paper's and torchvision's "FLOPs")."""
+        return self._sum("macs")
+
+    @property
+    def extra(self) -> int:
+        """BN, ReLU, add and pooling arithmetic (counted in `total` when count == "all")."""
+        return self._sum("extra")
+
+    def total(self, nodes: Iterable[str] | None = None) -> int:
+        """The headline figure in the chosen convention: MACs, or FLOPs = 2 x MACs (+ the other ops)."""
+        nodes = list(self.graph.nodes if nodes is None else nodes)
+        macs = self._sum("macs", nodes)
+        extra = self._sum("extra", nodes) if self.count == "all" else 0
+        return 2 * macs + extra if self.unit == "flops" else macs + extra
+
+    @property
+    def depth(self) -> int:
+        return self.meta(self.output)["depth"]
+
+    @property
+    def activation_bytes(self) -> int:
+        return self._sum("activation_bytes")
+
+    @property
+    def convention(self) -> str:
+        what = "conv+linear multiply-adds" if self.count == "conv" else \
+            "conv+linear multiply-adds + BN/ReLU/add/pool ops"
+        return f"FLOPs = 2 x ({what})" if self.unit == "flops" else f"MACs: {what}"
+
+    # -- stages and nodes ----------------------------------------------------------------------------------
+
+    def stages(self) -> list[Stage]:
+        if self._stages is None:
+            self._stages = self._make_stages()
+        return self._stages
+
+    def _make_stages(self) -> list[Stage]:
+        members: dict[str, list[str]] = {s: [] for s in self.graph.graph["stages"]}
+        for name in order(self.graph):
+            stage = self.graph.nodes[name]["stage"]
+            if name != "input":
+                members.setdefault(stage, []).append(name)
+        blocks = self.expansion.blocks
+        out = []
+        for stage, nodes in members.items():
+            if not nodes:
+                continue
+            counted = _stage_blocks(blocks, stage)
+            out.append(Stage(stage, nodes, self.meta(nodes[-1])["shape"], self._sum("params", nodes),
+                             self._sum("buffers", nodes), self._sum("macs", nodes), self._sum("extra", nodes),
+                             len(counted), counted[0].template if counted else None))
+        return out
+
+    def node_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for name in order(self.graph):
+            data = self.graph.nodes[name]
+            m = data["meta"]
+            rows.append({"name": name, "op": data["op"], "shape": list(m["shape"]), "params": m.get("params", 0),
+                         "macs": m.get("macs", 0), "extra": m.get("extra", 0), "stage": data["stage"],
+                         "loc": str(data["loc"]) if data["loc"] else None})
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "spec": self.spec.display,
+            "input": list(self.input_shape),
+            "output": list(self.output_shape),
+            "params": self.params,
+            "buffers": self.buffers,
+            "macs": self.macs,
+            "extra_ops": self.extra,
+            "total": self.total(),
+            "convention": {"count": self.count, "unit": self.unit, "text": self.convention},
+            "layers": self.depth,
+            "activation_bytes": self.activation_bytes,
+            "stages": [{"name": s.name, "output": list(s.output), "params": s.params, "macs": s.macs,
+                        "extra": s.extra, "blocks": s.blocks, "block": s.block} for s in self.stages()],
+            "nodes": self.node_rows(),
+        }
+
+    def format(self, locations: bool = True) -> str:
+        """The IR as text (one line per node with its shape and YAML location)."""
+        return format_graph(self.graph, locations=locations)
+
+    def __repr__(self) -> str:
+        return (f"<Compiled {self.name}: {fmt_shape(self.input_shape)} -> {fmt_shape(self.output_shape)}, "
+                f"{self.params:,} params, {self.macs:,} MACs>")
+
+
+def _stage_blocks(blocks: dict[str, Any], stage: str) -> list[Any]:
+    """The residual blocks of a stage: the outermost repeated block instances (or lone top-level ones)."""
+    top = [b for b in blocks.values() if b.parent is None and b.stage == stage]
+    out = []
+    for t in top:
+        if t.copy is not None:
+            out.append(t)
+            continue
+        inner = [b for b in blocks.values() if b.copy is not None and _outermost_repeat(blocks, b) is b
+                 and _root(blocks, b) is t]
+        out.extend(inner if inner else [t])
+    return out
+
+
+def _root(blocks: dict[str, Any], b: Any) -> Any:
+    while b.parent is not None:
+        b = blocks[b.parent]
+    return b
+
+
+def _outermost_repeat(blocks: dict[str, Any], b: Any) -> Any:
+    found = None
+    while b is not None:
+        if b.copy is not None:
+            found = b
+        b = blocks.get(b.parent) if b.parent else None
+    return found
+
+
+def compile_spec(ref: Any, overrides: Iterable[str] = (), input_shape: str | None = None, *, count: str = "conv",
+                 unit: str = "macs", dtype_bytes: int = 4, max_nodes: int | None = None,
+                 sources: Sources | None = None, checker: Any = None) -> Compiled:
+    """Load, expand and analyse a spec; raise SpecError with every problem found."""
+    from archspec.compiler.expand import MAX_NODES
+
+    spec = load_spec(ref, overrides, input_shape, sources, checker)
+    expansion = expand(spec, max_nodes or MAX_NODES)
+    graph = build_graph(expansion)
+    ctx = run_pipeline(graph, PassContext(count=count, dtype_bytes=dtype_bytes))
+    if ctx.diagnostics:
+        raise SpecError(ctx.diagnostics)
+    return Compiled(spec, expansion, graph, ctx, unit)

@@ -1,0 +1,29 @@
+"""`infer_shapes`: C x H x W (or a vector length) on every node and edge, by each op's shape rule.
+
+Conv and pool arithmetic is exact (padding, stride, dilation, ceil mode, as PyTorch computes it). A node whose
+input failed gets no shape and no second error. Optional expectations written in the spec (`in_channels` on a
+conv, `in_features` on a linear, `channels` on a bn) are checked. The rules live in the op registry
+(`ops.propagate_shapes`), which `archspec validate` also runs, without networkx.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from archspec.compiler.ir import order
+from archspec.compiler.ops import fmt_shape, propagate_shapes
+from archspec.compiler.passes.context import PassContext
+
+
+def infer_shapes(g: nx.DiGraph, ctx: PassContext) -> None:
+    shapes = propagate_shapes(order(g), g.nodes.__getitem__,
+                              lambda name, e: ctx.error(g, name, e.code, e.message, e.hint))
+    for name, shape in shapes.items():
+        g.nodes[name]["meta"]["shape"] = shape
+        for p in g.nodes[name]["inputs"]:
+            g.edges[p, name]["shape"] = shapes[p]
+
+
+def shape_text(g: nx.DiGraph, name: str) -> str:
+    shape = g.nodes[name]["meta"].get("shape")
+    return fmt_shape(shape) if shape is not None else "?"

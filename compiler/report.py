@@ -1,0 +1,164 @@
+"""Human-readable reports of a compiled spec: the summary, the Table 1 stage table, the per-layer table, and the
+side-by-side Markdown table of several specs (`archspec table`)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from archspec.compiler.ir import order
+from archspec.compiler.ops import fmt_shape
+
+_UNITS = [(10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")]
+
+
+def eng(n: float) -> str:
+    """Engineering units with 3 significant digits: 1.81 G, 118 M, 9.54 K, 650."""
+    for scale, suffix in _UNITS:
+        if abs(n) >= scale:
+            v = n / scale
+            return f"{v:.3g} {suffix}" if v < 100 else f"{v:.0f} {suffix}"
+    return f"{n:g}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[bool]) -> str:
+    """Aligned columns; numbers right-aligned."""
+    cells = [[str(c) for c in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = []
+    for k, r in enumerate(cells):
+        parts = [c.rjust(w) if right[i] else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        lines.append("  ".join(parts).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def summary(c: Any) -> str:
+    unit = "FLOPs" if c.unit == "flops" else "MACs"
+    lines = [f"{c.name}  ({c.spec.display})"]
+    if c.spec.description:
+        lines.append(f"  {c.spec.description}")
+    rows = [
+        ("input", fmt_shape(c.input_shape)),
+        ("output", f"{fmt_shape(c.output_shape)}  ({c.output})"),
+        ("depth", f"{c.depth} weighted layers (conv and linear on the longest path)"),
+        ("params", f"{c.params:,}  ({eng(c.params)})   + {c.buffers:,} BN buffers (running statistics)"),
+        (unit, f"{c.total():,}  ({eng(c.total())})   {c.convention}"),
+        ("activations", f"{c.activation_bytes / 2**20:,.1f} MiB per sample ({_dtype(c.dtype_bytes)}, every op "
+                        f"output)"),
+        ("graph", f"{c.graph.number_of_nodes() - 1:,} ops, {len(c.expansion.blocks):,} block instances"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines += [f"  {k.ljust(width)}  {v}" for k, v in rows]
+    return "\n".join(lines)
+
+
+def _dtype(nbytes: int) -> str:
+    return {4: "float32", 2: "16-bit", 8: "float64", 1: "8-bit"}.get(nbytes, f"{nbytes} bytes")
+
+
+def stage_table(c: Any) -> str:
+    unit = "FLOPs" if c.unit == "flops" else "MACs"
+    rows = []
+    for s in c.stages():
+        blocks = f"{s.blocks} x {s.block}" if s.blocks else "-"
+        rows.append([s.name, fmt_shape(s.output), blocks, eng(c.total(s.nodes)), f"{s.params:,}"])
+    rows.append(["total", fmt_shape(c.output_shape), "", eng(c.total()), f"{c.params:,}"])
+    return table(["stage", "output", "blocks", unit, "params"], rows, [False, True, True, True, True])
+
+
+def layer_table(c: Any) -> str:
+    unit = "FLOPs" if c.unit == "flops" else "MACs"
+    rows = []
+    for name in order(c.graph):
+        if name == "input":
+            continue
+        data = c.graph.nodes[name]
+        m = data["meta"]
+        rows.append([name, data["op"], fmt_shape(m["shape"]), f"{m['params']:,}" if m["params"] else "-",
+                     eng(c.total([name])) if c.total([name]) else "-"])
+    return table(["layer", "op", "output", "params", unit], rows, [False, False, True, True, True])
+
+
+# -- Table 1: several specs side by side ---------------------------------------------------------------------
+
+def stage_descriptions(c: Any) -> dict[str, list[str]]:
+    """Each stage as the paper writes it: "7x7, 64, stride 2", "[3x3, 64; 3x3, 64] x 2", "1000-d fc"."""
+    from archspec.compiler.analysis import _stage_blocks
+
+    g, blocks = c.graph, c.expansion.blocks
+    out: dict[str, list[str]] = {}
+    done: set[str] = set()
+    for name in order(g):
+        data = g.nodes[name]
+        if name == "input":
+            continue
+        stage = data["stage"]
+        lines = out.setdefault(stage, [])
+        if data["scope"]:
+            top = data["scope"][0]
+            if top in done:
+                continue
+            done.add(top)
+            counted = _stage_blocks({k: b for k, b in blocks.items()}, stage)
+            counted = [b for b in counted if b.name == top or b.name.startswith(top + ".")]
+            first = counted[0] if counted else blocks[top]
+            convs = [n for n in order(g) if g.nodes[n]["op"] == "conv" and g.nodes[n]["scope"]
+                     and g.nodes[n]["scope"][-1] == first.name]
+            inner = "; ".join(_conv_text(g, n, stride=False) for n in convs) or first.template
+            lines.append(f"[{inner}] x {max(1, len(counted))}")
+            continue
+        text = _op_text(g, name)
+        if text:
+            lines.append(text)
+    return out
+
+
+def _conv_text(g: Any, name: str, stride: bool = True) -> str:
+    a = g.nodes[name]["attrs"]
+    k = a["kernel"] if isinstance(a["kernel"], int) else "x".join(map(str, a["kernel"]))
+    text = f"{k}x{k}, {a['out']}" if isinstance(a["kernel"], int) else f"{k}, {a['out']}"
+    if stride and a["stride"] not in (1, [1, 1]):
+        text += f", stride {a['stride']}"
+    return text
+
+
+def _op_text(g: Any, name: str) -> str | None:
+    data = g.nodes[name]
+    op, a = data["op"], data["attrs"]
+    if op == "conv":
+        return _conv_text(g, name)
+    if op in ("maxpool", "avgpool"):
+        k = a["kernel"]
+        kind = "max" if op == "maxpool" else "average"
+        stride = a["stride"] if a["stride"] is not None else k
+        return f"{k}x{k} {kind} pool" + (f", stride {stride}" if stride not in (1, [1, 1]) else "")
+    if op == "global_avgpool":
+        return "average pool"
+    if op == "linear":
+        return f"{a['out']}-d fc"
+    if op == "softmax":
+        return "softmax"
+    return None
+
+
+def markdown_table(compiled: Sequence[Any]) -> str:
+    """Rows per stage, a column per model, then params and FLOPs rows: Table 1 of the ResNet paper."""
+    stages: list[str] = []
+    sizes: dict[str, str] = {}
+    descs = []
+    for c in compiled:
+        descs.append(stage_descriptions(c))
+        for s in c.stages():
+            if s.name not in stages:
+                stages.append(s.name)
+                sizes[s.name] = "x".join(map(str, s.output[1:])) if len(s.output) == 3 else fmt_shape(s.output)
+    header = ["stage", "output size"] + [c.name for c in compiled]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for s in stages:
+        cells = [s, sizes[s]] + ["<br>".join(d.get(s, [])) or "" for d in descs]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("| params | | " + " | ".join(f"{c.params / 1e6:.1f} M" for c in compiled) + " |")
+    unit = "FLOPs" if compiled and compiled[0].unit == "flops" else "FLOPs (multiply-adds)"
+    lines.append(f"| {unit} | | " + " | ".join(f"{c.total() / 1e9:.2f} x 10^9" for c in compiled) + " |")
+    return "\n".join(lines)
