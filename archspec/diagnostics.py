@@ -199,7 +199,12 @@ def suggest(word: str, choices: Iterable[str], *, limit: int = 1) -> list[str]:
     lowered = {c.lower(): c for c in pool}
     if word.lower() in lowered and lowered[word.lower()] != word:
         return [lowered[word.lower()]]
-    return difflib.get_close_matches(word, pool, n=limit, cutoff=0.6)
+    close = difflib.get_close_matches(word, pool, n=limit, cutoff=0.6)
+    if close:
+        return close
+    # a stuttered or truncated word: `paddding` for `pad`, `bott` for `bottleneck`
+    prefixed = [c for c in pool if len(c) >= 3 and len(word) >= 3 and (word.startswith(c) or c.startswith(word))]
+    return sorted(prefixed, key=lambda c: -len(c))[:limit]
 
 
 def did_you_mean(word: str, choices: Iterable[str], *, what: str = "") -> str | None:

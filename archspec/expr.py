@@ -354,7 +354,12 @@ def _binary(op: str, a: Any, b: Any, pos: int) -> Any:
             return a + b
         if isinstance(a, (int, float)) and isinstance(b, (int, float)):
             return _check(a + b, pos)
-        hint = "use str(...) to turn a number into text" if isinstance(a, str) or isinstance(b, str) else None
+        hint = None
+        text = a if isinstance(a, str) else b if isinstance(b, str) else None
+        if text is not None:
+            numeric = text.strip().lstrip("-").replace(".", "", 1).isdigit()
+            hint = (f"\"{text}\" is text: write the number without quotes, or use int(...)" if numeric
+                    else "use str(...) to turn a number into text")
         raise ExprError("E204", f"cannot add {_type(a)} and {_type(b)}", pos, hint=hint)
     if op == "*" and (isinstance(a, (str, list)) and isinstance(b, int) or isinstance(b, (str, list))
                       and isinstance(a, int)):

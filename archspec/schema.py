@@ -91,7 +91,7 @@ def build_schema() -> dict:
     op_rules = []
     for name in USER_OPS:
         op = OPS[name]
-        props: dict[str, Any] = {"op": {"const": name}, **{k: {} for k in common}}
+        props: dict[str, Any] = {"op": {"const": name}, **{k: {} for k in common}, "use": {}, "cases": {}}
         props.update({k: _attr_schema(a) for k, a in op.attrs.items()})
         op_defs[f"op_{name}"] = {
             "description": op.doc, "properties": props, "additionalProperties": False,
@@ -296,10 +296,8 @@ def _cache_dir() -> Path:
 def _kind(v: Any) -> str:
     if isinstance(v, bool):
         return "true/false"
-    if isinstance(v, int):
-        return f"the integer {v}"
-    if isinstance(v, float):
-        return f"the number {v:g}"
+    if isinstance(v, (int, float)):
+        return f"{v:g}" if isinstance(v, float) else str(v)
     if isinstance(v, str):
         return f"the string {json.dumps(v)}" if len(v) < 40 else "a string"
     if isinstance(v, list):
@@ -333,20 +331,61 @@ def _loc_of(doc: Any, path: list, display: str, *, key: bool = False) -> Loc:
 
 
 def _where(path: list) -> str:
-    """A readable name for a JSON path: `network[3].conv2.kernel`."""
+    """A readable name for a JSON path: `node conv2`, `params.width`, `recipe.optimizer.lr`."""
+    if not path:
+        return "the file"
+    # inside a body, name the node: ..., <index>, <node name>, <key>...
+    for i in range(len(path) - 2, -1, -1):
+        if isinstance(path[i], int) and i > 0 and path[i - 1] in ("network", "body") and \
+                isinstance(path[i + 1], str):
+            rest = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path[i + 2:]).lstrip(".")
+            return (f"`{rest}` of node `{path[i + 1]}`" if rest else f"node `{path[i + 1]}`")
     out = ""
     for p in path:
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "the file"
+    return f"`{out}`"
 
 
-def _best(error: Any) -> Any:
-    """For anyOf/oneOf, the sub-error that explains most (deepest, then not a type mismatch)."""
-    from jsonschema.exceptions import best_match
+def _branch_of(error: Any) -> int | None:
+    rel = list(error.relative_schema_path)
+    return rel[0] if rel and isinstance(rel[0], int) else None
 
-    if error.context:
-        return best_match(error.context)
-    return error
+
+def _pick_branch(error: Any) -> Any | None:
+    """For anyOf: the branch the value was evidently meant for (its type matched), else None.
+
+    `kernel: 0` fails both `integer >= 1` and `=expression`; the first branch is the one to report.
+    """
+    branches: dict[int, list[Any]] = {}
+    for sub in error.context:
+        b = _branch_of(sub)
+        if b is not None:
+            branches.setdefault(b, []).append(sub)
+    meant = []
+    for b, errs in branches.items():
+        at_root = [e for e in errs if not e.relative_path]
+        type_miss = any(e.validator == "type" or
+                        (e.validator in ("const", "enum") and not _same_type(e.instance, e.validator_value)) or
+                        (e.validator == "pattern" and e.schema.get("pattern") == "^=") for e in at_root)
+        if not type_miss:
+            meant.append(errs)
+    inst = error.instance
+    if len(meant) != 1 and not (isinstance(inst, str) and inst.startswith("=")):
+        # nothing fits: report against the branch that is not the `=expression` alternative
+        plain = [errs for errs in branches.values()
+                 if not any(e.validator == "pattern" and e.schema.get("pattern") == "^=" or
+                            (not isinstance(inst, str) and e.schema.get("type") == "string") for e in errs)]
+        meant = plain[:1] if len(plain) == 1 else meant
+    if len(meant) != 1:
+        return None
+    errs = meant[0]
+    errs.sort(key=lambda e: (-len(e.absolute_path), e.validator in ("anyOf", "oneOf")))
+    return errs[0]
+
+
+def _same_type(instance: Any, allowed: Any) -> bool:
+    values = allowed if isinstance(allowed, list) else [allowed]
+    return any(type(instance) is type(v) for v in values)
 
 
 def _translate(error: Any, doc: Any, display: str) -> list[Diagnostic]:
@@ -356,43 +395,66 @@ def _translate(error: Any, doc: Any, display: str) -> list[Diagnostic]:
     v, inst, schema = error.validator, error.instance, error.schema
     where = _where(path)
     loc = _loc_of(doc, path, display)
+    node = _walk(doc, path)[2] if path else doc
     if v in ("anyOf", "oneOf"):
-        sub = _best(error)
-        if sub is not error and sub.validator not in ("anyOf", "oneOf", "pattern", "type"):
+        sub = _pick_branch(error)
+        if sub is not None:
             return _translate(sub, doc, display)
         if path and path[-1] == "input":
             return [Diagnostic("E100", f"`input` should be [C, H, W] or \"CxHxW\", found {_kind(inst)}", loc,
                                hint="e.g. `input: [3, 224, 224]`")]
-        return [Diagnostic("E100", f"`{where}` has the wrong form: found {_kind(inst)}", loc,
-                           hint=_expected_from(schema))]
+        if path and path[-1] in ("kernel", "stride", "pad", "dilation"):
+            return [Diagnostic("E100", f"{where} should be a whole number k or a pair [kh, kw], found "
+                               f"{_kind(inst)}", loc)]
+        expected = schema.get("description")
+        return [Diagnostic("E100", f"{where} has the wrong form: found {_kind(inst)}", loc,
+                           hint=f"expected {expected}" if expected else None)]
     if v == "type":
         want = schema.get("type")
         want = " or ".join(want) if isinstance(want, list) else want
         want = {"integer": "a whole number", "object": "a mapping", "array": "a list", "string": "a string",
                 "number": "a number", "boolean": "true or false"}.get(want, want)
-        hint = "values computed from params are written as `=expression`" if want in ("a whole number", "a number") \
-            and isinstance(inst, str) else None
-        return [Diagnostic("E100", f"`{where}` should be {want}, found {_kind(inst)}", loc, hint=hint)]
+        hint = None
+        if want in ("a whole number", "a number") and isinstance(inst, str):
+            hint = "values computed from params are written as `=expression`"
+        elif want == "a whole number" and isinstance(inst, float) and inst.is_integer():
+            hint = f"write {int(inst)}"
+        return [Diagnostic("E100", f"{where} should be {want}, found {_kind(inst)}", loc, hint=hint)]
     if v == "additionalProperties":
         allowed = set(schema.get("properties", {}))
         out = []
+        op = inst.get("op") if isinstance(inst, dict) else None
         for extra in sorted(set(inst) - allowed, key=lambda k: (inst.key_loc(k).line if isinstance(inst, LocDict)
                                                                   and inst.key_loc(k) else 0)):
             kloc = _loc_of(doc, path + [extra], display, key=True)
-            op = inst.get("op") if isinstance(inst, dict) else None
-            what = f"attribute of op `{op}`" if op in OPS else "key"
-            names = sorted(k for k in allowed if k not in ITEM_KEYS) if op in OPS else sorted(allowed)
-            out.append(Diagnostic("E101", f"unknown {what} `{extra}` in `{where}`", kloc,
-                                  hint=did_you_mean(extra, names, what="allowed")))
+            if op in OPS:
+                names = sorted(k for k in allowed if k not in ITEM_KEYS)
+                msg = f"unknown attribute `{extra}` of op `{op}`" + (f" in {where}" if path else "")
+            elif not path:
+                names, msg = sorted(allowed), f"unknown top-level key `{extra}`"
+            else:
+                names, msg = sorted(allowed), f"unknown key `{extra}` in {where}"
+            out.append(Diagnostic("E101", msg, kloc, hint=did_you_mean(extra, names, what="allowed")))
         return out
     if v == "required":
         missing = [k for k in schema.get("required", []) if isinstance(inst, dict) and k not in inst]
         op = inst.get("op") if isinstance(inst, dict) else None
-        what = f"op `{op}` needs" if op in OPS else f"`{where}` needs"
         if missing == ["op"]:
-            return [Diagnostic("E102", f"`{where}` needs `op:` (a primitive), `use:` (a block) or `cases:`", loc,
+            return [Diagnostic("E102", f"{where} needs `op:` (a primitive), `use:` (a block) or `cases:`", loc,
                                hint="e.g. `- conv1: {op: conv, out: 64, kernel: 3}`")]
-        return [Diagnostic("E102", f"{what} `{k}`", loc, hint=_attr_hint(op, k)) for k in missing]
+        if not path and missing == ["archspec"]:
+            return [Diagnostic("E102", "the file does not say its format version", Loc(display, 1, 1),
+                               hint=f"add `archspec: {FORMAT_VERSION}` as the first line")]
+        out = []
+        for k in missing:
+            if op in OPS:
+                attr = OPS[op].attrs.get(k)
+                doc_text = f" ({attr.doc})" if attr is not None and attr.doc else ""
+                out.append(Diagnostic("E313", f"op `{op}` needs `{k}`{doc_text}" + (f" in {where}" if path else ""),
+                                      loc, hint=f"add `{k}: ...` to this node"))
+            else:
+                out.append(Diagnostic("E102", f"{where} needs `{k}`", loc, hint=f"add `{k}: ...`"))
+        return out
     if v in ("enum", "const"):
         choices = schema.get("enum") or [schema.get("const")]
         if path and path[-1] == "op":
@@ -402,69 +464,60 @@ def _translate(error: Any, doc: Any, display: str) -> list[Diagnostic]:
             return [Diagnostic("E105", f"this is archspec format {inst!r}; this version reads format "
                                f"{FORMAT_VERSION}", loc, hint=f"write `archspec: {FORMAT_VERSION}`")]
         if len(choices) == 1:
-            return [Diagnostic("E103", f"`{where}` must be {json.dumps(choices[0])}, found {_kind(inst)}", loc)]
-        return [Diagnostic("E103", f"`{where}` is {_kind(inst)}; allowed: "
-                           + ", ".join(json.dumps(c) for c in choices), loc,
-                           hint=did_you_mean(str(inst), [str(c) for c in choices], what="allowed"))]
+            return [Diagnostic("E103", f"{where} must be {json.dumps(choices[0])}, found {_kind(inst)}", loc)]
+        close = did_you_mean(str(inst), [str(c) for c in choices], what="allowed")
+        listed = ", ".join(json.dumps(c) for c in choices)
+        return [Diagnostic("E103", f"{where} is {_kind(inst)}; allowed: {listed}", loc,
+                           hint=close if close and close.startswith("did you mean") else None)]
     if v in ("maxProperties", "minProperties") and isinstance(inst, dict):
         names = list(inst)
+        if not names:
+            return [Diagnostic("E315", "an empty item: each list item is `- name: {op: ...}`", loc)]
         return [Diagnostic("E315", f"each list item is one named node (`- name: {{op: ...}}`); this item has "
                            f"{len(names)} keys: " + ", ".join(f"`{n}`" for n in names), loc,
                            hint="indent the node's fields under its name, or give the item `repeat:`")]
-    if v == "pattern" and error.relative_path == error.path and error.parent is not None \
-            and error.parent.validator == "propertyNames":
-        return []
     if v == "propertyNames":
-        bad = error.instance
         sub = error.context[0] if error.context else None
         name = sub.instance if sub is not None else "?"
-        kloc = _loc_of(doc, path + [name], display, key=True) if isinstance(bad, dict) else loc
+        kloc = _loc_of(doc, path + [name], display, key=True) if isinstance(node, dict) else loc
         return [Diagnostic("E316", f"`{name}` is not a valid name", kloc,
                            hint="names are letters, digits and `_` (not starting with a digit), or a number")]
     if v == "pattern" and schema.get("pattern") == "^=":
-        return [Diagnostic("E100", f"`{where}` should be a number or an `=expression`, found {_kind(inst)}", loc)]
+        return [Diagnostic("E100", f"{where} should be a number or an `=expression`, found {_kind(inst)}", loc)]
     if v in ("minimum", "maximum", "exclusiveMinimum", "minItems", "maxItems", "pattern", "multipleOf"):
         limit = error.validator_value
+        found = _kind(inst)
+        if isinstance(inst, list):
+            found = "an empty list" if not inst else f"{len(inst)} item{'s' if len(inst) != 1 else ''}"
         text = {"minimum": f"at least {limit}", "maximum": f"at most {limit}",
                 "minItems": f"at least {limit} item{'s' if limit != 1 else ''}",
-                "maxItems": f"at most {limit} items", "pattern": f"of the form {limit}"}.get(v, f"{v} {limit}")
+                "maxItems": f"at most {limit} item{'s' if limit != 1 else ''}",
+                "pattern": f"of the form {limit}"}.get(v, f"{v} {limit}")
         code = "E208" if v == "minimum" and isinstance(inst, int) else "E104"
-        return [Diagnostic(code, f"`{where}` must be {text}, found {_kind(inst)}", loc)]
+        return [Diagnostic(code, f"{where} must be {text}, found {found}", loc)]
     if v == "not":
-        return [Diagnostic("E104", f"`{where}` mixes `op:`, `use:` and `cases:`; a node is exactly one of them",
-                           loc)]
-    return [Diagnostic("E104", f"`{where}`: {error.message}", loc)]
-
-
-def _expected_from(schema: dict) -> str | None:
-    desc = schema.get("description")
-    return f"expected {desc}" if desc else None
-
-
-def _attr_hint(op: Any, attr: str) -> str | None:
-    from archspec.compiler.ops import OPS
-
-    if op in OPS and attr in OPS[op].attrs and OPS[op].attrs[attr].doc:
-        return f"`{attr}`: {OPS[op].attrs[attr].doc}"
-    return None
+        return [Diagnostic("E104", f"{where} mixes `op:`, `use:` and `cases:`; a node is exactly one of them", loc,
+                           hint="split it into two items")]
+    return [Diagnostic("E104", f"{where}: {error.message}", loc)]
 
 
 def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
-    """Merge `unknown key kernal` + `missing kernel` on one node into one diagnostic; drop exact repeats."""
-    out: list[Diagnostic] = []
-    seen: set[tuple] = set()
-    missing = [d for d in diags if d.code == "E102"]
+    """Merge `unknown attribute kernal` + `needs kernel` on one node into the first; drop exact repeats."""
+    drop: set[int] = set()
     for d in diags:
         if d.code == "E101" and d.hint and d.hint.startswith("did you mean"):
             target = d.hint.split("`")[1]
-            for m in missing:
-                if m.message.endswith(f"`{target}`") and m.loc and d.loc and m.loc.line <= d.loc.line:
-                    seen.add(("drop", id(m)))
+            for m in diags:
+                if m.code in ("E102", "E313") and f"needs `{target}`" in m.message and m.loc and d.loc \
+                        and m.loc.line <= d.loc.line:
+                    drop.add(id(m))
+    out: list[Diagnostic] = []
+    seen: set[tuple] = set()
+    for d in diags:
         key = (d.code, d.message, str(d.loc))
-        if key in seen:
+        if id(d) in drop or key in seen:
             continue
         seen.add(key)
         out.append(d)
-    out = [d for d in out if ("drop", id(d)) not in seen]
     out.sort(key=lambda d: (d.loc.file, d.loc.line, d.loc.col) if d.loc else ("", 0, 0))
     return out

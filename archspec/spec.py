@@ -7,6 +7,7 @@ input shape and the training recipe. It collects every problem before giving up.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,7 +102,7 @@ def load_spec(ref: str | Path, overrides: Iterable[str] = (), input_shape: str |
     params, param_locs = _resolve_params(params_doc, {k: v for k, v in given.items() if k in params_doc}, diags)
     scope = Scope([params])
     if not diags:
-        _check_constraints(doc.get("constraints", LocList()), scope, diags)
+        _check_constraints(doc.get("constraints", LocList()), scope, diags, param_locs)
     shape, shape_loc = _input_shape(doc, input_shape, scope, display, diags)
     name = path.stem
     if "name" in doc:
@@ -165,7 +166,9 @@ def _resolve_params(decls: LocDict, given: dict[str, tuple[Any, Loc]],
     return done, locs
 
 
-def _check_constraints(constraints: LocList, scope: Scope, diags: list[Diagnostic]) -> None:
+def _check_constraints(constraints: LocList, scope: Scope, diags: list[Diagnostic],
+                       param_locs: dict[str, Loc] | None = None) -> None:
+    param_locs = param_locs or {}
     for i, c in enumerate(constraints):
         loc = c.val_loc("check") if isinstance(c, LocDict) else constraints.val_loc(i)
         try:
@@ -179,7 +182,19 @@ def _check_constraints(constraints: LocList, scope: Scope, diags: list[Diagnosti
             except Failed as e:
                 diags.append(e.diagnostic)
                 continue
-            diags.append(Diagnostic("E206", str(message), loc, hint=f"the constraint is `{c['check']}`"))
+            d = Diagnostic("E206", str(message), loc, hint=f"the constraint is `{c['check']}`")
+            text = c["check"][1:] if isinstance(c["check"], str) and c["check"].startswith("=") else c["check"]
+            try:
+                names = sorted(expr.names_in(expr.parse(text))) if isinstance(text, str) else []
+            except expr.ExprError:
+                names = []
+            for name in names:
+                try:
+                    value, where = scope.lookup(name), param_locs.get(name)
+                except (KeyError, Failed):
+                    continue
+                d.notes.append((where, f"{name} = {json.dumps(value, default=str)}"))
+            diags.append(d)
 
 
 def _input_shape(doc: LocDict, override: str | None, scope: Scope, display: str,
@@ -200,7 +215,8 @@ def _input_shape(doc: LocDict, override: str | None, scope: Scope, display: str,
         return (), Loc(display, 1, 1)
     shape = parse_shape(value)
     if shape is None:
-        diags.append(Diagnostic("E403", f"input shape {value!r} is not C, CxHxW or [C, H, W] with positive sizes",
+        shown = f"`{value}`" if isinstance(value, str) else json.dumps(value, default=str)
+        diags.append(Diagnostic("E403", f"input shape {shown} is not C, CxHxW or [C, H, W] with positive sizes",
                                 loc, hint="e.g. `--input 3x224x224`"))
         return (), loc
     return shape, loc

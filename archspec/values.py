@@ -65,8 +65,11 @@ def _run(text: str, start: int, loc: Loc | None, scope: Scope) -> Any:
     except RecursionError:
         raise Failed(Diagnostic("E209", "the expression is nested too deeply", loc)) from None
     except Failed as f:  # a lazily computed name (in_channels) failed; point at the expression reading it
-        if f.diagnostic is not None and f.diagnostic.loc is None:
-            f.diagnostic.loc = loc
+        if f.diagnostic is not None:
+            if f.diagnostic.loc is None:
+                f.diagnostic.loc = loc
+            elif loc is not None and f.diagnostic.loc != loc:
+                f.diagnostic.notes.append((loc, f"needed by `{text.strip()}` here"))
         raise
 
 

@@ -101,8 +101,9 @@ def read_text(path: Path, display: str, sources: Sources) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
+        sources.add(display, data.decode("utf-8", errors="replace"))  # to quote the line
         line = data.count(b"\n", 0, e.start) + 1
-        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        col = len(data[data.rfind(b"\n", 0, e.start) + 1 : e.start].decode("utf-8", errors="replace")) + 1
         raise SpecError([Diagnostic("E003", f"byte 0x{data[e.start]:02x} is not valid UTF-8",
                                     Loc(display, line, col), hint="save the file as UTF-8")]) from None
     sources.add(display, text)
@@ -152,7 +153,7 @@ def _flow_depth_problem(text: str, display: str) -> Diagnostic | None:
 
 
 _HINTS = {
-    "mapping values are not allowed here":
+    "mapping values are not allowed":
         "a plain value cannot contain `: `; quote the value, or check this line's indentation",
     "could not find expected ':'": "a key needs `: ` after it; check for a missing colon or an unclosed quote",
     "expected a single document in the stream": "keep one spec per file (remove the extra `---`)",
@@ -166,13 +167,33 @@ _HINTS = {
 }
 
 
-def _syntax_problem(e: yaml.MarkedYAMLError, display: str) -> Diagnostic:
-    mark = e.problem_mark or e.context_mark
+_OPENERS = {"flow sequence": ("[", "]"), "flow mapping": ("{", "}"), "quoted scalar": ("quote", "quote")}
+
+
+def _syntax_problem(e: yaml.MarkedYAMLError, text: str, display: str) -> Diagnostic:
     problem = (e.problem or "invalid YAML").strip()
+    context = (e.context or "").strip()
+    pm, cm = e.problem_mark, e.context_mark
+    if "expected a single document" in context:
+        return Diagnostic("E005", "the file holds more than one YAML document", Loc(display, pm.line + 1, 1),
+                          hint="keep one spec per file (remove the `---` and what follows, or split the file)")
+    opener = next((v for k, v in _OPENERS.items() if k in context), None)
+    if opener and cm is not None and pm is not None and (pm.line != cm.line or "end of stream" in problem):
+        # an unclosed bracket or quote: the useful place is where it opens, not where the parser gave up
+        what = "a quoted string" if opener[0] == "quote" else f"`{opener[0]}`"
+        return Diagnostic("E005", f"YAML syntax: {what} opened here is never closed", Loc(display, cm.line + 1,
+                          cm.column + 1, cm.column + 2),
+                          hint=f"close it{'' if opener[0] == 'quote' else f' with `{opener[1]}`'} on this line, "
+                          "or quote values that contain `,`, `[`, `]`, `{` or `}`" if opener[0] != "quote"
+                          else "add the closing quote")
+    mark = pm or cm
     msg = f"YAML syntax: {problem}"
-    if e.context and e.context_mark is not None and e.problem_mark is not None:
-        msg += f" ({e.context} at line {e.context_mark.line + 1})"
-    hint = next((h for k, h in _HINTS.items() if k in problem or (e.context and k in e.context)), None)
+    if context and cm is not None and pm is not None:
+        msg += f" ({context} at line {cm.line + 1})"
+    hint = next((h for k, h in _HINTS.items() if k in problem or k in context), None)
+    lines = text.splitlines()
+    if mark is not None and mark.line >= len(lines) and lines:  # past the end: show the last line instead
+        return Diagnostic("E005", msg, Loc(display, len(lines), len(lines[-1]) + 1), hint=hint)
     loc = Loc(display, mark.line + 1, mark.column + 1) if mark is not None else Loc(display, 0, 0)
     return Diagnostic("E005", msg, loc, hint=hint)
 
@@ -188,7 +209,7 @@ def parse(text: str, display: str) -> Any:
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as e:
-        raise SpecError([_syntax_problem(e, display)]) from None
+        raise SpecError([_syntax_problem(e, text, display)]) from None
     except yaml.YAMLError as e:  # errors without a mark
         raise SpecError([Diagnostic("E005", f"YAML syntax: {e}", Loc(display, 0, 0))]) from None
     except RecursionError:
@@ -214,6 +235,8 @@ class _Converter:
         self.display = display
         self.count = 0
         self.problems: list[Diagnostic] = []
+        self.seen: set[int] = set()  # nodes converted once: meeting one again means an alias
+        self.aliases: list[yaml.Node] = []  # aliases being expanded, outermost first
         self.constructor = yaml.constructor.SafeConstructor()
 
     def loc(self, node: yaml.Node) -> Loc:
@@ -227,9 +250,22 @@ class _Converter:
     def convert(self, node: yaml.Node, depth: int, active: set[int]) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
+            where = self.aliases[0] if self.aliases else node
             raise SpecError(self.problems + [Diagnostic(
-                "E009", f"the YAML expands to more than {MAX_NODES:,} values (aliases repeat what they refer to)",
-                self.loc(node), hint="use block templates and `repeat` instead of anchors and aliases")])
+                "E009", f"the YAML expands to more than {MAX_NODES:,} values: the anchor here is repeated by aliases "
+                "that repeat other aliases", self.loc(where),
+                hint="use block templates and `repeat` instead of anchors and aliases")])
+        alias = id(node) in self.seen and not isinstance(node, yaml.ScalarNode)
+        self.seen.add(id(node))
+        if alias:
+            self.aliases.append(node)
+            try:
+                return self._convert(node, depth, active)
+            finally:
+                self.aliases.pop()
+        return self._convert(node, depth, active)
+
+    def _convert(self, node: yaml.Node, depth: int, active: set[int]) -> Any:
         if depth > MAX_DEPTH:
             raise SpecError(self.problems + [Diagnostic(
                 "E010", f"the YAML is nested more than {MAX_DEPTH} deep", self.loc(node))])
@@ -265,9 +301,12 @@ class _Converter:
             self.bad_tag(node)
             return node.value
         try:
-            return self.constructor.construct_object(node)
+            value = self.constructor.construct_object(node)
+            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63 - 1:
+                raise ValueError(value)
+            return value
         except ValueError:
-            self.problems.append(Diagnostic("E012", "this number is too large to read", self.loc(node),
+            self.problems.append(Diagnostic("E012", "this number is beyond the 64-bit range", self.loc(node),
                                             hint="sizes and counts must fit in 64 bits"))
             return 0
         except yaml.YAMLError as e:

@@ -68,6 +68,10 @@ class _Excluded:
         self.loc, self.condition = loc, condition
 
 
+class _Broken:
+    """An item that already has a diagnostic: readers of it stay quiet."""
+
+
 @dataclass
 class _Frame:
     prefix: str
@@ -133,7 +137,7 @@ class Expander:
         if isinstance(target, str):
             return target
         self.diags.append(Diagnostic("E305", f"`output: {ref}` names no item of {frame.where()}",
-                                     doc.val_loc("output"), hint=did_you_mean(ref, frame.local)))
+                                     doc.val_loc("output"), hint=did_you_mean(ref, frame.local, what="items")))
         return None
 
     # -- bodies and items ----------------------------------------------------------------------------------
@@ -156,9 +160,13 @@ class Expander:
                     self.stages.append(frame.stage)
             elif isinstance(body.get("stage"), str):
                 frame.stage = body["stage"]
+            before = len(self.diags)
             out = self._item(name, body, name_loc, frame, previous)
             if isinstance(out, str):
                 previous, included = out, True
+            elif out is None and len(self.diags) > before and name is not None:
+                frame.local.setdefault(name, _Broken())
+                included = True  # do not also claim that nothing was included
         self._resolve_pending(frame)
         return previous if included else None
 
@@ -235,7 +243,7 @@ class Expander:
             self._fail(e)
             return None
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            self.diags.append(Diagnostic("E208", f"`repeat` must be a whole number of copies, got {count!r}",
+            self.diags.append(Diagnostic("E208", f"`repeat` must be a whole number of copies, got {_show(count)}",
                                          body.val_loc("repeat")))
             return None
         per_copy = max(1, self._min_size(body))
@@ -247,7 +255,15 @@ class Expander:
         inner = LocDict({k: v for k, v in body.items() if k != "repeat"}, loc=body.loc)
         inner.key_locs, inner.val_locs = body.key_locs, body.val_locs
         current = previous  # the first copy reads `in` (or the previous item), the others chain
+        before = len(self.nodes)
         for i in range(count):
+            if i == 1:  # one copy is made: now the real cost of all of them is known
+                per_copy = len(self.nodes) - before
+                if (count - 1) * per_copy + len(self.nodes) > self.max_nodes:
+                    raise SpecError(self.diags + [Diagnostic(
+                        "E500", f"`repeat: {count:,}` of {per_copy:,} nodes each would make {count * per_copy:,} "
+                        f"nodes; the budget is {self.max_nodes:,} (ResNet-1202 has about 4,800)",
+                        body.val_loc("repeat"), hint="check the count; `--max-nodes` raises the budget")])
             copy = LocDict(inner, loc=inner.loc)
             copy.key_locs, copy.val_locs = inner.key_locs, inner.val_locs
             if i > 0:
@@ -288,7 +304,7 @@ class Expander:
             return self._item(name, chosen, loc, frame, previous, builtins)
         conditions = ", ".join(f"`{a.get('when')}`" for a in alternatives if isinstance(a, LocDict))
         self.diags.append(Diagnostic("E310", f"no alternative of `cases` applies (conditions: {conditions})",
-                                     body.val_loc("cases"), hint="add a last alternative without `when`"))
+                                     body.key_loc("cases"), hint="add a last alternative without `when`"))
         return None
 
     def _inputs(self, body: LocDict, frame: _Frame, previous: str | None, scope: Scope
@@ -314,10 +330,15 @@ class Expander:
             if not isinstance(ref, str):
                 self.diags.append(Diagnostic("E100", f"`in` names nodes, found {ref!r}", rloc))
                 return None, None
-            out.append(self._lookup_ref(ref, frame) or ("ref", ref))
+            target = self._lookup_ref(ref, frame)
+            if target == _BROKEN:
+                return None, None
+            out.append(target or ("ref", ref))
         return out, locs
 
     def _lookup_ref(self, ref: str, frame: _Frame) -> str | None:
+        if isinstance(frame.local.get(ref), _Broken):
+            return _BROKEN
         if ref in frame.inputs:
             return frame.inputs[ref]
         target = frame.local.get(ref)
@@ -330,6 +351,8 @@ class Expander:
     def _resolve_pending(self, frame: _Frame) -> None:
         for holder, index, ref, loc in frame.pending:
             target = self._lookup_ref(ref, frame)
+            if target == _BROKEN:
+                continue
             if target is None:
                 self._unknown_ref(ref, loc, frame, holder.name)
                 continue
@@ -342,7 +365,7 @@ class Expander:
                 "E305", f"`{user}` reads `{ref}`, which `when: {target.condition}` excludes here", loc,
                 hint="give the item reading it the same condition, or use `cases:` to choose a replacement"))
             return
-        known = [n for n in frame.local if "." not in n] + list(frame.inputs)
+        known = [n for n in frame.local if "." not in n and frame.full(n) != user] + list(frame.inputs)
         self.diags.append(Diagnostic("E305", f"`{ref}` is not defined in {frame.where()}", loc,
                                      hint=did_you_mean(ref, known, what="defined here")))
 
@@ -383,8 +406,10 @@ class Expander:
             problem = check_attr(op, key, spec.attrs[key], value)
             if problem:
                 code = "E208" if spec.attrs[key].type in ("int", "size") else "E314"
-                self.diags.append(Diagnostic(code, f"`{key}` of {op} must be {problem}, got {value!r}",
-                                             body.val_loc(key)))
+                hint = "use `//` to divide whole numbers" if isinstance(value, float) and \
+                    isinstance(body[key], str) and "/" in body[key] else None
+                self.diags.append(Diagnostic(code, f"`{key}` of {op} must be {problem}, got {_show(value)}",
+                                             body.val_loc(key), hint=hint))
                 ok = False
                 continue
             attrs[key] = value
@@ -537,7 +562,7 @@ class Expander:
                 continue
             problem = _check_arg(kind, decl, value, self.spec.blocks)
             if problem:
-                self.diags.append(Diagnostic("E304", f"`{pname}` of block `{tname}` must be {problem}, got {value!r}",
+                self.diags.append(Diagnostic("E304", f"`{pname}` of block `{tname}` must be {problem}, got {_show(value)}",
                                              vloc, hint=problem.split("; ", 1)[1] if "; " in problem else None))
                 ok = False
                 continue
@@ -644,10 +669,7 @@ class Expander:
                 consumers[producer] = consumers.get(producer, 0) + 1
         cycle = _find_cycle(self.nodes)
         if cycle:
-            node = self.nodes[cycle[0]]
-            self.diags.append(Diagnostic("E307", "the graph has a cycle: " + " -> ".join(cycle + [cycle[0]]),
-                                         node.in_locs[0] if node.in_locs and node.in_locs[0] else node.loc,
-                                         hint="a node cannot (indirectly) read its own output; check `in:`"))
+            self.diags.append(self._cycle_diagnostic(cycle))
             return
         for name, node in self.nodes.items():
             if consumers.get(name, 0) == 0 and name != output:
@@ -669,12 +691,32 @@ class Expander:
 
         propagate_shapes(_topological(self.nodes), lambda n: vars(self.nodes[n]), report)
 
+    def _cycle_diagnostic(self, cycle: list[str]) -> Diagnostic:
+        """Point at the `in:` that reads a node defined further down: the edge that closes the loop."""
+        position = {n: i for i, n in enumerate(self.nodes)}
+        members = set(cycle)
+        best: tuple[int, Loc | None, str, str] | None = None
+        for name in cycle:
+            node = self.nodes[name]
+            for i, producer in enumerate(node.inputs):
+                if producer in members and i < len(node.in_locs) and node.in_locs[i] is not None:
+                    jump = position[producer] - position[name]
+                    if best is None or jump > best[0]:
+                        best = (jump, node.in_locs[i], name, producer)
+        start = cycle.index(best[3]) if best else 0
+        loop = cycle[start:] + cycle[:start]
+        loc = best[1] if best else self.nodes[cycle[0]].loc
+        what = f"`{best[2]}` reads `{best[3]}`, which depends on `{best[2]}`: " if best else ""
+        return Diagnostic("E307", f"{what}the graph has a cycle: " + " -> ".join(loop + [loop[0]]), loc,
+                          hint="a node cannot (indirectly) read its own output; check `in:`")
+
     def _fail(self, e: Failed) -> None:
         if e.diagnostic is not None:
             self.diags.append(e.diagnostic)
 
 
 _MISSING = object()
+_BROKEN = "\0broken"  # the output name of an item that failed
 
 
 def _decl(decl: Any, loc: Loc | None) -> tuple[str, Any, Loc | None]:
@@ -711,6 +753,18 @@ def _check_arg(kind: str, decl: Any, value: Any, blocks: LocDict) -> str | None:
         if "max" in decl and isinstance(value, (int, float)) and value > decl["max"]:
             return f"at most {decl['max']}"
     return None
+
+
+def _show(value: Any) -> str:
+    """A value as the spec would write it: `wide`, 64.5, [3, 3], true."""
+    import json
+
+    if isinstance(value, str):
+        return f"`{value}`"
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def node_diagnostic(code: str, name: str, message: str, hint: str | None, loc: Loc | None,
