@@ -110,6 +110,12 @@ def load_spec(ref: str | Path, overrides: Iterable[str] = (), input_shape: str |
             name = str(evaluate_value(doc["name"], doc.val_loc("name"), scope))
         except Failed as e:
             diags.append(e.diagnostic)
+    description = ""
+    if "description" in doc:
+        try:
+            description = str(evaluate_value(doc["description"], doc.val_loc("description"), scope)).strip()
+        except Failed as e:
+            diags.append(e.diagnostic)
     recipe = None
     if "recipe" in doc:
         try:
@@ -120,7 +126,7 @@ def load_spec(ref: str | Path, overrides: Iterable[str] = (), input_shape: str |
         raise SpecError(diags)
     return Spec(name=name, path=path, display=display, doc=doc, params=params, param_locs=param_locs,
                 blocks=doc.get("blocks", LocDict()), input_shape=shape, input_loc=shape_loc, recipe=recipe,
-                description=str(doc.get("description", "")).strip(), sources=sources, files=resolved.files,
+                description=description, sources=sources, files=resolved.files,
                 overrides={k: params[k] for k in given if k in params})
 
 

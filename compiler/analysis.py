@@ -85,11 +85,8 @@ class Compiled:
         return self._sum("extra")
 
     def total(self, nodes: Iterable[str] | None = None) -> int:
-        """The headline figure in the chosen convention: MACs, or FLOPs = 2 x MACs (+ the other ops)."""
-        nodes = list(self.graph.nodes if nodes is None else nodes)
-        macs = self._sum("macs", nodes)
-        extra = self._sum("extra", nodes) if self.count == "all" else 0
-        return 2 * macs + extra if self.unit == "flops" else macs + extra
+        """The headline figure in the chosen convention (see docs/conventions.md): MACs, or FLOPs."""
+        return self._sum("total_flops" if self.unit == "flops" else "total_macs", nodes)
 
     @property
     def depth(self) -> int:
@@ -101,9 +98,11 @@ class Compiled:
 
     @property
     def convention(self) -> str:
-        what = "conv+linear multiply-adds" if self.count == "conv" else \
-            "conv+linear multiply-adds + BN/ReLU/add/pool ops"
-        return f"FLOPs = 2 x ({what})" if self.unit == "flops" else f"MACs: {what}"
+        if self.unit == "flops":
+            return "2 x conv+linear multiply-adds" + (" + BN (2/element), ReLU, add, pooling" if self.count == "all"
+                                                      else "")
+        return "conv+linear multiply-adds" + (" + BN, ReLU, add, pooling (1 per op)" if self.count == "all"
+                                              else " (the paper's \"FLOPs\")")
 
     # -- stages and nodes ----------------------------------------------------------------------------------
 

@@ -11,7 +11,8 @@ Counting convention (see docs/conventions.md):
 - `extra`: the other arithmetic, counted when asked (`--count all`): batch norm as one multiply-add per element
   (its inference form y = a*x + b), ReLU one op per element, add one op per element per extra operand, max
   pool k*k-1 comparisons and average pool k*k ops per output element, global average pool one op per input
-  element. FLOPs are reported as 2 x MACs + extra.
+  element. In MACs each of these counts 1; in FLOPs (`extra_flops`) BN's multiply-add counts 2 and the others 1,
+  so FLOPs = 2 x MACs + extra_flops.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ class Counts:
     params: int = 0  # trainable parameters
     buffers: int = 0  # non-trainable state (BN running statistics and batch counter)
     macs: int = 0
-    extra: int = 0
+    extra: int = 0  # other ops in MAC-equivalents (1 each)
+    extra_flops: int = 0  # the same in FLOPs (a multiply-add is 2)
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ def _bn_shape(a: dict, ins: list[Shape]) -> Shape:
 
 def _bn_counts(a: dict, ins: list[Shape], out: Shape) -> Counts:
     c = ins[0][0]
-    return Counts(params=2 * c if a["affine"] else 0, buffers=2 * c + 1, extra=numel(out))
+    return Counts(params=2 * c if a["affine"] else 0, buffers=2 * c + 1, extra=numel(out), extra_flops=2 * numel(out))
 
 
 def _pool_shape(op: str) -> Callable[[dict, list[Shape]], Shape]:
@@ -157,7 +159,8 @@ def _pool_shape(op: str) -> Callable[[dict, list[Shape]], Shape]:
 def _pool_counts(per_window: Callable[[int], int]) -> Callable[[dict, list[Shape], Shape], Counts]:
     def rule(a: dict, ins: list[Shape], out: Shape) -> Counts:
         kh, kw = _pair(a["kernel"])
-        return Counts(extra=numel(out) * per_window(kh * kw))
+        n = numel(out) * per_window(kh * kw)
+        return Counts(extra=n, extra_flops=n)
 
     return rule
 
@@ -203,7 +206,8 @@ def _add_shape(a: dict, ins: list[Shape]) -> Shape:
 
 
 def _add_counts(a: dict, ins: list[Shape], out: Shape) -> Counts:
-    return Counts(extra=numel(out) * (len(ins) - 1))
+    n = numel(out) * (len(ins) - 1)
+    return Counts(extra=n, extra_flops=n)
 
 
 def _concat_shape(a: dict, ins: list[Shape]) -> Shape:
@@ -226,7 +230,7 @@ def _subsample_pad_shape(a: dict, ins: list[Shape]) -> Shape:
 
 
 def _act_counts(a: dict, ins: list[Shape], out: Shape) -> Counts:
-    return Counts(extra=numel(out))
+    return Counts(extra=numel(out), extra_flops=numel(out))
 
 
 def _input_shape(a: dict, ins: list[Shape]) -> Shape:
@@ -266,7 +270,7 @@ OPS: dict[str, OpDef] = {op.name: op for op in [
     OpDef("avgpool", "average pooling", "pool", {**_POOL_ATTRS, "count_include_pad": Attr("bool", True)},
           (1, 1), _pool_shape("avgpool"), _pool_counts(lambda k: k)),
     OpDef("global_avgpool", "average over all positions: C x H x W to C x 1 x 1", "pool", {}, (1, 1),
-          _gap_shape, lambda a, i, o: Counts(extra=numel(i[0]))),
+          _gap_shape, lambda a, i, o: Counts(extra=numel(i[0]), extra_flops=numel(i[0]))),
     OpDef("flatten", "C x H x W to a vector of C*H*W", "reshape", {}, (1, 1), _flatten_shape),
     OpDef("linear", "fully connected layer", "linear", {
         "out": Attr("int", min=1, doc="output features"), "bias": Attr("bool", True),

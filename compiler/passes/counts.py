@@ -25,10 +25,13 @@ def count_params(g: nx.DiGraph, ctx: PassContext) -> None:
 
 
 def count_macs(g: nx.DiGraph, ctx: PassContext) -> None:
+    """MACs and FLOPs of each node under the chosen convention (`ctx.count`)."""
+    everything = ctx.count == "all"
     for name in order(g):
         m = g.nodes[name]["meta"]
         if "counts" in m:
-            m["total_macs"] = m["macs"] + (m["extra"] if ctx.count == "all" else 0)
+            m["total_macs"] = m["macs"] + (m["extra"] if everything else 0)
+            m["total_flops"] = 2 * m["macs"] + (m["extra_flops"] if everything else 0)
 
 
 def activation_memory(g: nx.DiGraph, ctx: PassContext) -> None:
@@ -52,4 +55,4 @@ def _counts(g: nx.DiGraph, name: str) -> None:
         return
     ins = [g.nodes[p]["meta"]["shape"] for p in data["inputs"]]
     c = OPS[data["op"]].counts(data["attrs"], ins, m["shape"])
-    m.update(counts=c, params=c.params, buffers=c.buffers, macs=c.macs, extra=c.extra)
+    m.update(counts=c, params=c.params, buffers=c.buffers, macs=c.macs, extra=c.extra, extra_flops=c.extra_flops)

@@ -66,6 +66,8 @@ def test_counting_conventions_are_consistent():
     everything = archspec.compile("resnet50_tv", count="all")
     flops = archspec.compile("resnet50_tv", unit="flops")
     assert everything.total() == conv.macs + conv.extra > conv.macs
+    assert archspec.compile("resnet50_tv", count="all", unit="flops").total() == 2 * conv.macs + sum(
+        d["meta"]["extra_flops"] for _, d in conv.graph.nodes(data=True))
     assert flops.total() == 2 * conv.macs
     assert conv.buffers == sum(2 * d["meta"]["shape"][0] + 1 for _, d in conv.graph.nodes(data=True)
                                if d["op"] == "bn")

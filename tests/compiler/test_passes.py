@@ -1,0 +1,166 @@
+"""The pass pipeline on small specs: shape errors at the right YAML line, expectations, lint, depth, memory."""
+
+import json
+import textwrap
+
+import networkx as nx
+import pytest
+
+import archspec
+from archspec.compiler.passes.pipeline import PIPELINE
+from archspec.diagnostics import SpecError
+
+BROKEN = """\
+archspec: 1
+name: broken
+input: [3, 32, 32]
+blocks:
+  residual:
+    params: {width: int, stride: {type: int, default: 1}}
+    body:
+      - conv1: {op: conv, out: =width, kernel: 3, stride: =stride, pad: 1}
+      - bn1: {op: bn}
+      - relu1: {op: relu}
+      - conv2: {op: conv, out: =width, kernel: 3, pad: 1}
+      - bn2: {op: bn}
+      - add: {op: add, in: [bn2, input]}
+      - relu2: {op: relu}
+network:
+  - conv1: {op: conv, out: 16, kernel: 3, pad: 1}
+  - b1: {use: residual, width: 16}
+  - b2: {use: residual, width: 32, stride: 2}
+  - pool: {op: global_avgpool}
+  - flat: {op: flatten}
+  - fc: {op: linear, out: 10}
+"""
+
+
+def write(tmp_path, text, name="spec.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_pipeline_reads_top_to_bottom():
+    assert [name for name, _ in PIPELINE] == ["check_structure", "infer_shapes", "count_params", "count_macs",
+                                              "activation_memory", "weighted_depth"]
+
+
+def test_identity_shortcut_across_a_stride_two_stage_is_a_shape_error_at_the_add(tmp_path):
+    path = write(tmp_path, BROKEN)
+    with pytest.raises(SpecError) as e:
+        archspec.compile(path)
+    (d,) = e.value.diagnostics
+    assert d.code == "E400" and d.loc.line == 13 and d.loc.file.endswith("spec.yaml")
+    assert "32x16x16" in d.message and "16x32x32" in d.message
+    assert "option B" in d.hint and "option A" in d.hint
+    assert any("b2" in note and "residual" in note for _, note in d.notes)  # which instance failed
+    # validate finds the same problem without networkx
+    r = archspec.validate(path)
+    assert [(x.code, x.loc.line) for x in r.diagnostics] == [("E400", 13)]
+
+
+def test_the_fixed_spec_compiles(tmp_path):
+    fixed = BROKEN.replace("      - add: {op: add, in: [bn2, input]}",
+                           "      - proj: {op: subsample_pad, in: input, out: =width, stride: =stride}\n"
+                           "      - add: {op: add, in: [bn2, proj]}")
+    c = archspec.compile(write(tmp_path, fixed))
+    assert c.output_shape == (10,)
+    assert c.meta("b2.add")["shape"] == (32, 16, 16)
+    assert c.graph.edges["b2.proj", "b2.add"]["shape"] == (32, 16, 16)  # shapes on edges
+
+
+@pytest.mark.parametrize("attr,where,value,code", [
+    ("in_channels", "conv2", 64, "E401"),
+    ("channels", "bn2", 8, "E401"),
+])
+def test_declared_expectations_are_checked(tmp_path, attr, where, value, code):
+    text = f"""\
+    archspec: 1
+    input: [3, 8, 8]
+    network:
+      - conv1: {{op: conv, out: 16, kernel: 3, pad: 1}}
+      - conv2: {{op: conv, out: 16, kernel: 3, pad: 1{', in_channels: ' + str(value) if where == 'conv2' else ''}}}
+      - bn2: {{op: bn{', channels: ' + str(value) if where == 'bn2' else ''}}}
+    """
+    with pytest.raises(SpecError) as e:
+        archspec.compile(write(tmp_path, text))
+    (d,) = e.value.diagnostics
+    assert d.code == code and d.loc.line in (5, 6)
+    assert f"expects {value} input channels, got 16" in d.message
+
+
+def test_linear_on_a_feature_map_suggests_flatten(tmp_path):
+    text = """\
+    archspec: 1
+    input: [3, 8, 8]
+    network:
+      - conv1: {op: conv, out: 4, kernel: 3}
+      - pool: {op: global_avgpool}
+      - fc: {op: linear, out: 10}
+    """
+    with pytest.raises(SpecError) as e:
+        archspec.compile(write(tmp_path, text))
+    (d,) = e.value.diagnostics
+    assert d.code == "E401" and d.loc.line == 6 and "flatten" in d.hint
+
+
+def test_output_that_would_be_empty_is_reported_once(tmp_path):
+    text = """\
+    archspec: 1
+    input: [3, 8, 8]
+    network:
+      - conv1: {op: conv, out: 4, kernel: 3, stride: 2}
+      - pool: {op: maxpool, kernel: 5}
+      - conv2: {op: conv, out: 4, kernel: 3}
+      - conv3: {op: conv, out: 4, kernel: 3}
+    """
+    with pytest.raises(SpecError) as e:
+        archspec.compile(write(tmp_path, text))
+    assert [(d.code, d.loc.line) for d in e.value.diagnostics] == [("E402", 5)]  # no cascade after the first
+
+
+def test_graph_is_a_networkx_dag_with_ordered_inputs():
+    c = archspec.compile("resnet18")
+    g = c.graph
+    assert isinstance(g, nx.DiGraph) and nx.is_directed_acyclic_graph(g)
+    add = g.nodes["layer2.0.add"]
+    assert add["inputs"] == ("layer2.0.bn2", "layer2.0.downsample.1")
+    assert g.edges["layer2.0.downsample.1", "layer2.0.add"]["ports"] == [1]
+    assert add["loc"].file.endswith("lib/resnet.yaml")
+    assert add["scope"] == ("layer2", "layer2.0")
+    assert dict(g.nodes["layer2.0.conv1"]["attrs"])["stride"] == 2
+    with pytest.raises(TypeError):
+        g.nodes["layer2.0.conv1"]["attrs"]["stride"] = 1  # attributes are read-only
+
+
+def test_depth_counts_the_longest_weighted_path_not_projections():
+    c = archspec.compile("resnet34_c")  # a projection on every shortcut
+    convs = sum(1 for _, d in c.graph.nodes(data=True) if d["op"] == "conv")
+    assert convs == 33 + 16 and c.depth == 34
+
+
+def test_activation_memory_counts_every_op_output_but_views():
+    c = archspec.compile("cifar_resnet20")
+    expected = sum(4 * __import__("math").prod(d["meta"]["shape"]) for n, d in c.graph.nodes(data=True)
+                   if d["op"] not in ("input", "flatten", "identity"))
+    assert c.activation_bytes == expected
+    half = archspec.compile("cifar_resnet20")
+    assert half.activation_bytes > 0
+
+
+def test_input_override_changes_shapes_and_macs_but_not_params():
+    small = archspec.compile("resnet50_tv")
+    big = archspec.compile("resnet50_tv", input="3x448x448")
+    assert big.params == small.params
+    assert big.macs - big.meta("fc")["macs"] == 4 * (small.macs - small.meta("fc")["macs"])
+    assert big.meta("layer4.2.relu3")["shape"] == (2048, 14, 14)
+
+
+def test_to_dict_has_the_documented_keys():
+    d = archspec.compile("cifar_resnet20").to_dict()
+    assert {"name", "input", "output", "params", "macs", "layers", "stages", "nodes"} <= set(d)
+    assert {"name", "output", "params", "macs"} <= set(d["stages"][0])
+    assert {"name", "op", "shape", "params", "macs"} <= set(d["nodes"][1])
+    assert d["layers"] == 20 and d["params"] == sum(n["params"] for n in d["nodes"])
+    json.dumps(d)
