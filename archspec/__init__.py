@@ -36,7 +36,7 @@ def load(path_or_name: str | Path, **overrides: Any):
 
 def validate(path_or_name: str | Path, **overrides: Any):
     """A `validate.Result`: `.ok`, `.diagnostics` (each with code, message and file:line:col)."""
-    from archspec.validate import validate as run
+    from archspec.check import validate as run
 
     return run(path_or_name, _overrides(overrides))
 

@@ -104,7 +104,7 @@ def print_diagnostics(diagnostics: list, sources: Any) -> None:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from archspec.diagnostics import Sources, render_json
     from archspec.schema import SchemaChecker
-    from archspec.validate import validate
+    from archspec.check import validate
 
     if args.max_nodes is not None and args.max_nodes < 1:
         raise UsageError("--max-nodes must be a positive number")

@@ -89,18 +89,31 @@ CODES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Loc:
-    """A place in a source file: 1-based line and column, with the end of the span on the same line if known."""
+    """A place in a source file: 1-based line and column, with the end of the span on the same line if known.
+
+    `chars` maps each character of a scalar's value to its (line, col) in the file when they differ from a
+    straight run (escapes, quotes doubled, values folded over several lines), so that a caret can point
+    inside such a value exactly.
+    """
 
     file: str
     line: int
     col: int
     end_col: int | None = None
+    chars: tuple[tuple[int, int], ...] | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}" if self.line else self.file
 
     def shifted(self, offset: int, length: int | None = None) -> "Loc":
-        """The location `offset` characters further along the same line (for pointing inside an expression)."""
+        """The place of the value's character at `offset` (for pointing inside an expression)."""
+        if self.chars:
+            line, col = self.chars[max(0, min(offset, len(self.chars) - 1))]
+            last = offset + (length or 1) - 1
+            end = None
+            if length and 0 <= last < len(self.chars) and self.chars[last][0] == line:
+                end = self.chars[last][1] + 1
+            return Loc(self.file, line, col, end)
         col = self.col + offset
         return Loc(self.file, self.line, col, col + length if length else None)
 

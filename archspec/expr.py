@@ -129,7 +129,8 @@ class _Parser:
         node = self.expr()
         k, v, pos = self.peek()
         if k != "end":
-            raise ExprError("E200", f"unexpected `{v}` after a complete expression", pos, len(str(v)),
+            raw = self.src[pos : self.toks[self.i + 1][2]].strip() or str(v)
+            raise ExprError("E200", f"unexpected `{raw}` after a complete expression", pos, len(raw),
                             hint="expressions are one value; did you leave out an operator?")
         return node
 
@@ -159,8 +160,16 @@ class _Parser:
 
     def not_(self) -> tuple:
         if self.accept("kw", "not"):
-            return ("not", self.not_())
+            self._deeper()
+            node = ("not", self.not_())
+            self.depth -= 1
+            return node
         return self.comparison()
+
+    def _deeper(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExprError("E209", f"the expression is nested more than {MAX_DEPTH} deep", self.peek()[2])
 
     def comparison(self) -> tuple:
         first = self.sum_()
@@ -218,7 +227,9 @@ class _Parser:
         k, v, p = self.peek()
         if k == "op" and v == "**":
             self.next()
-            return ("bin", "**", node, self.unary(), p)
+            self._deeper()
+            node = ("bin", "**", node, self.unary(), p)
+            self.depth -= 1
         return node
 
     def postfix(self) -> tuple:
@@ -341,10 +352,6 @@ def _check(value: Any, pos: int) -> Any:
     return value
 
 
-def _number(v: Any, op: str, pos: int) -> None:
-    if not isinstance(v, (int, float)) or isinstance(v, bool) and op not in ("+", "-", "*"):
-        raise ExprError("E204", f"`{op}` needs numbers, got {_type(v)}", pos)
-
 
 def _binary(op: str, a: Any, b: Any, pos: int) -> Any:
     if op == "+":
@@ -439,7 +446,8 @@ _FUNCTIONS: dict[str, tuple[int, int, Callable[[list, int], Any]]] = {
     "abs": (1, 1, lambda a, p: abs(a[0]) if isinstance(a[0], (int, float)) else _bad("abs", a[0], p)),
     "int": (1, 1, lambda a, p: _to_int(a[0], p)),
     "float": (1, 1, lambda a, p: float(a[0]) if isinstance(a[0], (int, float)) else _bad("float", a[0], p)),
-    "round": (1, 2, lambda a, p: round(*a) if all(isinstance(x, (int, float)) for x in a) else _bad("round", a[0], p)),
+    "round": (1, 2, lambda a, p: round(*a) if all(isinstance(x, (int, float)) for x in a)
+              else _bad("round", next(x for x in a if not isinstance(x, (int, float))), p)),
     "floor": (1, 1, lambda a, p: math.floor(a[0]) if isinstance(a[0], (int, float)) else _bad("floor", a[0], p)),
     "ceil": (1, 1, lambda a, p: math.ceil(a[0]) if isinstance(a[0], (int, float)) else _bad("ceil", a[0], p)),
     "len": (1, 1, lambda a, p: len(a[0]) if isinstance(a[0], (str, list, dict)) else _bad("len", a[0], p)),

@@ -47,17 +47,32 @@ def available_specs() -> dict[str, Path]:
     return out
 
 
+def _is_file(path: Path) -> bool:
+    """`path.is_file()`, but False for names the file system cannot even look up (too long, NUL, ...)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
 def locate(ref: str | os.PathLike) -> Path:
     """The file a user means by `ref`, or a SpecError saying what exists."""
     text = os.fspath(ref)
     if text.startswith(PACKAGED_PREFIX):
         path = packaged_specs_dir() / text[len(PACKAGED_PREFIX):]
-        if path.is_file():
+        if _is_file(path):
             return path
         raise SpecError([Diagnostic("E123", f"archspec ships no file {text[len(PACKAGED_PREFIX):]}", Loc(text, 0, 0),
                                     hint="`archspec list` shows the shipped specs")])
     path = Path(text)
-    if path.exists():
+    if _exists(path):
         return path
     looks_like_path = os.sep in text or "/" in text or path.suffix in (".yaml", ".yml", ".json")
     if not looks_like_path:
@@ -67,9 +82,10 @@ def locate(ref: str | os.PathLike) -> Path:
         hint = did_you_mean(text, specs) or "`archspec list` shows the shipped specs"
         raise SpecError([Diagnostic("E123", f"no spec named `{text}`", Loc(text, 0, 0), hint=hint)])
     hint = None
-    if path.parent.is_dir():
+    if _exists(path.parent) and path.parent.is_dir() and len(path.name) < 256:
         hint = did_you_mean(path.name, [p.name for p in path.parent.iterdir() if p.suffix in (".yaml", ".yml")])
-    raise SpecError([Diagnostic("E001", f"no such file: {text}", Loc(text, 0, 0), hint=hint)])
+    shown = text if len(text) <= 120 else text[:117] + "..."
+    raise SpecError([Diagnostic("E001", f"no such file: {shown}", Loc(shown, 0, 0), hint=hint)])
 
 
 @dataclass
@@ -118,20 +134,26 @@ class Resolver:
         k = index if index is not None else key
         raw = container[k]
         loc = container.val_loc(k)
-        if raw.startswith(PACKAGED_PREFIX):
-            path = (self.packaged / raw[len(PACKAGED_PREFIX):]).resolve()
-            inside = _inside(path, self.packaged)
-        else:
-            path = (owner.parent / raw).resolve()
-            inside = _inside(path, self.root) or _inside(owner.resolve(), self.packaged) and _inside(path, self.packaged)
+        try:
+            if raw.startswith(PACKAGED_PREFIX):
+                path = (self.packaged / raw[len(PACKAGED_PREFIX):]).resolve()
+                inside = _inside(path, self.packaged)
+            else:
+                path = (owner.parent / raw).resolve()
+                inside = _inside(path, self.root) or (_inside(owner.resolve(), self.packaged)
+                                                      and _inside(path, self.packaged))
+        except (OSError, ValueError, RuntimeError) as e:
+            self.diags.append(Diagnostic("E120", f"`{key}` names a path that cannot be used: "
+                                         f"{getattr(e, 'strerror', None) or e}", loc))
+            return None
         if not inside:
             self.diags.append(Diagnostic(
                 "E122", f"`{key}: {raw}` leaves the spec's folder tree ({display_path(self.root)})", loc,
                 hint="keep shared files beside or below the spec, or use `archspec:lib/...` for shipped ones"))
             return None
-        if not path.is_file():
+        if not _is_file(path):
             hint = None
-            if path.parent.is_dir():
+            if _exists(path.parent) and path.parent.is_dir():
                 hint = did_you_mean(path.name, [p.name for p in path.parent.iterdir() if p.suffix == ".yaml"])
             self.diags.append(Diagnostic("E120", f"`{key}` names {raw}, which does not exist "
                                          f"({display_path(path)})", loc, hint=hint))

@@ -143,7 +143,8 @@ def build_schema() -> dict:
             "properties": {"check": {"type": ["string", "boolean"]}, "message": {"type": "string"}},
         },
         "template": {
-            "type": "object", "required": ["body"], "additionalProperties": False,
+            "type": "object", "additionalProperties": False,
+            "description": "a block template (a file that extends another may give only the parts it changes)",
             "properties": {
                 "doc": {"type": "string"},
                 "params": {"type": "object", "propertyNames": {"pattern": IDENT_PATTERN},
@@ -423,7 +424,7 @@ def _translate(error: Any, doc: Any, display: str) -> list[Diagnostic]:
     if v == "additionalProperties":
         allowed = set(schema.get("properties", {}))
         out = []
-        op = inst.get("op") if isinstance(inst, dict) else None
+        op = inst.get("op") if path and isinstance(inst, dict) and isinstance(inst.get("op"), str) else None
         for extra in sorted(set(inst) - allowed, key=lambda k: (inst.key_loc(k).line if isinstance(inst, LocDict)
                                                                   and inst.key_loc(k) else 0)):
             kloc = _loc_of(doc, path + [extra], display, key=True)
@@ -438,7 +439,7 @@ def _translate(error: Any, doc: Any, display: str) -> list[Diagnostic]:
         return out
     if v == "required":
         missing = [k for k in schema.get("required", []) if isinstance(inst, dict) and k not in inst]
-        op = inst.get("op") if isinstance(inst, dict) else None
+        op = inst.get("op") if path and isinstance(inst, dict) and isinstance(inst.get("op"), str) else None
         if missing == ["op"]:
             return [Diagnostic("E102", f"{where} needs `op:` (a primitive), `use:` (a block) or `cases:`", loc,
                                hint="e.g. `- conv1: {op: conv, out: 64, kernel: 3}`")]

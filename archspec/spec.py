@@ -92,6 +92,11 @@ def load_spec(ref: str | Path, overrides: Iterable[str] = (), input_shape: str |
                                 hint="validate a spec that imports or extends it, or add a `network:` list"))
         raise SpecError(diags)
 
+    for bname, template in doc.get("blocks", {}).items():
+        if "body" not in template:
+            diags.append(Diagnostic("E102", f"block `{bname}` has no `body`", doc["blocks"].key_loc(bname),
+                                    hint="a block needs `body:`, its list of items (a child file may leave it "
+                                    "out only when the parent defines it)"))
     given, bad = parse_overrides(overrides)
     diags += bad
     params_doc: LocDict = doc.get("params", LocDict())

@@ -117,7 +117,7 @@ def _tab_problems(text: str, display: str) -> list[Diagnostic]:
     out = []
     for i, line in enumerate(text.splitlines(), 1):
         indent = line[: len(line) - len(line.lstrip(" \t"))]
-        if "\t" in indent and line.strip():
+        if "\t" in indent:
             col = indent.index("\t") + 1
             out.append(Diagnostic("E006", "a tab is used for indentation; YAML allows only spaces there",
                                   Loc(display, i, col, col + 1), hint="replace the tab with spaces"))
@@ -216,7 +216,7 @@ def parse(text: str, display: str) -> Any:
         raise SpecError([Diagnostic("E010", f"the YAML is nested more than {MAX_DEPTH} deep", Loc(display, 0, 0))])
     if node is None:
         raise SpecError([Diagnostic("E004", "the spec file is empty", Loc(display, 1, 1))])
-    converter = _Converter(display)
+    converter = _Converter(display, text)
     value = converter.convert(node, 0, set())
     if converter.problems:
         raise SpecError(converter.problems)
@@ -228,11 +228,25 @@ def load_file(path: Path, sources: Sources, display: str | None = None) -> Any:
     return parse(read_text(path, display, sources), display)
 
 
+def _after_escape(text: str, i: int) -> int:
+    """The index after the double-quoted escape sequence starting at text[i] (a backslash)."""
+    kind = text[i + 1 : i + 2]
+    width = {"x": 2, "u": 4, "U": 8}.get(kind, 0)
+    if kind in ("\r", "\n"):  # an escaped line break also eats the next line's indentation
+        j = i + 2
+        while j < len(text) and text[j] in " \t":
+            j += 1
+        return j
+    return i + 2 + width
+
+
 class _Converter:
     """Turns composed YAML nodes into LocDict/LocList/scalars, checking every rule on the way."""
 
-    def __init__(self, display: str) -> None:
+    def __init__(self, display: str, text: str = "") -> None:
         self.display = display
+        self.text = text
+        self.line_starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
         self.count = 0
         self.problems: list[Diagnostic] = []
         self.seen: set[int] = set()  # nodes converted once: meeting one again means an alias
@@ -243,9 +257,52 @@ class _Converter:
         s, e = node.start_mark, node.end_mark
         col = s.column + 1
         end = e.column + 1 if e.line == s.line else None
+        chars = self.char_positions(node) if isinstance(node, yaml.ScalarNode) else None
         if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"') and end:
-            return Loc(self.display, s.line + 1, col + 1, end - 1)  # point at the text inside the quotes
-        return Loc(self.display, s.line + 1, col, end)
+            return Loc(self.display, s.line + 1, col + 1, end - 1, chars)  # the text inside the quotes
+        return Loc(self.display, s.line + 1, col, end, chars)
+
+    def char_positions(self, node: yaml.ScalarNode) -> tuple[tuple[int, int], ...] | None:
+        """(line, col) of each character of the value, when the value is not a straight copy of the source."""
+        text, s, e = self.text, node.start_mark.index, node.end_mark.index
+        if not text or e > len(text) or not node.value:
+            return None
+        style, value = node.style, node.value
+        inner = text[s + 1 : e - 1] if style in ("'", '"') else text[s:e]
+        if inner == value:
+            return None
+        i = s + 1 if style in ("'", '"') else (text.find("\n", s) + 1 if style in (">", "|") else s)
+        out: list[int] = []
+        for ch in value:
+            if i >= e:
+                out.append(e - 1)
+                continue
+            if style == '"' and text[i] == "\\":
+                out.append(i)
+                i = _after_escape(text, i)
+            elif style == "'" and text.startswith("''", i):
+                out.append(i)
+                i += 2
+            elif ch in " \t\n":
+                out.append(i)
+                if text[i] in "\r\n":
+                    i += 1
+                    while i < e and text[i] in " \t":
+                        i += 1
+                elif text[i] in " \t":
+                    i += 1
+            else:
+                while i < e and text[i] != ch:
+                    i += 1
+                out.append(min(i, e - 1))
+                i += 1
+        return tuple(self.line_col(k) for k in out)
+
+    def line_col(self, index: int) -> tuple[int, int]:
+        import bisect
+
+        line = bisect.bisect_right(self.line_starts, index) - 1
+        return line + 1, index - self.line_starts[line] + 1
 
     def convert(self, node: yaml.Node, depth: int, active: set[int]) -> Any:
         self.count += 1
@@ -306,8 +363,13 @@ class _Converter:
                 raise ValueError(value)
             return value
         except ValueError:
-            self.problems.append(Diagnostic("E012", "this number is beyond the 64-bit range", self.loc(node),
-                                            hint="sizes and counts must fit in 64 bits"))
+            if node.value.strip().lstrip("+-").replace("_", "").isdigit():
+                self.problems.append(Diagnostic("E012", "this number is beyond the 64-bit range", self.loc(node),
+                                                hint="sizes and counts must fit in 64 bits"))
+            else:
+                tag = node.tag.replace(_T, "!!")
+                self.problems.append(Diagnostic("E005", f"`{node.value}` cannot be read as {tag}", self.loc(node),
+                                                hint="remove the tag or write a value of that type"))
             return 0
         except yaml.YAMLError as e:
             self.problems.append(Diagnostic("E005", f"YAML value: {getattr(e, 'problem', e)}", self.loc(node)))

@@ -105,6 +105,8 @@ class Expander:
         self.shapes: dict[str, Any] = {}
         self.size_memo: dict[str, int] = {}
         self.stages: list[str] = []
+        self.steps = 0  # items visited, made or not: `when` can skip nodes but not the work
+        self.max_steps = 10 * max_nodes
 
     # -- entry ---------------------------------------------------------------------------------------------
 
@@ -203,6 +205,11 @@ class Expander:
     def _item(self, name: str | None, body: LocDict, loc: Loc | None, frame: _Frame, previous: str | None,
               builtins: dict[str, Any] | None = None) -> str | _Excluded | None:
         scope = frame.scope.child(builtins) if builtins else frame.scope
+        self.steps += 1
+        if self.steps > self.max_steps:
+            raise SpecError(self.diags + [Diagnostic(
+                "E500", f"expanding the network takes more than {self.max_steps:,} steps (items skipped by `when` "
+                "inside `repeat` still cost)", loc, hint="check `repeat` counts; `--max-nodes` raises the budget")])
         if "repeat" in body and builtins is None:
             return self._repeat(name, body, loc, frame, previous)
         if "when" in body:
@@ -247,7 +254,7 @@ class Expander:
                                          body.val_loc("repeat")))
             return None
         per_copy = max(1, self._min_size(body))
-        if count * per_copy + len(self.nodes) > self.max_nodes:
+        if count * per_copy + len(self.nodes) > self.max_nodes or count + self.steps > self.max_steps:
             raise SpecError(self.diags + [Diagnostic(
                 "E500", f"`repeat: {count:,}` would expand to at least {count * per_copy:,} nodes; the budget is "
                 f"{self.max_nodes:,} (ResNet-1202 has about 4,800)", body.val_loc("repeat"),
@@ -255,11 +262,13 @@ class Expander:
         inner = LocDict({k: v for k, v in body.items() if k != "repeat"}, loc=body.loc)
         inner.key_locs, inner.val_locs = body.key_locs, body.val_locs
         current = previous  # the first copy reads `in` (or the previous item), the others chain
-        before = len(self.nodes)
+        before, steps_before = len(self.nodes), self.steps
         for i in range(count):
             if i == 1:  # one copy is made: now the real cost of all of them is known
                 per_copy = len(self.nodes) - before
-                if (count - 1) * per_copy + len(self.nodes) > self.max_nodes:
+                per_copy_steps = self.steps - steps_before
+                if (count - 1) * per_copy + len(self.nodes) > self.max_nodes or \
+                        (count - 1) * per_copy_steps + self.steps > self.max_steps:
                     raise SpecError(self.diags + [Diagnostic(
                         "E500", f"`repeat: {count:,}` of {per_copy:,} nodes each would make {count * per_copy:,} "
                         f"nodes; the budget is {self.max_nodes:,} (ResNet-1202 has about 4,800)",

@@ -309,6 +309,8 @@ def check_attr(op: str, name: str, spec: Attr, value: Any) -> str | None:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not ok:
             return "a number"
+        if not math.isfinite(value):
+            return "a finite number"
     elif t in ("int", "size"):
         parts = value if t == "size" and isinstance(value, list) and len(value) == 2 else [value]
         for v in parts:

@@ -37,14 +37,19 @@ def validate(ref: str | Path, overrides: Iterable[str] = (), input_shape: str | 
     from archspec.compiler.expand import MAX_NODES, expand
     from archspec.spec import load_spec
 
+    from archspec.resolve import locate
+    from archspec.yamlsrc import display_path
+
     sources = sources if sources is not None else Sources()
     result = Result(str(ref), str(ref))
+    try:
+        result.file = display_path(locate(ref))
+    except SpecError:
+        pass  # reported again, with the rest, below
     try:
         spec = load_spec(ref, overrides, input_shape, sources, checker)
         result.file = spec.display
         result.expansion = expand(spec, max_nodes or MAX_NODES, check_shapes=True)
     except SpecError as e:
         result.diagnostics = e.diagnostics
-        if e.diagnostics and e.diagnostics[0].loc is not None and result.file == str(ref):
-            result.file = e.diagnostics[0].loc.file
     return result
