@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 invalid input (a bad spec, file, flag or checkpoint), 1
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from typing import Any, Callable, Sequence
@@ -68,6 +69,9 @@ def _extra_commands() -> list[Callable[[Any], None]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Commands are short-lived and allocate many small objects: the cyclic collector only costs time here.
+    # Long-running commands (train) turn it back on.
+    gc.disable()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
@@ -92,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"archspec: internal error: {type(e).__name__}: {e} (this is a bug in archspec; "
               f"set ARCHSPEC_DEBUG=1 for the traceback)", file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        gc.enable()
 
 
 def print_diagnostics(diagnostics: list, sources: Any) -> None:

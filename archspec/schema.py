@@ -248,6 +248,7 @@ class SchemaChecker:
         use_cache = not os.environ.get("ARCHSPEC_NO_CACHE") if cache is None else cache
         self.cache_dir = _cache_dir() / "schema-ok" if use_cache else None
         self._schema_digest = hashlib.sha256(json.dumps(self.schema, sort_keys=True).encode()).digest()
+        self.verified = _shipped_verified() if use_cache else set()
 
     @property
     def validator(self) -> Any:
@@ -257,13 +258,18 @@ class SchemaChecker:
             self._validator = Draft202012Validator(self.schema)
         return self._validator
 
+    def digest(self, text: str) -> str:
+        return hashlib.sha256(self._schema_digest + text.encode()).hexdigest()
+
     def _key(self, text: str) -> Path | None:
         if self.cache_dir is None:
             return None
-        return self.cache_dir / hashlib.sha256(self._schema_digest + text.encode()).hexdigest()
+        return self.cache_dir / self.digest(text)
 
     def check_text(self, doc: Any, display: str, text: str) -> list[Diagnostic]:
         """`check`, skipped when this text is known to pass; a pass is remembered."""
+        if self.verified and self.digest(text) in self.verified:
+            return []  # a shipped file, checked against this very schema when archspec was built
         key = self._key(text)
         if key is not None and key.exists():
             return []
@@ -285,6 +291,37 @@ class SchemaChecker:
         for error in self.validator.iter_errors(doc):
             diags.extend(_translate(error, doc, display))
         return _dedupe(diags)
+
+
+VERIFIED_NAME = "schema-verified.txt"
+
+
+def _shipped_verified() -> set[str]:
+    """Keys of the shipped spec files that pass this schema (written by `python -m archspec.schema`)."""
+    from archspec.resolve import packaged_specs_dir
+
+    try:
+        lines = (packaged_specs_dir() / VERIFIED_NAME).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return set()
+    return {ln.split()[0] for ln in lines if ln and not ln.startswith("#")}
+
+
+def shipped_manifest() -> str:
+    """The manifest of shipped files that pass the schema: `<sha256 of schema + text>  <file>` per line."""
+    from archspec.resolve import packaged_specs_dir
+    from archspec.diagnostics import Sources
+    from archspec.yamlsrc import parse, read_text
+
+    checker = SchemaChecker(cache=False)
+    root = packaged_specs_dir()
+    lines = ["# Shipped spec files known to pass the schema (regenerate: python -m archspec.schema)."]
+    for path in sorted(root.rglob("*.yaml")):
+        rel = path.relative_to(root).as_posix()
+        text = read_text(path, rel, Sources())
+        if not checker.check(parse(text, rel), rel):
+            lines.append(f"{checker.digest(text)}  {rel}")
+    return "\n".join(lines) + "\n"
 
 
 def _cache_dir() -> Path:
@@ -522,3 +559,12 @@ def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
         out.append(d)
     out.sort(key=lambda d: (d.loc.file, d.loc.line, d.loc.col) if d.loc else ("", 0, 0))
     return out
+
+
+if __name__ == "__main__":  # regenerate the shipped schema and manifest
+    from archspec.resolve import packaged_specs_dir
+
+    specs = packaged_specs_dir()
+    (specs / "archspec.schema.json").write_text(schema_json(), encoding="utf-8")
+    (specs / VERIFIED_NAME).write_text(shipped_manifest(), encoding="utf-8")
+    print(f"wrote {specs / 'archspec.schema.json'} and {specs / VERIFIED_NAME}")

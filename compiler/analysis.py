@@ -169,14 +169,13 @@ class Compiled:
 def _stage_blocks(blocks: dict[str, Any], stage: str) -> list[Any]:
     """The residual blocks of a stage: the outermost repeated block instances (or lone top-level ones)."""
     top = [b for b in blocks.values() if b.parent is None and b.stage == stage]
+    repeated: dict[str, list[Any]] = {}
+    for b in blocks.values():
+        if b.copy is not None and b.stage == stage and _outermost_repeat(blocks, b) is b:
+            repeated.setdefault(_root(blocks, b).name, []).append(b)
     out = []
     for t in top:
-        if t.copy is not None:
-            out.append(t)
-            continue
-        inner = [b for b in blocks.values() if b.copy is not None and _outermost_repeat(blocks, b) is b
-                 and _root(blocks, b) is t]
-        out.extend(inner if inner else [t])
+        out.extend([t] if t.copy is not None else repeated.get(t.name) or [t])
     return out
 
 

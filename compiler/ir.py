@@ -40,7 +40,10 @@ def order(g: nx.DiGraph) -> list[str]:
     if cached is not None and len(cached) == g.number_of_nodes():
         return cached
     position = {n: i for i, n in enumerate(g.nodes)}
-    result = list(nx.lexicographical_topological_sort(g, key=position.__getitem__))
+    if all(position[p] < i for n, i in position.items() for p in g.nodes[n]["inputs"]):
+        result = list(g.nodes)  # the spec's order is already topological (no forward references)
+    else:
+        result = list(nx.lexicographical_topological_sort(g, key=position.__getitem__))
     g.graph["_order"] = result
     return result
 
