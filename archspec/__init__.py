@@ -5,6 +5,7 @@ PyTorch, trained and drawn.
     result = archspec.validate("resnet50")          # diagnostics, never exceptions
     spec = archspec.load("specs/cifar_resnet.yaml", n=200)
     net = archspec.compile("resnet50")              # net.graph is a networkx.DiGraph; net.params, net.macs
+    model = archspec.build("resnet50_tv")           # a torch.nn.Module with torchvision's parameter names
 
 Importing archspec is cheap: torch, networkx and graphviz are imported only by the functions that need them.
 """
@@ -52,6 +53,24 @@ def compile(path_or_name: str | Path, *, input: str | None = None, count: str = 
     from archspec.compiler.analysis import compile_spec
 
     return compile_spec(path_or_name, _overrides(overrides), input, count=count, unit=unit)
+
+
+def build(path_or_name: str | Path, *, input: str | None = None, **overrides: Any):
+    """The spec as a `torch.nn.Module` (a torch.fx.GraphModule; `print(model.code)` shows its forward).
+
+    Parameters are named as in the spec (`layer1.0.conv1.weight`) and initialised as in the paper;
+    `model.archspec` (or `archspec.compiled_of(model)`) is the compiled graph with its shapes, params and MACs.
+    """
+    from archspec.compiler.lower import build as run
+
+    return run(path_or_name, _overrides(overrides), input)
+
+
+def compiled_of(model: Any):
+    """The compiled spec behind a module made by `archspec.build` (also through copies and torch.compile)."""
+    from archspec.compiler.lower import compiled_of as find
+
+    return find(model)
 
 
 def __getattr__(name: str) -> Any:

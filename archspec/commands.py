@@ -103,3 +103,65 @@ def _cmd_table(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     print(markdown_table(compiled))
     return EXIT_OK
+
+
+@command
+def _register_summary(sub: Any) -> None:
+    p = sub.add_parser("summary", help="the lowered module as a tree with output shapes, params and MACs "
+                       "(numbers from the compiler, like torchinfo)")
+    add_spec_args(p)
+    add_count_args(p)
+    p.add_argument("--depth", type=int, default=3, help="levels of the module tree to show (default 3)")
+    p.add_argument("--batch", type=int, default=1, help="batch size for shapes and totals (default 1)")
+    p.set_defaults(run=_cmd_summary)
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from archspec.cli import EXIT_INVALID, EXIT_OK, UsageError
+    from archspec.compiler.report import module_summary
+
+    if args.depth < 1 or args.batch < 1:
+        raise UsageError("--depth and --batch must be at least 1")
+    c = compile_or_report(args, args.spec)
+    if c is None:
+        return EXIT_INVALID
+    print(module_summary(c, args.depth, args.batch))
+    return EXIT_OK
+
+
+@command
+def _register_export(sub: Any) -> None:
+    p = sub.add_parser("export", help="write the lowered module as ONNX, TorchScript or a torch.export program")
+    add_spec_args(p)
+    p.add_argument("--onnx", metavar="FILE", help="write an ONNX model (checked with onnx.checker)")
+    p.add_argument("--torchscript", metavar="FILE", help="write a TorchScript module (torch.jit.script)")
+    p.add_argument("--program", metavar="FILE", help="write a torch.export program (.pt2)")
+    p.add_argument("--weights", metavar="FILE", help="load this state_dict first (e.g. a training checkpoint)")
+    p.add_argument("--batch", type=int, default=1, help="example batch size (the batch axis stays dynamic)")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    p.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo",
+                   help="ONNX exporter: torch.export-based (default) or the legacy TorchScript one")
+    p.add_argument("--check", action="store_true",
+                   help="run the ONNX file with onnxruntime and compare with PyTorch (needs onnxruntime)")
+    p.set_defaults(run=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from archspec.cli import EXIT_INVALID, EXIT_OK, UsageError
+
+    if not (args.onnx or args.torchscript or args.program):
+        raise UsageError("say what to write: --onnx FILE, --torchscript FILE and/or --program FILE")
+    if args.batch < 1:
+        raise UsageError("--batch must be at least 1")
+    c = compile_or_report(argparse.Namespace(**{**vars(args), "count": "conv", "unit": "macs", "dtype_bytes": 4,
+                                                "max_nodes": None}), args.spec)
+    if c is None:
+        return EXIT_INVALID
+    from archspec.compiler.export import BadFile, export_all
+
+    try:
+        for line in export_all(c, args):
+            print(line)
+    except BadFile as e:
+        raise UsageError(str(e)) from None
+    return EXIT_OK

@@ -157,6 +157,9 @@ class Compiled:
             "nodes": self.node_rows(),
         }
 
+    def __deepcopy__(self, memo: dict) -> "Compiled":
+        return self  # an analysis result is never changed after compiling: copies of a model share it
+
     def format(self, locations: bool = True) -> str:
         """The IR as text (one line per node with its shape and YAML location)."""
         return format_graph(self.graph, locations=locations)

@@ -9,12 +9,23 @@ Graph attributes: `name`, `output`, `stages` (row order), `blocks` (block instan
 
 from __future__ import annotations
 
-from types import MappingProxyType
 from typing import Any, Iterator
 
 import networkx as nx
 
 from archspec.compiler.ops import OPS, fmt_shape
+
+
+class FrozenAttrs(dict):
+    """A node's attributes: a dict that refuses changes (analyses write into `meta` instead), yet pickles."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("node attributes are read-only; passes write into node['meta']")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple:
+        return (FrozenAttrs, (dict(self),))
 
 
 def build_graph(expansion: Any) -> nx.DiGraph:
@@ -23,7 +34,7 @@ def build_graph(expansion: Any) -> nx.DiGraph:
     g = nx.DiGraph(name=spec.name, output=expansion.output, stages=list(expansion.stages),
                    blocks=expansion.blocks, spec=spec)
     for node in expansion.nodes.values():
-        g.add_node(node.name, op=node.op, attrs=MappingProxyType(dict(node.attrs)), inputs=tuple(node.inputs),
+        g.add_node(node.name, op=node.op, attrs=FrozenAttrs(node.attrs), inputs=tuple(node.inputs),
                    loc=node.loc, scope=node.scope, stage=node.stage, meta={})
     for node in expansion.nodes.values():
         for port, producer in enumerate(node.inputs):

@@ -162,3 +162,84 @@ def markdown_table(compiled: Sequence[Any]) -> str:
     unit = "FLOPs" if compiled and compiled[0].unit == "flops" else "FLOPs (multiply-adds)"
     lines.append(f"| {unit} | | " + " | ".join(f"{c.total() / 1e9:.2f} x 10^9" for c in compiled) + " |")
     return "\n".join(lines)
+
+
+# -- summary: the lowered module as torchinfo shows one ----------------------------------------------------------
+
+TORCH_TYPES = {"conv": "Conv2d", "bn": "BatchNorm2d", "linear": "Linear", "maxpool": "MaxPool2d",
+               "avgpool": "AvgPool2d", "global_avgpool": "AdaptiveAvgPool2d", "dropout": "Dropout",
+               "subsample_pad": "SubsamplePad", "relu": "relu", "add": "add", "flatten": "flatten",
+               "concat": "cat", "softmax": "softmax", "identity": "identity"}
+
+
+def summary_rows(c: Any, max_depth: int = 3) -> list[dict[str, Any]]:
+    """Rows of the module tree: block containers (with totals) and the ops in them, to `max_depth` levels.
+
+    Names and types are those of `lower()`'s module: a container per block instance (its template as type),
+    a module per stateful op, a function for the rest. Numbers come from the compiler's passes.
+    """
+    g, blocks = c.graph, c.expansion.blocks
+    members: dict[str, list[str]] = {}
+    for name in order(g):
+        if name == "input":
+            continue
+        parts = name.split(".")
+        for k in range(1, len(parts)):
+            members.setdefault(".".join(parts[:k]), []).append(name)
+    rows: list[dict[str, Any]] = []
+    shown: set[str] = set()
+    for name in order(g):
+        if name == "input":
+            continue
+        parts = name.split(".")
+        for k in range(1, len(parts)):
+            prefix = ".".join(parts[:k])
+            if prefix in shown or k > max_depth:
+                continue
+            shown.add(prefix)
+            block = blocks.get(prefix)
+            nodes = members[prefix]
+            out = g.nodes[block.output]["meta"]["shape"] if block is not None and block.output in g.nodes else \
+                g.nodes[nodes[-1]]["meta"]["shape"]
+            rows.append({"name": prefix, "depth": k, "type": block.template if block else "module", "shape": out,
+                         "params": c._sum("params", nodes), "total": c.total(nodes), "leaf": False})
+        if len(parts) <= max_depth and name not in shown:
+            shown.add(name)
+            m = g.nodes[name]["meta"]
+            rows.append({"name": name, "depth": len(parts), "type": TORCH_TYPES.get(g.nodes[name]["op"], "op"),
+                         "shape": m["shape"], "params": m["params"], "total": c.total([name]), "leaf": True})
+    return rows
+
+
+def module_summary(c: Any, max_depth: int = 3, batch: int = 1) -> str:
+    unit = "FLOPs" if c.unit == "flops" else "MACs"
+    rows = []
+    for r in summary_rows(c, max_depth):
+        label = "  " * (r["depth"] - 1) + r["name"].rsplit(".", 1)[-1] + f" ({r['type']})"
+        shape = "[" + ", ".join(str(d) for d in (batch,) + tuple(r["shape"])) + "]"
+        rows.append([label, shape, f"{r['params']:,}" if r["params"] else "-",
+                     eng(r["total"] * batch) if r["total"] else "-"])
+    head = f"{c.name} ({type_name(c)})"
+    body = table([head, "output shape", "params", unit], rows, [False, True, True, True])
+    mib = 2**20
+    foot = [
+        f"total params: {c.params:,}",
+        f"trainable params: {c.params:,}",
+        f"buffers (BN running statistics): {c.buffers:,}",
+        f"total {unit}: {eng(c.total() * batch)} ({c.convention}, batch {batch})",
+        f"input size: {batch * _numel(c.input_shape) * 4 / mib:.2f} MiB",
+        f"forward activations: {batch * c.activation_bytes / mib:.2f} MiB",
+        f"params size: {c.params * 4 / mib:.2f} MiB",
+    ]
+    return body + "\n" + "=" * len(body.splitlines()[1]) + "\n" + "\n".join(foot)
+
+
+def _numel(shape: Sequence[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def type_name(c: Any) -> str:
+    return "GraphModule"

@@ -1,0 +1,186 @@
+"""Writing a lowered module out: ONNX, TorchScript, torch.export programs; and reading weights in.
+
+Every file is written next to its destination under a temporary name and renamed into place when complete,
+so an interrupted or failed export never leaves a half-written file where the real one should be.
+Weights are read with `torch.load(..., weights_only=True)`: a checkpoint can hold tensors, not code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import nn
+
+
+class BadFile(Exception):
+    """A file given by the user cannot be used: the message is one line naming the file and the fix."""
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside `dest`; renamed to `dest` if the block succeeds, removed otherwise."""
+    dest = Path(dest)
+    if dest.parent and not dest.parent.exists():
+        raise BadFile(f"cannot write {dest}: folder {dest.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent or ".")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, dest)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A state_dict from a file: a plain state_dict or an archspec checkpoint (its `model` entry)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadFile(f"no such weights file: {path}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many kinds for a damaged file
+        raise BadFile(f"cannot read weights from {path}: {_load_problem(e)}") from None
+    if isinstance(data, dict) and isinstance(data.get("model"), dict):
+        data = data["model"]
+    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise BadFile(f"{path} holds no state_dict (a mapping of parameter names to tensors)")
+    return data
+
+
+def _load_problem(e: Exception) -> str:
+    """One line for why torch.load refused a file."""
+    text = str(e)
+    if "TorchScript" in text:
+        return "it is a TorchScript archive, not a state_dict; save one with torch.save(model.state_dict(), ...)"
+    if "zip archive" in text or "central directory" in text or "EOF" in text or "truncated" in text:
+        return "the file is truncated or damaged (a PyTorch zip archive that cannot be read); save it again"
+    if "Unsupported global" in text or "GLOBAL" in text:
+        return ("it holds Python objects, which are never loaded (weights_only=True); save a state_dict with "
+                "torch.save(model.state_dict(), ...)")
+    return "it is not a file written by torch.save (or it is damaged)"
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
+    """Load a state_dict file into `model` strictly; a mismatch names what is missing or extra."""
+    state = read_state_dict(path)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or extra or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if extra:
+            parts.append(f"{len(extra)} unexpected (e.g. {extra[0]})")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"{len(wrong)} of another shape (e.g. {k}: {tuple(state[k].shape)} in the file, "
+                         f"{tuple(own[k].shape)} in the model)")
+        raise BadFile(f"{path} does not fit this model: " + "; ".join(parts))
+    model.load_state_dict(state, strict=True)
+
+
+def export_onnx(model: nn.Module, example: torch.Tensor, dest: str | os.PathLike, *, opset: int = 18,
+                exporter: str = "dynamo") -> None:
+    model = model.eval()
+    with atomic_path(dest) as tmp, contextlib.redirect_stdout(io.StringIO()):
+        if exporter == "dynamo":
+            batch = torch.export.Dim("batch", min=1)
+            program = torch.onnx.export(model, (example,), dynamo=True, opset_version=opset,
+                                        input_names=["image"], output_names=["logits"],
+                                        dynamic_shapes={"x": {0: batch}}, external_data=False)
+            program.save(str(tmp))
+        else:
+            torch.onnx.export(model, (example,), str(tmp), dynamo=False, opset_version=min(opset, 17),
+                              input_names=["image"], output_names=["logits"],
+                              dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+        _check_onnx(tmp)
+
+
+def _check_onnx(path: Path) -> None:
+    try:
+        import onnx
+    except ImportError:
+        return  # the check needs the `onnx` package (pip install 'archspec[export]')
+    onnx.checker.check_model(onnx.load(str(path)))
+
+
+def compare_onnx(model: nn.Module, path: str | os.PathLike, example: torch.Tensor) -> float | None:
+    """Max |onnxruntime - PyTorch| on `example`, or None when onnxruntime is not installed."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: example.numpy()})[0]
+    with torch.no_grad():
+        want = model.eval()(example).numpy()
+    return float(abs(got - want).max())
+
+
+def export_torchscript(model: nn.Module, dest: str | os.PathLike) -> None:
+    scripted = torch.jit.script(model.eval())
+    with atomic_path(dest) as tmp:
+        scripted.save(str(tmp))
+
+
+def export_program(model: nn.Module, example: torch.Tensor, dest: str | os.PathLike) -> None:
+    batch = torch.export.Dim("batch", min=1)
+    program = torch.export.export(model.eval(), (example,), dynamic_shapes={"x": {0: batch}})
+    with atomic_path(dest) as tmp:
+        torch.export.save(program, str(tmp))
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The exporters narrate and warn about things that do not concern the user; keep errors only."""
+    logger = logging.getLogger("torch")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def export_all(compiled: Any, args: Any) -> Iterator[str]:
+    """What `archspec export` does; yields one line per file written."""
+    from archspec.compiler.lower import lower
+
+    model = lower(compiled).eval()
+    if args.weights:
+        load_weights(model, args.weights)
+    torch.manual_seed(0)
+    # the batch axis stays dynamic: an example of 1 would let the exporters fix it to 1
+    example = torch.randn(max(2, args.batch), *compiled.input_shape)
+    jobs: list[tuple[str | None, str, Callable[[str], None]]] = [
+        (args.onnx, "ONNX", lambda d: export_onnx(model, example, d, opset=args.opset, exporter=args.exporter)),
+        (args.torchscript, "TorchScript", lambda d: export_torchscript(model, d)),
+        (args.program, "torch.export program", lambda d: export_program(model, example, d)),
+    ]
+    for dest, what, run in jobs:
+        if not dest:
+            continue
+        with _quiet():
+            run(dest)
+        line = f"wrote {dest} ({what}, {Path(dest).stat().st_size / 2**20:.1f} MiB)"
+        if what == "ONNX" and args.check:
+            diff = compare_onnx(model, dest, example)
+            line += ("; onnxruntime not installed, not compared" if diff is None
+                     else f"; onnxruntime max |difference| {diff:.2e}")
+        yield line
