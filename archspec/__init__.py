@@ -66,6 +66,21 @@ def build(path_or_name: str | Path, *, input: str | None = None, **overrides: An
     return run(path_or_name, _overrides(overrides), input)
 
 
+def render(path_or_name: str | Path, *, level: str = "block", direction: str = "TB", fold: bool = True,
+           annotate: tuple[str, ...] = (), collapse: int = 2, legend: bool = True, input: str | None = None,
+           **overrides: Any):
+    """The architecture diagram as a `graphviz.Digraph` (`.source`, `.pipe(format="svg")`, `.render(...)`).
+
+    `level` is "stage" (Table 1), "block" (residual blocks as clusters) or "layer" (every op).
+    """
+    from archspec.compiler.analysis import compile_spec
+    from archspec.compiler.render import render_graph
+
+    c = compile_spec(path_or_name, _overrides(overrides), input)
+    return render_graph(c, level, fold=fold, collapse=collapse or 10**9, direction=direction, annotate=annotate,
+                        legend=legend)
+
+
 def compiled_of(model: Any):
     """The compiled spec behind a module made by `archspec.build` (also through copies and torch.compile)."""
     from archspec.compiler.lower import compiled_of as find

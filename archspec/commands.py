@@ -165,3 +165,47 @@ def _cmd_export(args: argparse.Namespace) -> int:
     except BadFile as e:
         raise UsageError(str(e)) from None
     return EXIT_OK
+
+
+@command
+def _register_render(sub: Any) -> None:
+    p = sub.add_parser("render", help="draw the architecture with Graphviz (.svg, .png, .pdf or .dot)")
+    add_spec_args(p)
+    add_count_args(p)
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write; its extension "
+                   "picks the format (.svg, .png, .pdf, .dot)")
+    p.add_argument("--level", choices=["stage", "block", "layer"], default="block",
+                   help="stage: the Table 1 view; block: residual blocks as clusters (default); layer: every op")
+    p.add_argument("--direction", choices=["TB", "LR"], default="TB", help="top to bottom (default) or left to right")
+    p.add_argument("--no-fold", dest="fold", action="store_false", help="draw BN and ReLU as boxes of their own")
+    p.add_argument("--annotate", default="", metavar="macs,params", help="add MACs and/or params to each box")
+    p.add_argument("--collapse", type=int, default=2, metavar="N",
+                   help="draw runs of N or more identical blocks as one box (default 2; 0 never)")
+    p.add_argument("--no-legend", dest="legend", action="store_false")
+    p.add_argument("--no-title", dest="title", action="store_false")
+    p.add_argument("--max-boxes", type=int, default=None, help="size budget for drawn formats (default 1,000)")
+    p.set_defaults(run=_cmd_render)
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from archspec.cli import EXIT_INVALID, EXIT_OK, UsageError
+
+    annotate = [a.strip() for a in args.annotate.split(",") if a.strip()]
+    bad = [a for a in annotate if a not in ("macs", "params")]
+    if bad:
+        raise UsageError(f"--annotate takes macs and/or params, not {bad[0]!r}")
+    if args.collapse < 0:
+        raise UsageError("--collapse must be 0 or more")
+    c = compile_or_report(args, args.spec)
+    if c is None:
+        return EXIT_INVALID
+    from archspec.compiler.render import MAX_BOXES, RenderError, picture, to_graphviz, write
+
+    pic = picture(c, args.level, args.fold, args.collapse or 10**9)
+    dg = to_graphviz(c, pic, level=args.level, direction=args.direction, annotate=annotate, legend=args.legend,
+                     title=args.title)
+    try:
+        print(write(dg, args.output, len(pic.boxes), level=args.level, max_boxes=args.max_boxes or MAX_BOXES))
+    except RenderError as e:
+        raise UsageError(str(e)) from None
+    return EXIT_OK
