@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Subcommands defined beside the modules that implement them (compile, render, train, ...)."""
-    from archspec import commands
+    from archspec import commands, train_cmd  # noqa: F401 - importing registers their subcommands
 
     return commands.REGISTER
 
@@ -77,7 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return int(args.run(args) or 0)
     except UsageError as e:
-        print(f"archspec: error: {e}", file=sys.stderr)
+        message = str(e)
+        command = next((a for a in argv if not a.startswith("-")), None)
+        if "(see `archspec --help`)" in message and command in _command_names():
+            message = message.replace("`archspec --help`", f"`archspec {command} --help`")
+        print(f"archspec: error: {message}", file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt:
         print("archspec: interrupted", file=sys.stderr)
@@ -98,6 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
     finally:
         gc.enable()
+
+
+def _command_names() -> set[str]:
+    parser = build_parser()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
 
 
 def print_diagnostics(diagnostics: list, sources: Any) -> None:

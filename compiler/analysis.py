@@ -204,6 +204,14 @@ def compile_spec(ref: Any, overrides: Iterable[str] = (), input_shape: str | Non
     from archspec.compiler.expand import MAX_NODES
 
     spec = load_spec(ref, overrides, input_shape, sources, checker)
+    return analyse(spec, count=count, unit=unit, dtype_bytes=dtype_bytes, max_nodes=max_nodes or MAX_NODES)
+
+
+def analyse(spec: Spec, *, count: str = "conv", unit: str = "macs", dtype_bytes: int = 4,
+            max_nodes: int | None = None) -> Compiled:
+    """Expand and analyse an already loaded spec; raise SpecError with every problem found."""
+    from archspec.compiler.expand import MAX_NODES
+
     expansion = expand(spec, max_nodes or MAX_NODES)
     graph = build_graph(expansion)
     ctx = run_pipeline(graph, PassContext(count=count, dtype_bytes=dtype_bytes))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import operator
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F

@@ -1,0 +1,218 @@
+"""Shared pieces of the data sources: seeds, orders, augmentation plans, normalisation, messages."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+STATS_CHUNK = 256           # images per chunk when summing pixels: 256 * 255**2 < 2**24, exact in float32
+
+# AlexNet's PCA colour noise (Krizhevsky et al. 2012), as in fb.resnet.torch: on [0, 1]-scaled RGB pixels.
+PCA_EIGVAL = (0.2175, 0.0188, 0.0045)
+PCA_EIGVEC = ((-0.5675, 0.7192, 0.4009),
+              (-0.5808, -0.0045, -0.8140),
+              (-0.5836, -0.6948, 0.4203))
+
+# op -> {parameter: default}; None means "required" for scale_jitter and "the current image size" for crops.
+AUGMENT_PARAMS: dict[str, dict[str, Any]] = {
+    "pad_crop": {"pad": 4, "size": None, "fill": 0.0},
+    "hflip": {"p": 0.5},
+    "scale_jitter": {"min": None, "max": None},
+    "random_crop": {"size": None},
+    "lighting": {"alphastd": 0.1},
+}
+
+Op = tuple[str, dict[str, Any]]
+
+
+class DataError(Exception):
+    """Missing or corrupt dataset, bad data option: str(e) is ONE line naming the file/folder and the fix."""
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Seeds, orders, augmentation plans
+
+
+def _seed(*parts: object) -> int:
+    """A 63-bit seed that depends on `parts` only (stable across runs, platforms and library versions)."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def _cpu_generator(*parts: object) -> torch.Generator:
+    return torch.Generator().manual_seed(_seed(*parts))
+
+
+def _device_generator(device: torch.device, *parts: object) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(_seed(*parts))
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> Tensor:
+    """The order of the n training samples in `epoch` (a CPU permutation)."""
+    return torch.randperm(n, generator=_cpu_generator("epoch", seed, epoch))
+
+
+def _fixed_order(n: int, tag: str) -> np.ndarray:
+    """A fixed permutation of range(n) named by `tag`: the same for every run, seed, platform and library version."""
+    keys = np.array([_seed(tag, i) for i in range(n)], dtype=np.int64)
+    return np.argsort(keys, kind="stable")
+
+
+def _fixed_subset(n: int, k: int, tag: str) -> np.ndarray:
+    """The first k of the fixed permutation `tag` of range(n), sorted."""
+    return np.sort(_fixed_order(n, tag)[:k])
+
+
+def _parse_augment(entries: list[dict], allowed: tuple[str, ...], dataset: str) -> list[Op]:
+    """The recipe's augment entries as (op, params with defaults), checked."""
+    ops: list[Op] = []
+    for k, entry in enumerate(entries or [], 1):
+        if not isinstance(entry, dict) or "op" not in entry:
+            raise DataError(f"augment entry {k} has no op; write e.g. {{op: hflip}}")
+        op = entry["op"]
+        if op not in AUGMENT_PARAMS:
+            raise DataError(f"unknown augment op {op!r} (entry {k}); known: {', '.join(AUGMENT_PARAMS)}")
+        if op not in allowed:
+            raise DataError(f"augment op {op} does not apply to {dataset}; it takes {', '.join(allowed)}")
+        extra = sorted(set(entry) - {"op"} - set(AUGMENT_PARAMS[op]))
+        if extra:
+            raise DataError(f"augment op {op} has no parameter {extra[0]!r}; "
+                            f"it takes {', '.join(AUGMENT_PARAMS[op])}")
+        params = {**AUGMENT_PARAMS[op], **{key: v for key, v in entry.items() if key != "op"}}
+        _check_params(op, params)
+        ops.append((op, params))
+    return ops
+
+
+def _check_params(op: str, p: dict[str, Any]) -> None:
+    def integer(name: str, low: int, optional: bool = False) -> None:
+        v = p[name]
+        if v is None and optional:
+            return
+        if not isinstance(v, int) or isinstance(v, bool) or v < low:
+            raise DataError(f"augment op {op}: {name} must be an integer >= {low}, not {v!r}")
+
+    def number(name: str, low: float, high: float) -> None:
+        v = p[name]
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not low <= v <= high:
+            raise DataError(f"augment op {op}: {name} must be a number in [{low}, {high}], not {v!r}")
+
+    if op == "pad_crop":
+        integer("pad", 0)
+        integer("size", 1, optional=True)
+        number("fill", -math.inf, math.inf)
+    elif op == "random_crop":
+        integer("size", 1, optional=True)
+    elif op == "hflip":
+        number("p", 0, 1)
+    elif op == "lighting":
+        number("alphastd", 0, math.inf)
+    elif op == "scale_jitter":
+        integer("min", 1)
+        integer("max", 1)
+        if p["min"] > p["max"]:
+            raise DataError(f"augment op scale_jitter: min {p['min']} is above max {p['max']}")
+
+
+def _describe_ops(ops: list[Op]) -> str:
+    if not ops:
+        return "none"
+    parts = []
+    for op, p in ops:
+        args = ",".join(f"{k}={v}" for k, v in p.items() if v is not None and k in AUGMENT_PARAMS[op])
+        parts.append(f"{op}({args})" if args else op)
+    return " ".join(parts)
+
+
+_PCA_BASIS: dict[torch.device, tuple[Tensor, Tensor]] = {}
+
+
+def _pca_rgb(alpha: Tensor) -> Tensor:
+    """AlexNet lighting: (..., 3) alphas -> (..., 3) RGB offsets on [0, 1] pixels (eigvec @ (alpha * eigval))."""
+    basis = _PCA_BASIS.get(alpha.device)
+    if basis is None:  # made once per device: a copy to a GPU on every batch would wait for the GPU each time
+        basis = _PCA_BASIS[alpha.device] = (torch.tensor(PCA_EIGVAL, device=alpha.device),
+                                            torch.tensor(PCA_EIGVEC, device=alpha.device))
+    eigval, eigvec = basis
+    return (alpha * eigval) @ eigvec.T
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Normalisation
+
+
+@dataclass
+class _Normalizer:
+    """x (uint8, 0..255) -> (x - mean) * scale; mean (3, H, W) or (3, 1, 1), scale (3, 1, 1), on the device."""
+
+    mean: Tensor
+    scale: Tensor
+    text: str
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return (x.float() - self.mean) * self.scale
+
+    def shift(self, rgb01: Tensor) -> Tensor:
+        """(B, 3) offsets of [0, 1]-scaled pixels as (B, 3, 1, 1) offsets of normalised ones."""
+        return rgb01[:, :, None, None] * (255.0 * self.scale)
+
+
+def _normalizer(kind: str, total: Tensor | None, total_sq: Tensor | None, count: int, device: torch.device,
+                source: str) -> _Normalizer:
+    """The normaliser from per-pixel sums (float64, 0..255 units) of `count` images of `source`."""
+    if kind == "none" or total is None or total_sq is None:
+        zero = torch.zeros(3, 1, 1, device=device)
+        return _Normalizer(zero, torch.full((3, 1, 1), 1 / 255, device=device), "scaled to [0,1]")
+    mean_image = total / count
+    if kind == "per_pixel_mean":
+        return _Normalizer(mean_image.float().to(device), torch.full((3, 1, 1), 1 / 255, device=device),
+                           f"scaled to [0,1] minus the per-pixel mean of {count} {source} images")
+    channel_mean = mean_image.mean(dim=(1, 2))
+    channel_var = (total_sq / count).mean(dim=(1, 2)) - channel_mean**2
+    std = channel_var.clamp_min(0).sqrt()
+    std = torch.where(std > 1e-6, std, torch.ones_like(std))
+    mean = channel_mean.float().view(3, 1, 1).to(device)
+    scale = (1 / std).float().view(3, 1, 1).to(device)
+    text = ("per-channel mean/std of {n} {s} images (mean {m}, std {d})"
+            .format(n=count, s=source, m="/".join(f"{v:.1f}" for v in channel_mean.tolist()),
+                    d="/".join(f"{v:.1f}" for v in std.tolist())))
+    return _Normalizer(mean, scale, text)
+
+
+def _pixel_sums(images: Tensor, index: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Per-pixel sum and sum of squares (float64, CPU) of images[index] (uint8 (N, 3, H, W), any device)."""
+    n = len(index) if index is not None else len(images)
+    total = torch.zeros(images.shape[1:], dtype=torch.float64)
+    total_sq = torch.zeros(images.shape[1:], dtype=torch.float64)
+    for start in range(0, n, STATS_CHUNK):
+        chunk = images[index[start:start + STATS_CHUNK]] if index is not None else images[start:start + STATS_CHUNK]
+        x = chunk.float()
+        total += x.sum(0).cpu().double()
+        total_sq += (x * x).sum(0).cpu().double()
+    return total, total_sq
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Messages
+
+
+def _why(e: BaseException) -> str:
+    """A short one-line account of an exception."""
+    text = " ".join(str(e).split())
+    if len(text) > 120:
+        text = text[:117] + "..."
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _worker_message(text: str) -> str:
+    """The original message of a DataError that a DataLoader worker raised (torch adds the worker's traceback)."""
+    for line in reversed(text.strip().splitlines()):
+        if "DataError: " in line:
+            return line.split("DataError: ", 1)[1].strip()
+    return " ".join(text.split())

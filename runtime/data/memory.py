@@ -1,0 +1,187 @@
+"""In-memory sources (CIFAR-10 and synthetic): batches indexed, normalised and augmented on the device."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+from torch import Tensor
+
+from archspec.runtime.data import Batch, BatchStream, Data, DataConfig, IN_MEMORY_OPS, SYNTHETIC_VAL
+from archspec.runtime.data.common import (DataError, Op, _describe_ops, _device_generator, _epoch_order,
+                                          _normalizer, _parse_augment, _pca_rgb, _pixel_sums, _why)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# In-memory sources: CIFAR-10 and synthetic
+
+
+def _pad_crop(x: Tensor, pad: int, size: int, fill: float, g: torch.Generator) -> Tensor:
+    """Each image zero-padded (with `fill`) by `pad` and cropped to size x size at a random place; vectorised."""
+    if pad:
+        x = torch.nn.functional.pad(x, (pad, pad, pad, pad), value=float(fill))
+    b, _, h, w = x.shape
+    if h == size and w == size:
+        return x
+    top = torch.randint(0, h - size + 1, (b,), generator=g, device=x.device)
+    left = torch.randint(0, w - size + 1, (b,), generator=g, device=x.device)
+    steps = torch.arange(size, device=x.device)
+    rows = (top[:, None] + steps)[:, :, None]          # (B, size, 1)
+    cols = (left[:, None] + steps)[:, None, :]         # (B, 1, size)
+    batch = torch.arange(b, device=x.device)[:, None, None]
+    return x.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2).contiguous()
+
+
+def _hflip(x: Tensor, p: float, g: torch.Generator) -> Tensor:
+    flip = torch.rand(x.shape[0], generator=g, device=x.device) < p
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+def _center_crop(x: Tensor, size: int) -> Tensor:
+    h, w = x.shape[-2:]
+    top, left = (h - size) // 2, (w - size) // 2
+    return x[..., top:top + size, left:left + size]
+
+
+def _ten_crop(x: Tensor, size: int) -> Tensor:
+    """(B, C, H, W) -> (B * 10, C, size, size): 4 corners, centre, and their flips, sample-major."""
+    h, w = x.shape[-2:]
+    crops = [x[..., :size, :size], x[..., :size, w - size:], x[..., h - size:, :size],
+             x[..., h - size:, w - size:], _center_crop(x, size)]
+    crops += [c.flip(-1) for c in crops]
+    return torch.stack(crops, dim=1).reshape(-1, x.shape[1], size, size)
+
+
+def _plan_in_memory(ops: list[Op], size: int, dataset: str) -> tuple[list[Op], int]:
+    """Ops with their crop sizes resolved, and the size of the images they produce from size x size ones."""
+    planned: list[Op] = []
+    for op, p in ops:
+        if op in ("pad_crop", "random_crop"):
+            pad = p.get("pad", 0)
+            crop = p["size"] if p["size"] is not None else size
+            if crop > size + 2 * pad:
+                raise DataError(f"augment op {op}: size {crop} is larger than the {size + 2 * pad}-pixel "
+                                f"{'padded ' if pad else ''}{dataset} images")
+            p = {"pad": pad, "fill": 0.0, **p, "size": crop}
+            size = crop
+        planned.append((op, p))
+    return planned, size
+
+
+class _TensorData(Data):
+    """A dataset held in memory on the device as uint8: indexing, normalising and augmenting cost a few kernels."""
+
+    def __init__(self, config: DataConfig, *, pool: Tensor, labels: Tensor, train_index: Tensor,
+                 evals: dict[str, tuple[Tensor, Tensor, Tensor | None]], natural_classes: int, where: str) -> None:
+        self.config = config
+        self.device = config.device
+        self.pool, self.labels, self.train_index = pool, labels, train_index
+        self.evals = evals
+        self.where = where
+        self.train_size = len(train_index)
+        self.iters_per_epoch = max(1, self.train_size // config.batch_size)
+        self.splits = tuple(evals)
+        self.eval_views = config.eval_views
+        self.num_classes = _class_count(config, natural_classes, where)
+        ops = _parse_augment(config.augment, IN_MEMORY_OPS, config.name)
+        self.ops, out = _plan_in_memory(ops, pool.shape[-1], config.name)
+        if config.image_size is not None and config.image_size != out:
+            raise DataError(f"{config.name} gives {out}x{out} images (after augmentation) but image_size is "
+                            f"{config.image_size}; change image_size or the crop size")
+        self.out_size = out
+        self.input_shape = (pool.shape[1], out, out)
+        total = total_sq = None
+        if config.normalize != "none":
+            total, total_sq = _pixel_sums(pool, train_index)
+        self.norm = _normalizer(config.normalize, total, total_sq, self.train_size, self.device, "train")
+
+    def train_iter(self, start: int = 0) -> BatchStream:
+        return BatchStream(self._train_batches(_start(start)))
+
+    def _train_batches(self, start: int) -> Iterator[Batch]:
+        b, per_epoch, seed = self.config.batch_size, self.iters_per_epoch, self.config.seed
+        epoch, order = -1, self.train_index
+        i = start
+        while True:
+            e, pos = divmod(i, per_epoch)
+            if e != epoch:
+                epoch = e
+                order = self.train_index[_epoch_order(self.train_size, seed, e).to(self.device)]
+            index = order[pos * b:(pos + 1) * b]
+            g = _device_generator(self.device, "augment", seed, i)
+            yield self._augment(self.norm(self.pool[index]), g), self.labels[index]
+            i += 1
+
+    def _augment(self, x: Tensor, g: torch.Generator) -> Tensor:
+        for op, p in self.ops:
+            if op in ("pad_crop", "random_crop"):
+                x = _pad_crop(x, p["pad"], p["size"], p["fill"], g)
+            elif op == "hflip":
+                x = _hflip(x, p["p"], g)
+            elif op == "lighting":
+                alpha = torch.randn((x.shape[0], 3), generator=g, device=x.device) * p["alphastd"]
+                x = x + self.norm.shift(_pca_rgb(alpha))
+        return x
+
+    def eval_iter(self, split: str, batch_size: int | None = None) -> BatchStream:
+        self._check_split(split)
+        images, labels, index = self.evals.get(split) or (self.pool, self.labels, self.train_index)
+        return BatchStream(self._eval_batches(images, labels, index, batch_size or self.config.batch_size))
+
+    def _eval_batches(self, images: Tensor, labels: Tensor, index: Tensor | None, b: int) -> Iterator[Batch]:
+        n = len(index) if index is not None else len(images)
+        for start in range(0, n, b):
+            take = index[start:start + b] if index is not None else slice(start, start + b)
+            x = self.norm(images[take])
+            if self.eval_views == 10:
+                x = _ten_crop(x, self.out_size)
+            elif self.out_size != x.shape[-1]:
+                x = _center_crop(x, self.out_size).contiguous()
+            yield x, labels[take]
+
+    def describe(self) -> str:
+        sizes = " / ".join([f"train {self.train_size}"] + [f"{s} {len(v[2]) if v[2] is not None else len(v[0])}"
+                                                           for s, v in self.evals.items()])
+        c, h, w = self.input_shape
+        return (f"{self.where}: {sizes} images of {c}x{h}x{w}, {self.num_classes} classes, batch "
+                f"{self.config.batch_size} ({self.iters_per_epoch} iters/epoch); {self.norm.text}; augment "
+                f"{_describe_ops(self.ops)}; eval {self.eval_views} view(s); in memory on {self.device} (uint8)")
+
+
+def _start(start: int) -> int:
+    if not isinstance(start, int) or start < 0:
+        raise DataError(f"train_iter start must be an iteration >= 0, not {start!r}")
+    return start
+
+
+def _class_count(config: DataConfig, natural: int, where: str) -> int:
+    if config.classes is None:
+        return natural
+    if config.classes < natural:
+        raise DataError(f"{where} has {natural} classes but classes is {config.classes}; "
+                        f"set classes to at least {natural}")
+    return config.classes
+
+
+def _synthetic(config: DataConfig) -> Data:
+    crops = [e.get("size") for e in config.augment if isinstance(e, dict) and e.get("op") in ("pad_crop",
+                                                                                               "random_crop")]
+    size = config.image_size or next((s for s in crops if isinstance(s, int)), None) or 32
+    classes = config.classes or 10
+    device = config.device
+    g = _device_generator(device, "synthetic", config.seed)
+    try:
+        images = torch.randint(0, 256, (config.synthetic_size, 3, size, size), dtype=torch.uint8, device=device,
+                               generator=g)
+        labels = torch.randint(0, classes, (config.synthetic_size,), device=device, generator=g)
+        val = torch.randint(0, 256, (SYNTHETIC_VAL, 3, size, size), dtype=torch.uint8, device=device, generator=g)
+        val_labels = torch.randint(0, classes, (SYNTHETIC_VAL,), device=device, generator=g)
+    except (RuntimeError, MemoryError) as e:
+        raise DataError(f"cannot make {config.synthetic_size} synthetic 3x{size}x{size} images on {device}: "
+                        f"{_why(e)}; lower synthetic_size or image_size") from None
+    train_index = torch.arange(config.synthetic_size, device=device)
+    return _TensorData(config, pool=images, labels=labels, train_index=train_index,
+                       evals={"val": (val, val_labels, None)}, natural_classes=classes,
+                       where=f"synthetic (seed {config.seed})")
+
+

@@ -1,0 +1,84 @@
+"""Training curves as in Figure 6 of the paper: error (%) against iterations, several runs overlaid.
+
+Each run is drawn in its own colour: training error thin and dashed, test error (or validation error when the
+run has no test split) bold. Runs are named by their spec (run.json) or their folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+
+class PlotError(Exception):
+    """A run folder or output that cannot be used; one line with the fix."""
+
+
+def _runs(paths: Sequence[Path]) -> list[tuple[str, list[dict[str, Any]]]]:
+    from archspec.runtime.metrics import read_metrics
+
+    out = []
+    for path in paths:
+        metrics = path / "metrics.jsonl"
+        if not metrics.is_file():
+            raise PlotError(f"{path} is not a run folder (it has no metrics.jsonl): give folders made by "
+                            "`archspec train`")
+        records = read_metrics(metrics)
+        if not any(r.get("kind") == "train" for r in records):
+            raise PlotError(f"{metrics} has no training records yet")
+        name = path.name
+        try:
+            name = json.loads((path / "run.json").read_text(encoding="utf-8")).get("spec", name)
+        except (OSError, ValueError):
+            pass
+        out.append((name, records))
+    return out
+
+
+def plot_runs(paths: Sequence[Path], output: str | Path, *, title: str | None = None,
+              ymax: float | None = None) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from archspec.compiler.export import atomic_path
+
+    output = Path(output)
+    if output.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise PlotError(f"cannot tell the format of {output}: use a name ending in .png, .svg or .pdf")
+    runs = _runs(paths)
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    scale = 1e4 if max(r["iter"] for _, rec in runs for r in rec if "iter" in r) >= 2e4 else 1
+    for k, (name, records) in enumerate(runs):
+        colour = colours[k % len(colours)]
+        train = [r for r in records if r.get("kind") == "train"]
+        ax.plot([r["iter"] / scale for r in train], [r["train_err"] for r in train], "--", lw=1, color=colour,
+                alpha=0.8)
+        held = [r for r in records if r.get("kind") == "test"] or [r for r in records if r.get("kind") == "val"]
+        label = name
+        if held:
+            ax.plot([r["iter"] / scale for r in held], [r["err"] for r in held], "-", lw=2.2, color=colour)
+            label += f" ({held[-1]['kind']} {held[-1]['err']:.2f}%)"
+        ax.plot([], [], "-", lw=2.2, color=colour, label=label)
+    ax.plot([], [], "--", lw=1, color="grey", label="training error (dashed)")
+    ax.set_xlabel("iterations" + (" (1e4)" if scale != 1 else ""))
+    ax.set_ylabel("error (%)")
+    if ymax is not None:
+        ax.set_ylim(0, ymax)
+    else:
+        ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(title or "training (dashed) and test (bold) error")
+    fig.tight_layout()
+    try:
+        with atomic_path(output) as tmp:
+            fig.savefig(tmp, format=output.suffix[1:].lower())
+    except Exception as e:  # noqa: BLE001 - an unwritable folder and the like
+        raise PlotError(f"cannot write {output}: {getattr(e, 'strerror', None) or e}") from None
+    finally:
+        plt.close(fig)
+    return f"wrote {output} ({len(runs)} run{'s' if len(runs) != 1 else ''})"
