@@ -208,7 +208,9 @@ def _first_difference(a: Any, b: Any, path: str = "recipe") -> str | None:
     return None if a == b else f"{path}: {a!r} -> {b!r}"
 
 
-def data_config(recipe: Any, spec: Any, args: argparse.Namespace, device: Any, seed: int) -> Any:
+def data_config(recipe: Any, spec: Any, args: argparse.Namespace, device: Any, seed: int, outputs: int) -> Any:
+    """The data source's configuration. The model's output count is the number of classes: a folder with
+    fewer classes fits it (labels index the outputs), one with more does not."""
     from archspec.runtime.data import DataConfig
 
     ds = recipe.dataset
@@ -217,7 +219,7 @@ def data_config(recipe: Any, spec: Any, args: argparse.Namespace, device: Any, s
         name=ds.get("name", "cifar10"), root=args.data_dir, batch_size=recipe.batch_size, seed=seed,
         device=device, train_size=ds.get("train_size"), val_size=ds.get("val_size"),
         normalize=ds.get("normalize", "per_pixel_mean"), augment=recipe.augment,
-        image_size=recipe.eval.get("crop") or crop or spec.input_shape[-1], classes=ds.get("classes"),
+        image_size=recipe.eval.get("crop") or crop or spec.input_shape[-1], classes=outputs,
         eval_views=int(recipe.eval.get("views", 1)), eval_resize=int(recipe.eval.get("resize") or 256),
         workers=args.workers, download=args.download)
 
@@ -252,7 +254,7 @@ def _run(args: argparse.Namespace, spec: Any, recipe: Any, seed: int, out: Path)
     compiled = analyse(spec)
     model = lower(compiled)
     try:
-        data = make_data(data_config(recipe, spec, args, device, seed))
+        data = make_data(data_config(recipe, spec, args, device, seed, compiled.output_shape[0]))
     except DataError as e:
         raise UsageError(str(e)) from None
     _check_fit(spec, compiled, data)
@@ -376,7 +378,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         recipe = resolve(c.spec.recipe, {"batch_size": args.batch_size, "views": args.views,
                                          "train_size": args.train_size, "val_size": args.val_size,
                                          "dataset": args.dataset}, [])
-        data = make_data(data_config(recipe, c.spec, args, device, 0))
+        data = make_data(data_config(recipe, c.spec, args, device, 0, c.output_shape[0]))
     except (CheckpointError, BadFile, DataError, RecipeError) as e:
         raise UsageError(str(e)) from None
     except RuntimeError as e:  # load_state_dict of another model

@@ -185,3 +185,35 @@ def test_eval_and_plot(cli, train_args, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     r = cli("plot", tmp_path / "nowhere", "-o", png)
     assert r.code == 2 and "not a run folder" in r.err
+
+
+def _jpeg_folder(root: Path, classes=("ant", "bee", "cat"), per_class: int = 6) -> Path:
+    from PIL import Image
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for k, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class if split == "train" else 2):
+                size = (int(rng.integers(40, 70)), int(rng.integers(40, 70)))
+                pixels = rng.integers(0, 80, (size[1], size[0], 3)).astype("uint8")
+                pixels[..., k] += 150
+                Image.fromarray(pixels).save(folder / f"{i}.JPEG", quality=90)
+    return root
+
+
+def test_train_on_an_image_folder_with_the_imagenet_pipeline(cli, tmp_path):
+    pytest.importorskip("PIL")
+    data = _jpeg_folder(tmp_path / "imagenet")
+    r = cli("train", "resnet18_tv", "--data-dir", data, "--out", tmp_path / "run", "--device", "cpu", "--quiet",
+            "--input", "3x32x32", "--set", "num_classes=3", "--iters", "4", "--batch-size", "6",
+            "--log-interval", "2", "--workers", "2",
+            "--recipe", "augment=[{op: scale_jitter, min: 36, max: 48}, {op: random_crop, size: 32}, {op: hflip}]",
+            "--recipe", "eval={interval: 4, views: 10, resize: 36, crop: 32}")
+    assert r.code == 0, r.err
+    kinds = [x["kind"] for x in records(tmp_path / "run")]
+    assert kinds == ["train", "train", "val"]
+    val = records(tmp_path / "run")[-1]
+    assert val["images"] == 6  # 2 per class, each seen through 10 crops averaged into one answer
