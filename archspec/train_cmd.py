@@ -68,6 +68,11 @@ def _register_train(sub: Any) -> None:
     p.add_argument("--checkpoint-interval", type=int, default=None, help="iterations between checkpoints "
                    "(default: every evaluation)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--checkpoint-activations", action="store_true",
+                   help="keep only each stage's inputs and recompute the rest in backward (less memory)")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="under torchrun on CUDA: batch norm over the global batch (SyncBatchNorm)")
     _add_recipe_args(p)
     p.set_defaults(run=_cmd_train)
 
@@ -130,18 +135,26 @@ def _recipe_options(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_train(args: argparse.Namespace) -> int:
     from archspec.cli import EXIT_INVALID, print_diagnostics
     from archspec.diagnostics import Sources, SpecError
+    from archspec.runtime.distributed import from_environment
 
-    out = args.out or Path("runs") / _safe_name(args.spec)
-    sources = Sources()
+    gc_enable()
+    dist, device = from_environment(_device(args.device))  # under torchrun: join the group before any file
     try:
-        if args.resume:
-            spec, recipe, seed = _resume_inputs(args, out, sources)
-        else:
-            spec, recipe, seed = _fresh_inputs(args, out, sources)
-    except SpecError as e:
-        print_diagnostics(e.diagnostics, sources)
-        return EXIT_INVALID
-    return _run(args, spec, recipe, seed, out)
+        out = args.out or Path("runs") / _safe_name(args.spec)
+        sources = Sources()
+        try:
+            if args.resume:
+                spec, recipe, seed = _resume_inputs(args, out, sources)
+            else:
+                spec, recipe, seed = _fresh_inputs(args, out, sources)
+        except SpecError as e:
+            if dist.is_main:
+                print_diagnostics(e.diagnostics, sources)
+            return EXIT_INVALID
+        dist.barrier()  # every process has looked at --out before rank 0 writes into it
+        return _run(args, spec, recipe, seed, out, dist, device)
+    finally:
+        dist.close()
 
 
 def _safe_name(ref: str) -> str:
@@ -237,63 +250,84 @@ def _check_fit(spec: Any, compiled: Any, data: Any) -> None:
                          f"add --set num_classes={data.num_classes} (or the spec's equivalent)")
 
 
-def _run(args: argparse.Namespace, spec: Any, recipe: Any, seed: int, out: Path) -> int:
+def _run(args: argparse.Namespace, spec: Any, recipe: Any, seed: int, out: Path, dist: Any, device: Any) -> int:
     import torch
 
     from archspec.cli import EXIT_OK, UsageError
+    from archspec.compiler.analysis import analyse
     from archspec.compiler.lower import lower
     from archspec.runtime.checkpoint import CheckpointError
     from archspec.runtime.data import DataError, make_data
     from archspec.runtime.train import Diverged, Interrupted, TrainOptions, train
 
-    from archspec.compiler.analysis import analyse
-
-    gc_enable()
-    device = _device(args.device)
-    torch.manual_seed(seed)  # the model's initial weights come from the run's seed
+    if args.sync_bn and not (dist.active and device.type == "cuda"):
+        raise UsageError("--sync-bn needs several processes on CUDA (torchrun --nproc_per_node=N ... --device cuda)")
+    torch.manual_seed(seed)  # the model's initial weights come from the run's seed (alike in every process)
     compiled = analyse(spec)
-    model = lower(compiled)
+    model = lower(compiled, checkpoint_stages=args.checkpoint_activations)
+    if args.sync_bn:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     try:
-        data = make_data(data_config(recipe, spec, args, device, seed, compiled.output_shape[0]))
+        config = data_config(recipe, spec, args, device, seed, compiled.output_shape[0])
+        config.shard = (dist.rank, dist.world)
+        data = make_data(config)
     except DataError as e:
         raise UsageError(str(e)) from None
     _check_fit(spec, compiled, data)
-    out.mkdir(parents=True, exist_ok=True)
-    log_file = (out / "log.txt").open("a", encoding="utf-8")
+    main = dist.is_main
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+    log_file = (out / "log.txt").open("a", encoding="utf-8") if main else None
 
     def log(text: str) -> None:
+        if log_file is None:
+            return
         log_file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {text}\n")
         log_file.flush()
         if not args.quiet:
             print(text, file=sys.stderr)
 
-    if not args.resume:
+    if main and not args.resume:
         _write(out / "spec.yaml", resolved_spec_yaml(spec, recipe.data))
         _write(out / "recipe.json", recipe.to_json() + "\n")
-        _write(out / "run.json", json.dumps(_run_info(args, spec, seed, device, data, recipe), indent=2) + "\n")
+        info = _run_info(args, spec, seed, device, data, recipe, dist)
+        _write(out / "run.json", json.dumps(info, indent=2) + "\n")
+    dist.barrier()
     total = recipe.total_iters(data.iters_per_epoch)
     log(f"{spec.name}: {compiled.params:,} params, {total:,} iterations of {recipe.batch_size} "
         f"({total / data.iters_per_epoch:.1f} epochs) on {device}; run folder {out}")
+    if dist.active:
+        log(f"distributed: {dist.world} processes ({torch.distributed.get_backend()}), global batch "
+            f"{recipe.batch_size} = {dist.world} x {recipe.batch_size // dist.world}"
+            + (", SyncBatchNorm" if args.sync_bn else ", batch norm per process"))
     log(f"data: {data.describe()}")
     for note in recipe.notes:
         log(f"recipe: {note}")
     options = TrainOptions(run_dir=out, device=device, resume=args.resume,
                            checkpoint_interval=args.checkpoint_interval, progress=not args.quiet,
-                           channels_last=args.channels_last, bf16=args.bf16)
+                           channels_last=args.channels_last, bf16=args.bf16, compile=args.compile, dist=dist)
     try:
-        summary = train(model, recipe, data, options, log)
-    except (CheckpointError, DataError) as e:
-        raise UsageError(str(e)) from None
-    except Diverged as e:
-        log(f"diverged: {e}")
-        print(f"archspec: training diverged: {e}", file=sys.stderr)
-        return EXIT_DIVERGED
-    except Interrupted as e:
-        log(f"interrupted: {e}")
-        print(f"archspec: {e}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        try:
+            summary = train(model, recipe, data, options, log)
+        except (CheckpointError, DataError) as e:
+            raise UsageError(str(e)) from None
+        except Diverged as e:
+            log(f"diverged: {e}")
+            if main:
+                print(f"archspec: training diverged: {e}", file=sys.stderr)
+            return EXIT_DIVERGED
+        except Interrupted as e:
+            log(f"interrupted: {e}")
+            if main:
+                print(f"archspec: {e}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if not main:
+            return EXIT_OK
+        kind = "max allocated on the GPU" if device.type == "cuda" else "process resident set"
+        log(f"peak memory {summary['peak_mem_mb']:,.0f} MiB ({kind})")
     finally:
-        log_file.close()
+        if log_file is not None:
+            log_file.close()
     info = json.loads((out / "run.json").read_text(encoding="utf-8"))
     info["final"] = summary
     _write(out / "run.json", json.dumps(info, indent=2) + "\n")
@@ -319,7 +353,8 @@ def _write(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def _run_info(args: argparse.Namespace, spec: Any, seed: int, device: Any, data: Any, recipe: Any) -> dict:
+def _run_info(args: argparse.Namespace, spec: Any, seed: int, device: Any, data: Any, recipe: Any,
+              dist: Any) -> dict:
     import platform
 
     import torch
@@ -330,7 +365,9 @@ def _run_info(args: argparse.Namespace, spec: Any, seed: int, device: Any, data:
             "command": " ".join(["archspec"] + sys.argv[1:]), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "archspec": __version__, "torch": torch.__version__, "python": platform.python_version(),
             "data": data.describe(), "iterations": recipe.total_iters(data.iters_per_epoch),
-            "iters_per_epoch": data.iters_per_epoch}
+            "iters_per_epoch": data.iters_per_epoch, "processes": dist.world,
+            "options": {"bf16": args.bf16, "channels_last": args.channels_last, "compile": args.compile,
+                        "checkpoint_activations": args.checkpoint_activations, "sync_bn": args.sync_bn}}
 
 
 # -- eval ------------------------------------------------------------------------------------------------------

@@ -15,11 +15,11 @@ from torch import nn
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: Any, split: str, *, views: int = 1, batch_size: int | None = None,
-             channels_last: bool = False, bf16: bool = False) -> dict[str, Any]:
+             channels_last: bool = False, bf16: bool = False, reduce: Any = None) -> dict[str, Any]:
+    """`reduce` sums counts over processes when each evaluated a share of the split (distributed training)."""
     was_training = model.training
     model.eval()
-    loss_sum = torch.zeros((), dtype=torch.float64)
-    wrong1 = wrong5 = images = 0
+    images = 0
     loss_acc: torch.Tensor | None = None
     wrong1_acc: torch.Tensor | None = None
     wrong5_acc: torch.Tensor | None = None
@@ -42,8 +42,14 @@ def evaluate(model: nn.Module, data: Any, split: str, *, views: int = 1, batch_s
         wrong1_acc = w1 if wrong1_acc is None else wrong1_acc + w1
         wrong5_acc = w5 if wrong5_acc is None else wrong5_acc + w5
         images += y.shape[0]
-    if images:
-        loss_sum, wrong1, wrong5 = loss_acc.item(), int(wrong1_acc.item()), int(wrong5_acc.item())
+    device = next(model.parameters()).device
+    sums = torch.tensor([loss_acc.item() if images else 0.0, float(wrong1_acc.item()) if images else 0.0,
+                         float(wrong5_acc.item()) if images else 0.0, float(images)], dtype=torch.float64,
+                        device=device)
+    if reduce is not None:
+        reduce(sums)
+    loss_sum, wrong1, wrong5, images = sums.tolist()
+    wrong1, wrong5, images = int(wrong1), int(wrong5), int(images)
     model.train(was_training)
     n = max(1, images)
     return {"loss": float(loss_sum) / n, "err": 100 * wrong1 / n, "top5_err": 100 * wrong5 / n, "images": images}

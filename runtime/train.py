@@ -19,7 +19,7 @@ import math
 import resource
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -51,7 +51,8 @@ class TrainOptions:
     eval_batch_size: int | None = None
     channels_last: bool = False
     bf16: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    compile: bool = False
+    dist: Any = None  # runtime.distributed.Dist; None: a single process
 
 
 class Window:
@@ -75,10 +76,15 @@ class Window:
         self.images += n
         self.steps += 1
 
-    def read(self) -> tuple[float, float]:
-        """(mean loss, error fraction); synchronises with the device."""
-        n = max(1, self.images)
-        return self.loss.item() / n, self.wrong.item() / n
+    def read(self, dist: Any = None) -> tuple[float, float]:
+        """(mean loss, error fraction) over all processes; synchronises with the device."""
+        sums = torch.stack([self.loss, self.wrong.double(),
+                            torch.tensor(float(self.images), dtype=torch.float64, device=self.device)])
+        if dist is not None:
+            dist.sum_(sums)
+        loss, wrong, images = sums.tolist()
+        n = max(1.0, images)
+        return loss / n, wrong / n
 
     def state(self) -> dict[str, Any]:
         return {"loss": self.loss.cpu(), "wrong": self.wrong.cpu(), "images": self.images, "steps": self.steps}
@@ -129,12 +135,21 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
 def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
           log: Callable[[str], None], step_fn: Callable[..., Any] | None = None) -> dict[str, Any]:
     """Train `model` by `recipe` on `data`; returns the final summary (also written to run.json)."""
+    from archspec.runtime.distributed import Dist, wrap
+
     device = options.device
+    dist = options.dist or Dist()
+    main = dist.is_main
     run_dir = options.run_dir
-    model.to(device)
+    net = model.to(device)  # the module itself: state_dict, evaluation (whatever wraps it for training)
     if options.channels_last:
-        model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, recipe)
+        net.to(memory_format=torch.channels_last)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
+    model = wrap(net, dist, device)
+    if options.compile:
+        model = torch.compile(model)
+    optimizer = make_optimizer(net, recipe)
     ipe = data.iters_per_epoch
     total = recipe.total_iters(ipe)
     log_every = recipe.log_interval
@@ -144,11 +159,13 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
     state: dict[str, Any] = {"iteration": 0, "warming_up": bool(recipe.warmup), "best_val_err": None,
                              "started": time.time()}
     window = Window(device)
-    metrics = MetricsLog(run_dir / "metrics.jsonl")
+    metrics = MetricsLog(run_dir / "metrics.jsonl") if main else _Silent()
+    if not main:
+        log = _quiet_log
     last = run_dir / "last.pt"
     if options.resume:
         ck = checkpoint.load(last)
-        model.load_state_dict(ck["model"])
+        net.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         state.update(ck["state"])
         checkpoint.set_rng_state(ck["rng"])
@@ -159,15 +176,17 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
         metrics.open()
     i = state["iteration"]
     batches = data.train_iter(i)
-    progress = Progress(total, enabled=options.progress)
+    progress = Progress(total, enabled=options.progress and main)
     progress.begin(i)
     start_time = time.perf_counter()
     waited = _waited(batches)
 
     def save_checkpoint(at: int) -> None:
-        checkpoint.save(last, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                               "state": {**state, "iteration": at}, "rng": checkpoint.rng_state(),
-                               "window": window.state(), "recipe": json.loads(recipe.to_json())})
+        if main:
+            checkpoint.save(last, {"model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                                   "state": {**state, "iteration": at}, "rng": checkpoint.rng_state(),
+                                   "window": window.state(), "recipe": json.loads(recipe.to_json())})
+        dist.barrier()
 
     step = step_fn or _plain_step
     model.train()
@@ -184,7 +203,7 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
                 window.add(loss, logits, y)
                 i += 1
                 if i % log_every == 0 or i == total:
-                    mean_loss, err = window.read()
+                    mean_loss, err = window.read(dist)
                     if not math.isfinite(mean_loss):
                         good = checkpoint.load(last)["state"]["iteration"] if last.exists() else None
                         where = f"the last good checkpoint is {last} (iteration {good:,})" if good is not None \
@@ -210,12 +229,16 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
                         progress.message(f"warm-up ends at iteration {i:,} (training error {100 * err:.1f}%)")
                     window.reset()
                 if i % eval_every == 0 or i == total:
-                    _evaluate_all(model, data, recipe, options, i, state, metrics, progress, log, run_dir)
+                    _evaluate_all(net, data, recipe, options, i, state, metrics, progress, log, run_dir, dist)
                     model.train()
                 if i % ckpt_every == 0 or i == total:
                     save_checkpoint(i)
-                if stop.signal is not None and i < total:
-                    mean_loss, _ = window.read() if window.images else (0.0, 0.0)
+                # alone, stop right after the step; together, decide at log intervals so all stop at the same step
+                asked = stop.signal is not None
+                if dist.active:
+                    asked = dist.any(asked, device) if i % log_every == 0 else False
+                if asked and i < total:
+                    mean_loss, _ = window.read(dist) if window.images or dist.active else (0.0, 0.0)
                     if math.isfinite(mean_loss):
                         save_checkpoint(i)
                     raise Interrupted(f"stopped at iteration {i:,} of {total:,}; saved {last}; continue with "
@@ -223,8 +246,24 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
     finally:
         progress.end()
         metrics.close()
-    summary = _summary(run_dir, state, total, start_time, device)
-    return summary
+    return _summary(run_dir, state, total, start_time, device) if main else {}
+
+
+class _Silent:
+    """The metrics log of a process that is not rank 0."""
+
+    def open(self, keep_until: int | None = None) -> None:
+        pass
+
+    def write(self, record: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _quiet_log(text: str) -> None:
+    pass
 
 
 def _plain_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
@@ -244,11 +283,14 @@ def _waited(batches: Iterator[Any]) -> float:
 
 
 def _evaluate_all(model: nn.Module, data: Any, recipe: Recipe, options: TrainOptions, i: int, state: dict[str, Any],
-                  metrics: MetricsLog, progress: Progress, log: Callable[[str], None], run_dir: Path) -> None:
+                  metrics: Any, progress: Progress, log: Callable[[str], None], run_dir: Path, dist: Any) -> None:
     views = int(recipe.eval.get("views", 1))
     for split in data.splits:
         result = evaluate(model, data, split, views=views, batch_size=options.eval_batch_size,
-                          channels_last=options.channels_last, bf16=options.bf16)
+                          channels_last=options.channels_last, bf16=options.bf16,
+                          reduce=dist.sum_ if dist.active else None)
+        if not dist.is_main:
+            continue
         metrics.write({"kind": split, "iter": i, **result})
         progress.message(f"iteration {i:,}: {split} error {result['err']:.2f}% (loss {result['loss']:.4f}, "
                          f"{result['images']:,} images{', 10-crop' if views == 10 else ''})")

@@ -71,6 +71,7 @@ class DataConfig:
     workers: int = 4               # imagenet DataLoader workers
     download: bool = False         # cifar10: fetch it if absent (checksum verified)
     synthetic_size: int = 1024     # synthetic: number of distinct training images
+    shard: tuple[int, int] = (0, 1)  # (rank, world size): this process's share of every global batch
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -162,11 +163,11 @@ def make_data(config: DataConfig) -> Data:
 
     config = _checked(config)
     if config.name == "imagenet_folder":
-        try:
-            import PIL  # noqa: F401 - decoding images needs Pillow
-        except ImportError:
+        import importlib.util
+
+        if importlib.util.find_spec("PIL") is None:
             raise DataError("image folders are decoded with Pillow, which is not installed: "
-                            "pip install 'archspec[train]'") from None
+                            "pip install 'archspec[train]'")
     if config.name == "cifar10":
         return _cifar10(config)
     if config.name == "synthetic":
@@ -189,6 +190,12 @@ def _checked(config: DataConfig) -> DataConfig:
         low = 0 if name == "val_size" else 1
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
             raise DataError(f"{name} must be an integer >= {low}, not {value!r}")
+    rank, world = config.shard
+    if not (isinstance(world, int) and world >= 1 and isinstance(rank, int) and 0 <= rank < world):
+        raise DataError(f"bad shard {config.shard!r}: expected (rank, world size) with 0 <= rank < world size")
+    if config.batch_size % world:
+        raise DataError(f"the global batch of {config.batch_size} does not split evenly over {world} processes; "
+                        f"use a batch size divisible by {world}")
     if config.eval_views not in (1, 10):
         raise DataError(f"eval views must be 1 or 10 (ten-crop), not {config.eval_views!r}")
     if not isinstance(config.workers, int) or config.workers < 0:

@@ -149,9 +149,10 @@ class _EpochBatches:
     Resuming at iteration k regenerates that epoch's order and starts at its position: nothing before is decoded.
     """
 
-    def __init__(self, n: int, batch_size: int, iters_per_epoch: int, seed: int, start: int) -> None:
+    def __init__(self, n: int, batch_size: int, iters_per_epoch: int, seed: int, start: int,
+                 shard: tuple[int, int] = (0, 1)) -> None:
         self.n, self.batch_size, self.iters_per_epoch = n, batch_size, iters_per_epoch
-        self.seed, self.start = seed, start
+        self.seed, self.start, self.shard = seed, start, shard
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         epoch, order = -1, []
@@ -160,7 +161,10 @@ class _EpochBatches:
             e, pos = divmod(i, self.iters_per_epoch)
             if e != epoch:
                 epoch, order = e, _epoch_order(self.n, self.seed, e).tolist()
-            yield [(e, k) for k in order[pos * self.batch_size:(pos + 1) * self.batch_size]]
+            keys = [(e, k) for k in order[pos * self.batch_size:(pos + 1) * self.batch_size]]
+            rank, world = self.shard
+            per = len(keys) // world
+            yield keys[rank * per:(rank + 1) * per] if world > 1 else keys  # this process's share
             i += 1
 
 
@@ -278,7 +282,7 @@ class _FolderData(Data):
 
     def train_iter(self, start: int = 0) -> BatchStream:
         sampler = _EpochBatches(self.train_size, self.config.batch_size, self.iters_per_epoch, self.config.seed,
-                                _start(start))
+                                _start(start), self.config.shard)
         loader = self._loader(self.train_set, batch_sampler=sampler)
         batches = iter(loader)
         return BatchStream(self._to_device_train(batches), on_close=lambda: _shutdown(batches))
@@ -301,7 +305,10 @@ class _FolderData(Data):
         else:
             loader = self._eval_loaders.get((split, b))
             if loader is None:
-                loader = self._eval_loaders[split, b] = self._loader(self.val_set, batch_size=b)
+                rank, world = self.config.shard
+                dataset = self.val_set if world == 1 else \
+                    torch.utils.data.Subset(self.val_set, range(rank, len(self.val_set), world))
+                loader = self._eval_loaders[split, b] = self._loader(dataset, batch_size=b)
         return BatchStream(self._to_device_eval(iter(loader)))
 
     def _to_device_eval(self, batches: Iterator) -> Iterator[Batch]:

@@ -109,8 +109,16 @@ class _TensorData(Data):
                 order = self.train_index[_epoch_order(self.train_size, seed, e).to(self.device)]
             index = order[pos * b:(pos + 1) * b]
             g = _device_generator(self.device, "augment", seed, i)
-            yield self._augment(self.norm(self.pool[index]), g), self.labels[index]
+            x, y = self._augment(self.norm(self.pool[index]), g), self.labels[index]
+            yield self._share(x), self._share(y)  # the global batch is drawn alike everywhere; keep our rows
             i += 1
+
+    def _share(self, t: Tensor) -> Tensor:
+        rank, world = self.config.shard
+        if world == 1:
+            return t
+        per = t.shape[0] // world
+        return t[rank * per:(rank + 1) * per]
 
     def _augment(self, x: Tensor, g: torch.Generator) -> Tensor:
         for op, p in self.ops:
@@ -129,6 +137,9 @@ class _TensorData(Data):
         return BatchStream(self._eval_batches(images, labels, index, batch_size or self.config.batch_size))
 
     def _eval_batches(self, images: Tensor, labels: Tensor, index: Tensor | None, b: int) -> Iterator[Batch]:
+        rank, world = self.config.shard
+        if world > 1:  # each process evaluates every world-th image; the trainer sums the counts
+            index = (index if index is not None else torch.arange(len(images), device=images.device))[rank::world]
         n = len(index) if index is not None else len(images)
         for start in range(0, n, b):
             take = index[start:start + b] if index is not None else slice(start, start + b)

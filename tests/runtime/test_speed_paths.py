@@ -1,0 +1,116 @@
+"""The speed and memory options of `archspec train`: activation checkpointing, bf16 and channels_last, torch.compile,
+and (on CUDA only) the no-sync fast path and ResNet-1202 at batch 128 on one GPU."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def same_numbers(a: list[dict], b: list[dict]) -> bool:
+    keys = ("kind", "iter", "loss", "lr", "train_err", "err")
+    return [tuple(r.get(k) for k in keys) for r in a] == [tuple(r.get(k) for k in keys) for r in b]
+
+
+def test_checkpointed_activations_train_exactly_the_same(cli, train_args, tmp_path):
+    plain, saved = tmp_path / "plain", tmp_path / "saved"
+    assert cli(*train_args(plain, iters=20)).code == 0
+    r = cli(*train_args(saved, "--checkpoint-activations", iters=20))
+    assert r.code == 0, r.err
+    assert same_numbers(metrics(plain), metrics(saved))  # recomputation changes nothing, BN statistics included
+    a = torch.load(plain / "last.pt", weights_only=True)["model"]
+    b = torch.load(saved / "last.pt", weights_only=True)["model"]
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bf16_and_channels_last_train(cli, train_args, tmp_path):
+    r = cli(*train_args(tmp_path / "run", "--bf16", "--channels-last", iters=10))
+    assert r.code == 0, r.err
+    train = [m for m in metrics(tmp_path / "run") if m["kind"] == "train"]
+    assert all(m["loss"] == m["loss"] and m["loss"] < 10 for m in train)  # finite, sane
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["options"]["bf16"] and info["options"]["channels_last"]
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager_closely(cli, train_args, tmp_path):
+    eager, compiled = tmp_path / "eager", tmp_path / "compiled"
+    assert cli(*train_args(eager, iters=10)).code == 0
+    r = cli(*train_args(compiled, "--compile", iters=10))
+    assert r.code == 0, r.err
+    a, b = metrics(eager), metrics(compiled)
+    assert [m["kind"] for m in a] == [m["kind"] for m in b]
+    # inductor fuses and reorders float arithmetic: the first window agrees closely, later ones drift a little
+    assert abs(a[0]["loss"] - b[0]["loss"]) < 2e-3 * a[0]["loss"]
+    assert all(abs(x["loss"] - y["loss"]) < 0.03 * x["loss"] for x, y in zip(a, b))
+
+
+def test_sync_bn_needs_several_processes_on_cuda(cli, train_args, tmp_path):
+    r = cli(*train_args(tmp_path / "run", "--sync-bn", iters=5))
+    assert r.code == 2 and "--sync-bn needs several processes on CUDA" in r.err
+
+
+# -- CUDA only (skipped without a GPU; run them on one before claiming GPU behaviour) --------------------------
+
+@cuda
+def test_cuda_steps_do_not_synchronise_with_the_host():
+    """Between log intervals a step (batch, forward, backward, update, metric sums) never waits for the GPU."""
+    import archspec
+    from archspec.runtime.data import DataConfig, make_data
+    from archspec.runtime.train import TrainOptions, Window, _plain_step, make_optimizer
+    from archspec.runtime.recipe import resolve
+
+    device = torch.device("cuda")
+    model = archspec.build("cifar_resnet20").to(device).to(memory_format=torch.channels_last)
+    recipe = resolve(archspec.load("cifar_resnet20").recipe, {}, [])
+    data = make_data(DataConfig(name="synthetic", root=None, batch_size=128, seed=0, device=device,
+                                augment=recipe.augment))
+    optimizer = make_optimizer(model, recipe)
+    options = TrainOptions(run_dir=Path("."), device=device, channels_last=True, bf16=True)
+    batches, window = data.train_iter(0), Window(device)
+    for _ in range(3):  # warm-up: cuDNN and the allocator may synchronise the first time
+        x, y = next(batches)
+        loss, logits = _plain_step(model, optimizer, x.contiguous(memory_format=torch.channels_last), y, options)
+        window.add(loss, logits, y)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(5):
+            x, y = next(batches)
+            loss, logits = _plain_step(model, optimizer, x.contiguous(memory_format=torch.channels_last), y,
+                                       options)
+            window.add(loss, logits, y)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert window.read()[0] > 0
+
+
+@cuda
+def test_cuda_fast_path_trains_with_bf16_and_channels_last(cli, tmp_path):
+    r = cli("train", "cifar_resnet20", "--dataset", "synthetic", "--device", "cuda", "--out", tmp_path / "run",
+            "--iters", "40", "--log-interval", "10", "--eval-interval", "40", "--bf16", "--channels-last", "--quiet")
+    assert r.code == 0, r.err
+    train = [m for m in metrics(tmp_path / "run") if m["kind"] == "train"]
+    assert len(train) == 4 and all(m["peak_mem_mb"] > 0 for m in train)
+    assert "max allocated on the GPU" in (tmp_path / "run" / "log.txt").read_text()
+
+
+@cuda
+@pytest.mark.slow
+def test_resnet1202_trains_at_batch_128_on_one_gpu(cli, tmp_path):
+    r = cli("train", "cifar_resnet1202", "--dataset", "synthetic", "--device", "cuda", "--out", tmp_path / "run",
+            "--iters", "4", "--log-interval", "2", "--eval-interval", "4", "--batch-size", "128", "--bf16",
+            "--channels-last", "--no-warmup", "--quiet")
+    assert r.code == 0, r.err
+    peak = max(m["peak_mem_mb"] for m in metrics(tmp_path / "run") if m["kind"] == "train")
+    assert peak < torch.cuda.get_device_properties(0).total_memory / 2**20
