@@ -23,16 +23,9 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
-def _common(p: argparse.ArgumentParser, *, many: bool = False) -> None:
-    p.add_argument("specs" if many else "spec", nargs="+" if many else None, metavar="SPEC",
-                   help="a spec file or the name of a shipped spec (`archspec list`)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a param, e.g. --set n=200 or --set shortcut=C (repeatable)")
-    p.add_argument("--input", dest="input_shape", metavar="CxHxW", help="input shape, e.g. 3x224x224")
-
-
 def build_parser() -> argparse.ArgumentParser:
     from archspec import __version__
+    from archspec.commands import add_spec_args
 
     parser = _Parser(prog="archspec", description="Neural-network architectures as YAML: validate, compile, "
                      "lower to PyTorch, train and draw them.")
@@ -41,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     p = sub.add_parser("validate", help="check specs and report every problem with file:line:col")
-    _common(p, many=True)
+    add_spec_args(p, many=True)
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("--max-nodes", type=int, default=None, help="node budget for expansion (default 100,000)")
     p.set_defaults(run=_cmd_validate)

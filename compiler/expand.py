@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from archspec.compiler.ops import OPS, USER_OPS, ShapeError, check_attr, fmt_shape, propagate_shapes
+from archspec.compiler.graph_checks import check_graph, check_shapes, collapse
+from archspec.compiler.ops import OPS, USER_OPS, ShapeError, check_attr, fmt_shape
 from archspec.diagnostics import Diagnostic, Loc, SpecError, did_you_mean
 from archspec.schema import ITEM_KEYS, RESERVED_NAMES
 from archspec.spec import Spec
@@ -126,11 +127,11 @@ class Expander:
             self.diags.append(Diagnostic("E125", "every item of the network is excluded by `when`",
                                          spec.doc.val_loc("network")))
         if not self.diags:
-            self._check_graph(output)
+            self.diags += check_graph(self.nodes, output)
         if not self.diags and self.check_shapes:
-            self._check_shapes()
+            self.diags += check_shapes(self.nodes, self.blocks)
         if self.diags:
-            raise SpecError(_collapse(self.diags))
+            raise SpecError(collapse(self.diags))
         return Expansion(spec, self.nodes, self.blocks, output, self.stages)
 
     def _named_output(self, doc: LocDict, frame: _Frame) -> str | None:
@@ -671,54 +672,6 @@ class Expander:
 
     # -- whole-graph checks --------------------------------------------------------------------------------
 
-    def _check_graph(self, output: str) -> None:
-        consumers: dict[str, int] = {n: 0 for n in self.nodes}
-        for node in self.nodes.values():
-            for producer in node.inputs:
-                consumers[producer] = consumers.get(producer, 0) + 1
-        cycle = _find_cycle(self.nodes)
-        if cycle:
-            self.diags.append(self._cycle_diagnostic(cycle))
-            return
-        for name, node in self.nodes.items():
-            if consumers.get(name, 0) == 0 and name != output:
-                if name == "input":
-                    self.diags.append(Diagnostic("E308", "the network input is never read", node.loc,
-                                                 hint="the first item reads `input` unless its `in:` names another"))
-                    continue
-                short = name.rsplit(".", 1)[-1]
-                self.diags.append(Diagnostic("E308", f"the output of `{name}` is never used", node.loc,
-                                             hint=f"read it with `in:` (e.g. `in: [bn2, {short}]` on an add) "
-                                             "or delete it"))
-
-    def _check_shapes(self) -> None:
-        """Every shape, by the registry's rules, in a topological order of the node table (no networkx)."""
-
-        def report(name: str, e: ShapeError) -> None:
-            n = self.nodes[name]
-            self.diags.append(node_diagnostic(e.code, name, e.message, e.hint, n.loc, n.scope, self.blocks))
-
-        propagate_shapes(_topological(self.nodes), lambda n: vars(self.nodes[n]), report)
-
-    def _cycle_diagnostic(self, cycle: list[str]) -> Diagnostic:
-        """Point at the `in:` that reads a node defined further down: the edge that closes the loop."""
-        position = {n: i for i, n in enumerate(self.nodes)}
-        members = set(cycle)
-        best: tuple[int, Loc | None, str, str] | None = None
-        for name in cycle:
-            node = self.nodes[name]
-            for i, producer in enumerate(node.inputs):
-                if producer in members and i < len(node.in_locs) and node.in_locs[i] is not None:
-                    jump = position[producer] - position[name]
-                    if best is None or jump > best[0]:
-                        best = (jump, node.in_locs[i], name, producer)
-        start = cycle.index(best[3]) if best else 0
-        loop = cycle[start:] + cycle[:start]
-        loc = best[1] if best else self.nodes[cycle[0]].loc
-        what = f"`{best[2]}` reads `{best[3]}`, which depends on `{best[2]}`: " if best else ""
-        return Diagnostic("E307", f"{what}the graph has a cycle: " + " -> ".join(loop + [loop[0]]), loc,
-                          hint="a node cannot (indirectly) read its own output; check `in:`")
-
     def _fail(self, e: Failed) -> None:
         if e.diagnostic is not None:
             self.diags.append(e.diagnostic)
@@ -774,84 +727,6 @@ def _show(value: Any) -> str:
         return json.dumps(value)
     except (TypeError, ValueError):
         return str(value)
-
-
-def node_diagnostic(code: str, name: str, message: str, hint: str | None, loc: Loc | None,
-                    scope: tuple[str, ...], blocks: dict[str, Block]) -> Diagnostic:
-    """A problem of one node, at its YAML line, with notes naming the block instances it sits in."""
-    d = Diagnostic(code, f"{name}: {message}", loc, hint=hint)
-    for path in reversed(scope):
-        block = blocks.get(path)
-        if block is not None:
-            d.notes.append((block.loc, f"in `{path}` (block `{block.template}`)"))
-    return d
-
-
-def _topological(nodes: dict[str, IRNode]) -> list[str]:
-    """Kahn's algorithm, keeping creation order among ready nodes."""
-    pending = {n: len(node.inputs) for n, node in nodes.items()}
-    users: dict[str, list[str]] = {n: [] for n in nodes}
-    for n, node in nodes.items():
-        for p in node.inputs:
-            users[p].append(n)
-    ready = [n for n, k in pending.items() if k == 0]
-    out = []
-    while ready:
-        n = ready.pop()
-        out.append(n)
-        for u in reversed(users[n]):
-            pending[u] -= 1
-            if pending[u] == 0:
-                ready.append(u)
-    return out
-
-
-def _find_cycle(nodes: dict[str, IRNode]) -> list[str] | None:
-    """A cycle among the nodes' input edges, if there is one (iterative colouring DFS)."""
-    colour: dict[str, int] = {}
-    for start in nodes:
-        if colour.get(start):
-            continue
-        stack = [(start, iter(nodes[start].inputs))]
-        path = [start]
-        colour[start] = 1
-        while stack:
-            name, it = stack[-1]
-            nxt = next(it, None)
-            if nxt is None:
-                colour[name] = 2
-                stack.pop()
-                path.pop()
-                continue
-            if nxt not in nodes:
-                continue
-            if colour.get(nxt) == 1:
-                return list(reversed(path[path.index(nxt):]))
-            if not colour.get(nxt):
-                colour[nxt] = 1
-                path.append(nxt)
-                stack.append((nxt, iter(nodes[nxt].inputs)))
-    return None
-
-
-def _collapse(diags: list[Diagnostic]) -> list[Diagnostic]:
-    """One diagnostic per source place: a mistake in a block used 600 times is reported once."""
-    out: list[Diagnostic] = []
-    index: dict[tuple, Diagnostic] = {}
-    counts: dict[int, int] = {}
-    for d in diags:
-        key = (d.code, str(d.loc)) if d.loc is not None and d.loc.line else (d.code, d.message)
-        if key in index:
-            counts[id(index[key])] += 1
-            continue
-        index[key] = d
-        counts[id(d)] = 0
-        out.append(d)
-    for d in out:
-        if counts[id(d)]:
-            d.notes.append((None, f"the same problem occurs {counts[id(d)]} more time"
-                                  f"{'s' if counts[id(d)] > 1 else ''} (each use of this block)"))
-    return out
 
 
 def expand(spec: Spec, max_nodes: int = MAX_NODES, check_shapes: bool = False) -> Expansion:

@@ -48,17 +48,23 @@ def _umask() -> int:
     return mask
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """A state_dict from a file: a plain state_dict or an archspec checkpoint (its `model` entry)."""
+def load_tensors(path: str | os.PathLike, what: str) -> Any:
+    """`torch.load(path, weights_only=True)`: tensors and plain values, never code. Any failure is a BadFile
+    whose one line names the file and the fix; `what` says what the file should have been."""
     path = Path(path)
     if not path.is_file():
-        raise BadFile(f"no such weights file: {path}")
+        raise BadFile(f"no such {what} file: {path}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            data = torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many kinds for a damaged file
-        raise BadFile(f"cannot read weights from {path}: {_load_problem(e)}") from None
+        raise BadFile(f"cannot read {what} from {path}: {_load_problem(e)}") from None
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A state_dict from a file: a plain state_dict or an archspec checkpoint (its `model` entry)."""
+    data = load_tensors(path, "weights")
     if isinstance(data, dict) and isinstance(data.get("model"), dict):
         data = data["model"]
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):

@@ -9,7 +9,6 @@ SIGKILL leaves either the previous checkpoint or the new one, never a torn file.
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -36,17 +35,12 @@ def save(path: str | os.PathLike, state: dict[str, Any]) -> None:
 
 def load(path: str | os.PathLike) -> dict[str, Any]:
     """A checkpoint written by `save`; anything else (missing, damaged, foreign) is a CheckpointError."""
-    from archspec.compiler.export import _load_problem
+    from archspec.compiler.export import BadFile, load_tensors
 
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many kinds for a damaged file
-        raise CheckpointError(f"cannot read checkpoint {path}: {_load_problem(e)}") from None
+        data = load_tensors(path, "checkpoint")
+    except BadFile as e:
+        raise CheckpointError(str(e)) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an archspec training checkpoint (use `archspec export --weights` "
                               "or `archspec eval --checkpoint` for a plain state_dict)")

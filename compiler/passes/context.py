@@ -16,7 +16,7 @@ class PassContext:
 
     def error(self, g: nx.DiGraph, node: str, code: str, message: str, hint: str | None = None) -> None:
         """A diagnostic at the node's YAML line, with notes naming the block instances it sits in."""
-        from archspec.compiler.expand import node_diagnostic
+        from archspec.compiler.graph_checks import node_diagnostic
 
         data = g.nodes[node]
         self.diagnostics.append(node_diagnostic(code, node, message, hint, data["loc"], data["scope"],

@@ -1,0 +1,145 @@
+"""Checks of an expanded network as a whole: cycles, unused nodes, every shape, and diagnostics that name a node.
+
+These run on the expansion's node table (no networkx, so `archspec validate` stays fast); the compiler's
+passes run the same shape rules on the networkx IR.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archspec.compiler.ops import ShapeError, propagate_shapes
+from archspec.diagnostics import Diagnostic, Loc
+
+
+def check_graph(nodes: dict[str, Any], output: str) -> list[Diagnostic]:
+    """Cycles and unused nodes of the expanded network."""
+    diags: list[Diagnostic] = []
+    consumers: dict[str, int] = {n: 0 for n in nodes}
+    for node in nodes.values():
+        for producer in node.inputs:
+            consumers[producer] = consumers.get(producer, 0) + 1
+    cycle = find_cycle(nodes)
+    if cycle:
+        diags.append(cycle_diagnostic(nodes, cycle))
+        return diags
+    for name, node in nodes.items():
+        if consumers.get(name, 0) == 0 and name != output:
+            if name == "input":
+                diags.append(Diagnostic("E308", "the network input is never read", node.loc,
+                                        hint="the first item reads `input` unless its `in:` names another"))
+                continue
+            short = name.rsplit(".", 1)[-1]
+            diags.append(Diagnostic("E308", f"the output of `{name}` is never used", node.loc,
+                                    hint=f"read it with `in:` (e.g. `in: [bn2, {short}]` on an add) or delete it"))
+    return diags
+
+
+def cycle_diagnostic(nodes: dict[str, Any], cycle: list[str]) -> Diagnostic:
+    """Point at the `in:` that reads a node defined further down: the edge that closes the loop."""
+    position = {n: i for i, n in enumerate(nodes)}
+    members = set(cycle)
+    best: tuple[int, Loc | None, str, str] | None = None
+    for name in cycle:
+        node = nodes[name]
+        for i, producer in enumerate(node.inputs):
+            if producer in members and i < len(node.in_locs) and node.in_locs[i] is not None:
+                jump = position[producer] - position[name]
+                if best is None or jump > best[0]:
+                    best = (jump, node.in_locs[i], name, producer)
+    start = cycle.index(best[3]) if best else 0
+    loop = cycle[start:] + cycle[:start]
+    loc = best[1] if best else nodes[cycle[0]].loc
+    what = f"`{best[2]}` reads `{best[3]}`, which depends on `{best[2]}`: " if best else ""
+    return Diagnostic("E307", f"{what}the graph has a cycle: " + " -> ".join(loop + [loop[0]]), loc,
+                      hint="a node cannot (indirectly) read its own output; check `in:`")
+
+
+def check_shapes(nodes: dict[str, Any], blocks: dict[str, Any]) -> list[Diagnostic]:
+    """Every shape, by the registry's rules, in a topological order of the node table (no networkx)."""
+    diags: list[Diagnostic] = []
+
+    def report(name: str, e: ShapeError) -> None:
+        n = nodes[name]
+        diags.append(node_diagnostic(e.code, name, e.message, e.hint, n.loc, n.scope, blocks))
+
+    propagate_shapes(topological(nodes), lambda n: vars(nodes[n]), report)
+    return diags
+
+
+def node_diagnostic(code: str, name: str, message: str, hint: str | None, loc: Loc | None,
+                    scope: tuple[str, ...], blocks: dict[str, Any]) -> Diagnostic:
+    """A problem of one node, at its YAML line, with notes naming the block instances it sits in."""
+    d = Diagnostic(code, f"{name}: {message}", loc, hint=hint)
+    for path in reversed(scope):
+        block = blocks.get(path)
+        if block is not None:
+            d.notes.append((block.loc, f"in `{path}` (block `{block.template}`)"))
+    return d
+
+
+def topological(nodes: dict[str, Any]) -> list[str]:
+    """Kahn's algorithm, keeping creation order among ready nodes."""
+    pending = {n: len(node.inputs) for n, node in nodes.items()}
+    users: dict[str, list[str]] = {n: [] for n in nodes}
+    for n, node in nodes.items():
+        for p in node.inputs:
+            users[p].append(n)
+    ready = [n for n, k in pending.items() if k == 0]
+    out = []
+    while ready:
+        n = ready.pop()
+        out.append(n)
+        for u in reversed(users[n]):
+            pending[u] -= 1
+            if pending[u] == 0:
+                ready.append(u)
+    return out
+
+
+def find_cycle(nodes: dict[str, Any]) -> list[str] | None:
+    """A cycle among the nodes' input edges, if there is one (iterative colouring DFS)."""
+    colour: dict[str, int] = {}
+    for start in nodes:
+        if colour.get(start):
+            continue
+        stack = [(start, iter(nodes[start].inputs))]
+        path = [start]
+        colour[start] = 1
+        while stack:
+            name, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                colour[name] = 2
+                stack.pop()
+                path.pop()
+                continue
+            if nxt not in nodes:
+                continue
+            if colour.get(nxt) == 1:
+                return list(reversed(path[path.index(nxt):]))
+            if not colour.get(nxt):
+                colour[nxt] = 1
+                path.append(nxt)
+                stack.append((nxt, iter(nodes[nxt].inputs)))
+    return None
+
+
+def collapse(diags: list[Diagnostic]) -> list[Diagnostic]:
+    """One diagnostic per source place: a mistake in a block used 600 times is reported once."""
+    out: list[Diagnostic] = []
+    index: dict[tuple, Diagnostic] = {}
+    counts: dict[int, int] = {}
+    for d in diags:
+        key = (d.code, str(d.loc)) if d.loc is not None and d.loc.line else (d.code, d.message)
+        if key in index:
+            counts[id(index[key])] += 1
+            continue
+        index[key] = d
+        counts[id(d)] = 0
+        out.append(d)
+    for d in out:
+        if counts[id(d)]:
+            d.notes.append((None, f"the same problem occurs {counts[id(d)]} more time"
+                                  f"{'s' if counts[id(d)] > 1 else ''} (each use of this block)"))
+    return out
