@@ -347,7 +347,7 @@ def gc_enable() -> None:
 
 
 def _write(path: Path, text: str) -> None:
-    from archspec.compiler.export import atomic_path
+    from archspec.files import atomic_path
 
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

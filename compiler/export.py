@@ -11,7 +11,6 @@ import contextlib
 import io
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -19,33 +18,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
-
-class BadFile(Exception):
-    """A file given by the user cannot be used: the message is one line naming the file and the fix."""
-
-
-@contextlib.contextmanager
-def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path beside `dest`; renamed to `dest` if the block succeeds, removed otherwise."""
-    dest = Path(dest)
-    if dest.parent and not dest.parent.exists():
-        raise BadFile(f"cannot write {dest}: folder {dest.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent or ".")
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the user's usual mode
-        os.replace(tmp_path, dest)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+from archspec.files import BadFile, atomic_path
 
 
 def load_tensors(path: str | os.PathLike, what: str) -> Any:

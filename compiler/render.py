@@ -356,7 +356,7 @@ def write(dg: Any, dest: str, boxes: int, *, level: str, max_boxes: int = MAX_BO
     import os
     from pathlib import Path
 
-    from archspec.compiler.export import BadFile, atomic_path
+    from archspec.files import BadFile, atomic_path
 
     path = Path(dest)
     fmt = FORMATS.get(path.suffix.lower())

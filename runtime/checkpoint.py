@@ -23,7 +23,7 @@ class CheckpointError(Exception):
 
 
 def save(path: str | os.PathLike, state: dict[str, Any]) -> None:
-    from archspec.compiler.export import atomic_path
+    from archspec.files import atomic_path
 
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -43,7 +43,7 @@ def plot_runs(paths: Sequence[Path], output: str | Path, *, title: str | None = 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from archspec.compiler.export import atomic_path
+    from archspec.files import atomic_path
 
     output = Path(output)
     if output.suffix.lower() not in (".png", ".svg", ".pdf"):

@@ -296,7 +296,7 @@ def _evaluate_all(model: nn.Module, data: Any, recipe: Recipe, options: TrainOpt
                          f"{result['images']:,} images{', 10-crop' if views == 10 else ''})")
         if split == "val" and (state["best_val_err"] is None or result["err"] < state["best_val_err"]):
             state["best_val_err"] = result["err"]
-            from archspec.compiler.export import atomic_path
+            from archspec.files import atomic_path
 
             with atomic_path(run_dir / "best.pt") as tmp:
                 torch.save({"model": model.state_dict(), "iteration": i, "val_err": result["err"]}, tmp)

@@ -120,3 +120,16 @@ def test_python_api_returns_a_digraph():
     dg = archspec.render("resnet34", level="stage", direction="LR")
     assert isinstance(dg, graphviz.Digraph)
     assert "rankdir=LR" in dg.source and "conv3_x" in dg.source
+
+
+@pytest.mark.parametrize("args", [["render", "resnet18", "-o", "{tmp}/x.dot"], ["table", "resnet18", "resnet34"],
+                                  ["summary", "resnet50"]])
+def test_commands_that_need_no_torch_do_not_import_it(tmp_path, args):
+    import subprocess
+    import sys
+
+    argv = [a.format(tmp=tmp_path) for a in args]
+    code = (f"import sys; from archspec.cli import main; rc = main({argv!r}); "
+            "assert rc == 0, rc; assert 'torch' not in sys.modules, 'torch imported'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
