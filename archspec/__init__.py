@@ -17,6 +17,13 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+# In a source checkout, compiler/ and runtime/ sit beside archspec/ (an install maps them into the package as
+# archspec.compiler and archspec.runtime). Imported from a checkout, let the package find them there too, so
+# `python -m archspec` works in the repository whether archspec is installed in editable mode, normally or not.
+_checkout = Path(__file__).resolve().parent.parent
+if (_checkout / "compiler" / "__init__.py").is_file() and not (Path(__file__).parent / "compiler").is_dir():
+    __path__.append(str(_checkout))  # type: ignore[name-defined]  # noqa: F821
+
 
 def _overrides(overrides: dict[str, Any]) -> list[str]:
     import json
