@@ -35,15 +35,17 @@ def add_count_args(p: argparse.ArgumentParser) -> None:
 
 
 def compile_or_report(args: argparse.Namespace, ref: str) -> Any:
-    """Compile one spec; on a bad spec print its diagnostics and return None."""
+    """Compile one spec; on a bad spec print its diagnostics and return None. Commands without the counting
+    options (export, eval) get the default convention."""
     from archspec.cli import print_diagnostics
     from archspec.compiler.analysis import compile_spec
     from archspec.diagnostics import Sources, SpecError
 
     sources = Sources()
     try:
-        return compile_spec(ref, args.overrides, args.input_shape, count=args.count, unit=args.unit,
-                            dtype_bytes=args.dtype_bytes, max_nodes=args.max_nodes, sources=sources)
+        return compile_spec(ref, args.overrides, args.input_shape, count=getattr(args, "count", "conv"),
+                            unit=getattr(args, "unit", "macs"), dtype_bytes=getattr(args, "dtype_bytes", 4),
+                            max_nodes=getattr(args, "max_nodes", None), sources=sources)
     except SpecError as e:
         print_diagnostics(e.diagnostics, sources)
         return None
@@ -153,8 +155,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise UsageError("say what to write: --onnx FILE, --torchscript FILE and/or --program FILE")
     if args.batch < 1:
         raise UsageError("--batch must be at least 1")
-    c = compile_or_report(argparse.Namespace(**{**vars(args), "count": "conv", "unit": "macs", "dtype_bytes": 4,
-                                                "max_nodes": None}), args.spec)
+    c = compile_or_report(args, args.spec)
     if c is None:
         return EXIT_INVALID
     from archspec.compiler.export import BadFile, export_all

@@ -399,8 +399,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from archspec.runtime.recipe import RecipeError, resolve
 
     device = _device(args.device)
-    c = compile_or_report(argparse.Namespace(**{**vars(args), "count": "conv", "unit": "macs", "dtype_bytes": 4,
-                                                "max_nodes": None}), args.spec)
+    c = compile_or_report(args, args.spec)
     if c is None:
         return EXIT_INVALID
     model = lower(c)

@@ -177,7 +177,8 @@ def _lower(compiled: Any, inplace: bool) -> fx.GraphModule:
         else:
             node = _function(graph, op, attrs, args, _may_overwrite(g, users, ins[0] if ins else None, name)
                              if inplace else False)
-        if node is not args[0] if args else True:
+        aliased = bool(args) and node is args[0]  # identity: the op is its input, nothing new to name
+        if not aliased:
             node.name = value_name(name)
             node.meta["archspec_name"] = name  # the IR node it comes from (for tools and tests)
         values[name] = node

@@ -131,9 +131,9 @@ def layer_picture(c: Any, fold: bool = True) -> Picture:
         if fold and data["op"] in FOLDABLE and len(data["inputs"]) == 1:
             prev = owner[data["inputs"][0]]
             box = boxes[prev]
-            if users[box.members[-1]] == [name] and g.nodes[box.members[0]]["op"] not in ("input", "add") \
-                    or (g.nodes[box.members[0]]["op"] == "add" and data["op"] == "relu"
-                        and users[box.members[-1]] == [name]):
+            head = g.nodes[box.members[0]]["op"]
+            # BN and ReLU join the op before them when they are its only reader; an add takes only its ReLU
+            if users[box.members[-1]] == [name] and head != "input" and (head != "add" or data["op"] == "relu"):
                 box.members.append(name)
                 owner[name] = prev
                 continue
