@@ -11,10 +11,13 @@ import os
 import sys
 from typing import Any, Callable, Sequence
 
+from archspec import flags
+from archspec.errors import UserError
+
 EXIT_OK, EXIT_INTERNAL, EXIT_INVALID = 0, 1, 2
 
 
-class UsageError(Exception):
+class UsageError(UserError):
     """A bad command line or a bad non-spec input: printed as one line, exit code 2."""
 
 
@@ -36,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check specs and report every problem with file:line:col")
     add_spec_args(p, many=True)
     p.add_argument("--format", choices=["text", "json"], default="text")
-    p.add_argument("--max-nodes", type=int, default=None, help="node budget for expansion (default 100,000)")
+    p.add_argument("--max-nodes", type=flags.POSITIVE, default=None, help="node budget for expansion (default 100,000)")
     p.set_defaults(run=_cmd_validate)
 
     p = sub.add_parser("schema", help="print the JSON Schema of spec files")
@@ -69,12 +72,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return int(args.run(args) or 0)
-    except UsageError as e:
+    except UserError as e:  # a bad flag, file, folder or checkpoint, from any layer
         message = str(e)
         command = next((a for a in argv if not a.startswith("-")), None)
         if "(see `archspec --help`)" in message and command in _command_names():
             message = message.replace("`archspec --help`", f"`archspec {command} --help`")
         print(f"archspec: error: {message}", file=sys.stderr)
+        return e.exit_code
+    except OSError as e:  # a full disk, a read-only mount, no permission: the user's to fix, wherever it happens
+        from archspec.files import is_filesystem_error, os_problem
+
+        if not is_filesystem_error(e) or os.environ.get("ARCHSPEC_DEBUG"):
+            return _internal(e)
+        print(f"archspec: error: {os_problem(e)}", file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt:
         print("archspec: interrupted", file=sys.stderr)
@@ -88,13 +98,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # --help and --version
         return int(e.code or 0) if isinstance(e.code, int) or e.code is None else EXIT_INVALID
     except Exception as e:  # noqa: BLE001 - the last line of defence: say it is our fault, not the user's
-        if os.environ.get("ARCHSPEC_DEBUG"):
-            raise
-        print(f"archspec: internal error: {type(e).__name__}: {e} (this is a bug in archspec; "
-              f"set ARCHSPEC_DEBUG=1 for the traceback)", file=sys.stderr)
-        return EXIT_INTERNAL
+        return _internal(e)
     finally:
         gc.enable()
+
+
+def _internal(e: Exception) -> int:
+    if os.environ.get("ARCHSPEC_DEBUG"):
+        raise e
+    print(f"archspec: internal error: {type(e).__name__}: {e} (this is a bug in archspec; "
+          f"set ARCHSPEC_DEBUG=1 for the traceback)", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 def _command_names() -> set[str]:
@@ -117,8 +131,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from archspec.schema import SchemaChecker
     from archspec.check import validate
 
-    if args.max_nodes is not None and args.max_nodes < 1:
-        raise UsageError("--max-nodes must be a positive number")
     checker = SchemaChecker()
     results = []
     for ref in args.specs:

@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any, Callable
 
+from archspec import flags
+
 REGISTER: list[Callable[[Any], None]] = []
 
 
@@ -15,9 +17,11 @@ def command(fn: Callable[[Any], None]) -> Callable[[Any], None]:
     return fn
 
 
-def add_spec_args(p: argparse.ArgumentParser, *, many: bool = False) -> None:
-    p.add_argument("specs" if many else "spec", nargs="+" if many else None, metavar="SPEC",
-                   help="a spec file or the name of a shipped spec (`archspec list`)")
+def add_spec_args(p: argparse.ArgumentParser, *, many: bool = False, optional: bool = False) -> None:
+    """SPEC (or SPEC... with `many`; SPEC may be left out with `optional`), --set and --input."""
+    p.add_argument("specs" if many else "spec", nargs="+" if many else ("?" if optional else None), metavar="SPEC",
+                   help="a spec file or the name of a shipped spec (`archspec list`)"
+                   + ("; left out, the run folder's" if optional else ""))
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="override a param, e.g. --set n=200 or --set shortcut=C (repeatable)")
     p.add_argument("--input", dest="input_shape", metavar="CxHxW", help="input shape, e.g. 3x224x224")
@@ -31,7 +35,8 @@ def add_count_args(p: argparse.ArgumentParser) -> None:
                    help="macs (default) or flops = 2 x multiply-adds")
     p.add_argument("--dtype-bytes", type=int, choices=[1, 2, 4, 8], default=4,
                    help="bytes per activation element for the memory figure (default 4, float32)")
-    p.add_argument("--max-nodes", type=int, default=None, help="node budget for expansion (default 100,000)")
+    p.add_argument("--max-nodes", type=flags.POSITIVE, default=None,
+                   help="node budget for expansion (default 100,000)")
 
 
 def compile_or_report(args: argparse.Namespace, ref: str) -> Any:
@@ -113,17 +118,15 @@ def _register_summary(sub: Any) -> None:
                        "(numbers from the compiler, like torchinfo)")
     add_spec_args(p)
     add_count_args(p)
-    p.add_argument("--depth", type=int, default=3, help="levels of the module tree to show (default 3)")
-    p.add_argument("--batch", type=int, default=1, help="batch size for shapes and totals (default 1)")
+    p.add_argument("--depth", type=flags.POSITIVE, default=3, help="levels of the module tree to show (default 3)")
+    p.add_argument("--batch", type=flags.POSITIVE, default=1, help="batch size for shapes and totals (default 1)")
     p.set_defaults(run=_cmd_summary)
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from archspec.cli import EXIT_INVALID, EXIT_OK, UsageError
+    from archspec.cli import EXIT_INVALID, EXIT_OK
     from archspec.compiler.report import module_summary
 
-    if args.depth < 1 or args.batch < 1:
-        raise UsageError("--depth and --batch must be at least 1")
     c = compile_or_report(args, args.spec)
     if c is None:
         return EXIT_INVALID
@@ -135,12 +138,16 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 def _register_export(sub: Any) -> None:
     p = sub.add_parser("export", help="write the lowered module as ONNX, TorchScript or a torch.export program")
     add_spec_args(p)
-    p.add_argument("--onnx", metavar="FILE", help="write an ONNX model (checked with onnx.checker)")
-    p.add_argument("--torchscript", metavar="FILE", help="write a TorchScript module (torch.jit.script)")
-    p.add_argument("--program", metavar="FILE", help="write a torch.export program (.pt2)")
-    p.add_argument("--weights", metavar="FILE", help="load this state_dict first (e.g. a training checkpoint)")
-    p.add_argument("--batch", type=int, default=1, help="example batch size (the batch axis stays dynamic)")
-    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    p.add_argument("--onnx", metavar="FILE", type=flags.output_file,
+                   help="write an ONNX model (checked with onnx.checker)")
+    p.add_argument("--torchscript", metavar="FILE", type=flags.output_file,
+                   help="write a TorchScript module (torch.jit.script)")
+    p.add_argument("--program", metavar="FILE", type=flags.output_file, help="write a torch.export program (.pt2)")
+    p.add_argument("--weights", metavar="FILE", type=flags.input_file,
+                   help="load these weights first: a run's best.pt/last.pt (checksum and architecture checked) "
+                   "or a state_dict file")
+    p.add_argument("--batch", type=flags.POSITIVE, default=1, help="example batch size (the batch axis stays dynamic)")
+    p.add_argument("--opset", type=flags.integer(7, 25), default=18, help="ONNX opset (default 18)")
     p.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo",
                    help="ONNX exporter: torch.export-based (default) or the legacy TorchScript one")
     p.add_argument("--check", action="store_true",
@@ -153,18 +160,21 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     if not (args.onnx or args.torchscript or args.program):
         raise UsageError("say what to write: --onnx FILE, --torchscript FILE and/or --program FILE")
-    if args.batch < 1:
-        raise UsageError("--batch must be at least 1")
     c = compile_or_report(args, args.spec)
     if c is None:
         return EXIT_INVALID
-    from archspec.compiler.export import BadFile, export_all
+    from archspec.compiler.export import export_all, load_weights
+    from archspec.compiler.lower import lower
 
-    try:
-        for line in export_all(c, args):
-            print(line)
-    except BadFile as e:
-        raise UsageError(str(e)) from None
+    model = lower(c)
+    if args.weights:
+        from archspec.runtime import checkpoint
+
+        state = checkpoint.model_weights(args.weights, checkpoint.architecture(c, model),
+                                         "export it with the spec it was trained with (its run folder's spec.yaml)")
+        load_weights(model, state, args.weights)
+    for line in export_all(c, args, model):
+        print(line)
     return EXIT_OK
 
 
@@ -173,18 +183,19 @@ def _register_render(sub: Any) -> None:
     p = sub.add_parser("render", help="draw the architecture with Graphviz (.svg, .png, .pdf or .dot)")
     add_spec_args(p)
     add_count_args(p)
-    p.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write; its extension "
+    p.add_argument("-o", "--output", required=True, metavar="FILE", type=flags.output_file,
+                   help="the file to write; its extension "
                    "picks the format (.svg, .png, .pdf, .dot)")
     p.add_argument("--level", choices=["stage", "block", "layer"], default="block",
                    help="stage: the Table 1 view; block: residual blocks as clusters (default); layer: every op")
     p.add_argument("--direction", choices=["TB", "LR"], default="TB", help="top to bottom (default) or left to right")
     p.add_argument("--no-fold", dest="fold", action="store_false", help="draw BN and ReLU as boxes of their own")
     p.add_argument("--annotate", default="", metavar="macs,params", help="add MACs and/or params to each box")
-    p.add_argument("--collapse", type=int, default=2, metavar="N",
+    p.add_argument("--collapse", type=flags.NON_NEGATIVE, default=2, metavar="N",
                    help="draw runs of N or more identical blocks as one box (default 2; 0 never)")
     p.add_argument("--no-legend", dest="legend", action="store_false")
     p.add_argument("--no-title", dest="title", action="store_false")
-    p.add_argument("--max-boxes", type=int, default=None, help="size budget for drawn formats (default 1,000)")
+    p.add_argument("--max-boxes", type=flags.POSITIVE, default=None, help="size budget for drawn formats (default 1,000)")
     p.set_defaults(run=_cmd_render)
 
 
@@ -195,8 +206,6 @@ def _cmd_render(args: argparse.Namespace) -> int:
     bad = [a for a in annotate if a not in ("macs", "params")]
     if bad:
         raise UsageError(f"--annotate takes macs and/or params, not {bad[0]!r}")
-    if args.collapse < 0:
-        raise UsageError("--collapse must be 0 or more")
     c = compile_or_report(args, args.spec)
     if c is None:
         return EXIT_INVALID

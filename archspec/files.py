@@ -1,39 +1,137 @@
-"""Writing files whole or not at all, and the error for a user's file that cannot be used. No heavy imports.
+"""Writing files whole or not at all, and one-line messages for files that cannot be used. No heavy imports.
 
-`atomic_path(dest)` gives a temporary path beside `dest` and renames it over `dest` only when the block finishes,
-so an interrupted or failed write never leaves a half-written file where the real one should be; the file gets
-the user's usual permissions (mkstemp would leave 0600).
+`atomic_path(dest)` gives a temporary path beside `dest` (named `.<name>.<random>.tmp`); when the block finishes
+the temporary file is flushed to disk (fsync), given the user's usual permissions, renamed over `dest`, and the
+folder itself is flushed, so that a crash, a SIGKILL or a power cut leaves either the old file or the new one,
+never a torn or empty one. A temporary left behind by a kill is removed by `remove_stale_temporaries` the next
+time the folder's owner starts (a run folder, say).
+
+Filesystem failures (no permission, a read-only mount, a full disk, a file where a folder should be) are
+`OSError`s; `os_problem` turns one into the one line the command line prints, naming the file and the fix.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 
-class BadFile(Exception):
+from archspec.errors import UserError
+
+
+class BadFile(UserError):
     """A file given by the user cannot be used: the message is one line naming the file and the fix."""
+
+
+_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{6,}\.tmp$")
+
+# errno -> what the user can do about it
+_FIXES = {
+    errno.EACCES: "no permission: choose a place you can write to, or fix its permissions",
+    errno.EPERM: "not permitted: choose a place you can write to, or fix its permissions",
+    errno.EROFS: "a read-only file system: choose a writable place",
+    errno.ENOSPC: "the disk is full: free some space or choose another place",
+    errno.EDQUOT: "the disk quota is exhausted: free some space or choose another place",
+    errno.ENOTDIR: "a file stands where a folder should be: choose another path",
+    errno.EISDIR: "it is a folder, not a file: name a file",
+    errno.EEXIST: "something of that name is in the way: choose another path",
+    errno.ENOENT: "no such file or folder: check the path",
+    errno.ENAMETOOLONG: "the name is too long: choose a shorter path",
+    errno.EIO: "an input/output error from the disk: check the device",
+    errno.EMLINK: "too many links: choose another place",
+    errno.ELOOP: "a loop of symbolic links: fix the links",
+}
+FILESYSTEM_ERRNOS = frozenset(_FIXES)
+
+
+def os_problem(e: OSError, path: str | os.PathLike | None = None) -> str:
+    """One line for a filesystem failure: `cannot write runs/x/last.pt: No space left on device (the disk is
+    full: free some space or choose another place)`."""
+    where = path if path is not None else (e.filename if e.filename is not None else "a file")
+    why = e.strerror or str(e)
+    fix = _FIXES.get(e.errno or 0)
+    return f"cannot write {where}: {why}" + (f" ({fix})" if fix else "")
+
+
+def is_filesystem_error(e: BaseException) -> bool:
+    return isinstance(e, OSError) and e.errno in FILESYSTEM_ERRNOS
+
+
+def fsync_folder(folder: str | os.PathLike) -> None:
+    """Flush a folder's entries (a rename or a new file in it) to disk; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
 def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path beside `dest`; renamed to `dest` if the block succeeds, removed otherwise."""
+    """A temporary path beside `dest`; flushed, renamed to `dest` and the folder flushed if the block succeeds,
+    removed otherwise. A filesystem failure is re-raised naming `dest` (not the temporary)."""
     dest = Path(dest)
-    if dest.parent and not dest.parent.exists():
-        raise BadFile(f"cannot write {dest}: folder {dest.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent or ".")
+    parent = dest.parent if str(dest.parent) else Path(".")
+    if not parent.exists():
+        raise BadFile(f"cannot write {dest}: folder {parent} does not exist")
+    if dest.is_dir():
+        raise BadFile(f"cannot write {dest}: it is a folder; name a file")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=parent)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(dest)) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the user's usual mode
-        os.replace(tmp_path, dest)
+        try:
+            yield tmp_path
+            with open(tmp_path, "rb+") as f:
+                os.fsync(f.fileno())
+            os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the user's usual mode
+            os.replace(tmp_path, dest)
+        except OSError as e:
+            if e.filename is None or str(e.filename) == str(tmp_path):
+                raise OSError(e.errno, e.strerror, str(dest)) from None
+            raise
+        fsync_folder(parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a whole text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, names: Iterator[str] | list[str] | None = None) -> list[str]:
+    """Remove the temporaries that `atomic_path` left in `folder` when a write was killed; call it only where no
+    other process can be writing (e.g. under the run folder's lock). `names` limits it to temporaries of these
+    files. Returns the names removed."""
+    removed = []
+    wanted = set(names) if names is not None else None
+    for p in Path(folder).iterdir():
+        if not _TEMPORARY.match(p.name) or not p.is_file():
+            continue
+        if wanted is not None and not any(p.name.startswith(f".{n}.") for n in wanted):
+            continue
+        try:
+            p.unlink()
+            removed.append(p.name)
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def _umask() -> int:

@@ -36,11 +36,13 @@ def load_tensors(path: str | os.PathLike, what: str) -> Any:
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """A state_dict from a file: a plain state_dict or an archspec checkpoint (its `model` entry)."""
-    data = load_tensors(path, "weights")
-    if isinstance(data, dict) and isinstance(data.get("model"), dict):
-        data = data["model"]
-    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+    """A state_dict from a file (a plain state_dict saved with torch.save)."""
+    return state_dict_of(load_tensors(path, "weights"), path)
+
+
+def state_dict_of(data: Any, path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """`data` (read from `path`) if it is a state_dict: a mapping of names to tensors."""
+    if not isinstance(data, dict) or not data or not all(isinstance(v, torch.Tensor) for v in data.values()):
         raise BadFile(f"{path} holds no state_dict (a mapping of parameter names to tensors)")
     return data
 
@@ -58,9 +60,9 @@ def _load_problem(e: Exception) -> str:
     return "it is not a file written by torch.save (or it is damaged)"
 
 
-def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
-    """Load a state_dict file into `model` strictly; a mismatch names what is missing or extra."""
-    state = read_state_dict(path)
+def load_weights(model: nn.Module, state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
+    """Load `state` (read from `path`) into `model` strictly; a mismatch names what is missing, extra or of
+    another shape."""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     extra = [k for k in state if k not in own]
@@ -144,13 +146,12 @@ def _quiet() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def export_all(compiled: Any, args: Any) -> Iterator[str]:
-    """What `archspec export` does; yields one line per file written."""
+def export_all(compiled: Any, args: Any, model: nn.Module | None = None) -> Iterator[str]:
+    """What `archspec export` does; yields one line per file written. `model`: the lowered module with its
+    weights loaded (by default freshly initialised)."""
     from archspec.compiler.lower import lower
 
-    model = lower(compiled).eval()
-    if args.weights:
-        load_weights(model, args.weights)
+    model = (model if model is not None else lower(compiled)).eval()
     torch.manual_seed(0)
     # the batch axis stays dynamic: an example of 1 would let the exporters fix it to 1
     example = torch.randn(max(2, args.batch), *compiled.input_shape)

@@ -1,13 +1,25 @@
-"""Checkpoints that survive: written whole or not at all, read without executing anything.
+"""Checkpoints that survive and identify themselves: written whole or not at all, checked when read.
 
-A checkpoint is a dict of tensors and plain values (`torch.load(..., weights_only=True)` can read it): the model
-and optimizer state, the iteration, the schedule state, the RNG states, and the metric window in progress.
-Writes go to a temporary file beside the target, are flushed to disk, then renamed over it, so a crash or a
-SIGKILL leaves either the previous checkpoint or the new one, never a torn file.
+A checkpoint is a dict of tensors and plain values (`torch.load(..., weights_only=True)` reads it, never code):
+the model and optimizer state, the iteration, the schedule state, the RNG states, the metric window in progress,
+and two things that make it safe to use later:
+
+- `arch`: the architecture's identity: the spec's name, the SHA-256 of the resolved spec text, the SHA-256 of
+  the compiled graph (every op, its attributes and inputs, in order) with the graph's lines, and every
+  parameter's and buffer's name and shape. A checkpoint read for another architecture is refused in one line
+  naming the first difference (a key, a shape, or the first op that differs), even when the state_dict keys
+  happen to be the same (cifar_plain20 and cifar_resnet20 have the same keys).
+- `sha256`: a checksum of everything else, computed over the content (every tensor's bytes, every value), so a
+  file with flipped bytes is refused ("damaged") instead of evaluating to nonsense. Truncation and foreign files
+  are refused by the reader itself.
+
+Writes go through `archspec.files.atomic_path` (temporary file, fsync, rename, fsync of the folder).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -15,38 +27,162 @@ from typing import Any
 import torch
 
 FORMAT = "archspec-checkpoint"
-VERSION = 1
+VERSION = 2
 
 
-class CheckpointError(Exception):
+from archspec.errors import UserError
+
+
+class CheckpointError(UserError):
     """A checkpoint that cannot be used; the message is one line naming the file and the fix."""
 
 
+# -- content checksum -------------------------------------------------------------------------------------------
+
+def content_digest(value: Any) -> str:
+    """SHA-256 of a tree of dicts, lists, tensors and plain values, independent of how it is stored."""
+    h = hashlib.sha256()
+    _feed(h, value)
+    return h.hexdigest()
+
+
+def _feed(h: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy().data)
+    elif isinstance(value, dict):
+        h.update(f"D{len(value)}".encode())
+        for k in sorted(value, key=lambda k: (type(k).__name__, str(k))):
+            h.update(f"K{type(k).__name__}:{k}".encode())
+            _feed(h, value[k])
+    elif isinstance(value, (list, tuple)):
+        h.update(f"L{len(value)}".encode())
+        for v in value:
+            _feed(h, v)
+    else:
+        h.update(f"V{type(value).__name__}:{value!r};".encode())
+
+
+# -- architecture identity --------------------------------------------------------------------------------------
+
+def architecture(compiled: Any, model: torch.nn.Module, spec_text: str | None = None) -> dict[str, Any]:
+    """The identity of `compiled` (lowered as `model`), as stored in checkpoints and run folders."""
+    from archspec.compiler.ir import format_graph
+
+    lines = format_graph(compiled.graph, locations=False).splitlines()[1:]
+    return {
+        "name": compiled.name,
+        "spec_sha256": hashlib.sha256(spec_text.encode()).hexdigest() if spec_text is not None else None,
+        "graph_sha256": hashlib.sha256("\n".join(lines).encode()).hexdigest(),
+        "graph": lines,
+        "tensors": [[k, list(v.shape)] for k, v in model.state_dict().items()],
+    }
+
+
+def arch_difference(stored: dict[str, Any], wanted: dict[str, Any]) -> str | None:
+    """The first difference between two identities in words, or None when they are the same architecture."""
+    a, b = stored.get("tensors") or [], wanted.get("tensors") or []
+    sa, sb = {k: tuple(s) for k, s in a}, {k: tuple(s) for k, s in b}
+    for k, shape in sb.items():
+        if k not in sa:
+            return f"{k} {_shape(shape)} is not in the checkpoint"
+        if sa[k] != shape:
+            return f"{k} is {_shape(sa[k])} in the checkpoint, {_shape(shape)} in the model"
+    for k, shape in sa.items():
+        if k not in sb:
+            return f"the checkpoint's {k} {_shape(shape)} is not in the model"
+    if stored.get("graph_sha256") == wanted.get("graph_sha256"):
+        return None
+    ga, gb = stored.get("graph") or [], wanted.get("graph") or []
+    for x, y in zip(ga, gb):
+        if x != y:
+            return f"the checkpoint has `{x.strip()}` where the model has `{y.strip()}`"
+    if len(ga) != len(gb):
+        return f"the checkpoint's graph has {len(ga)} ops, the model's {len(gb)}"
+    return "the graphs differ"
+
+
+def _shape(shape: Any) -> str:
+    return "x".join(map(str, shape)) if shape else "scalar"
+
+
+def check_architecture(path: Path, data: dict[str, Any], wanted: dict[str, Any], fix: str) -> None:
+    """Refuse a checkpoint of another architecture, naming the first difference and `fix`."""
+    stored = data.get("arch") or {}
+    diff = arch_difference(stored, wanted)
+    if diff is not None:
+        what = stored.get("name", "another network")
+        raise CheckpointError(f"{path} holds {what}, not {wanted.get('name')}: {diff}; {fix}")
+
+
+# -- files ----------------------------------------------------------------------------------------------------
+
 def save(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """Write a checkpoint atomically, with its format, version and checksum."""
     from archspec.files import atomic_path
 
-    path = Path(path)
+    body = {"format": FORMAT, "version": VERSION, **state}
+    body["sha256"] = content_digest(body)
+    buffer = io.BytesIO()  # serialise first: torch's own file writer reports a full disk as a RuntimeError
+    torch.save(body, buffer)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            torch.save({"format": FORMAT, "version": VERSION, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
+            f.write(buffer.getbuffer())
 
 
-def load(path: str | os.PathLike) -> dict[str, Any]:
-    """A checkpoint written by `save`; anything else (missing, damaged, foreign) is a CheckpointError."""
+def _read(path: Path) -> Any:
     from archspec.compiler.export import BadFile, load_tensors
 
     try:
-        data = load_tensors(path, "checkpoint")
+        return load_tensors(path, "checkpoint")
     except BadFile as e:
         raise CheckpointError(str(e)) from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+
+
+def _verified(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    if data.get("version") != VERSION:
+        raise CheckpointError(f"{path} is checkpoint format {data.get('version')}; this archspec reads {VERSION}: "
+                              "start the run again (or use an archspec of that format)")
+    stored = data.pop("sha256", None)
+    if stored != content_digest(data):
+        raise CheckpointError(f"{path} is damaged: its content does not match its checksum (bytes changed on disk "
+                              "or in a copy); use another copy, or best.pt/last.pt of the same run")
+    return data
+
+
+def load(path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint written by `save`, checksum verified; anything else (missing, damaged, foreign) is a
+    CheckpointError."""
+    path = Path(path)
+    data = _read(path)
+    if not is_checkpoint(data):
         raise CheckpointError(f"{path} is not an archspec training checkpoint (use `archspec export --weights` "
                               "or `archspec eval --checkpoint` for a plain state_dict)")
-    if data.get("version") != VERSION:
-        raise CheckpointError(f"{path} is checkpoint format {data.get('version')}; this archspec reads {VERSION}")
-    return data
+    return _verified(path, data)
+
+
+def model_weights(path: str | os.PathLike, wanted: dict[str, Any], fix: str) -> dict[str, torch.Tensor]:
+    """The model weights in `path` for the architecture `wanted`: from an archspec checkpoint (checksum and
+    architecture checked; `fix` says what to do on a mismatch) or from a plain state_dict file (whose keys and
+    shapes the caller checks when loading it)."""
+    from archspec.compiler.export import BadFile, state_dict_of
+
+    path = Path(path)
+    data = _read(path)
+    if is_checkpoint(data):
+        data = _verified(path, data)
+        check_architecture(path, data, wanted, fix)
+        return data["model"]
+    try:
+        return state_dict_of(data, path)
+    except BadFile as e:
+        raise CheckpointError(str(e)) from None
+
+
+def is_checkpoint(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("format") == FORMAT
 
 
 def rng_state() -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -34,9 +33,9 @@ class MetricsLog:
                     continue  # a line torn by a crash
                 if record.get("iter", 0) <= keep_until:
                     kept.append(line)
-            tmp = self.path.with_suffix(".jsonl.tmp")
-            tmp.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
-            os.replace(tmp, self.path)
+            from archspec.files import write_text
+
+            write_text(self.path, "".join(k + "\n" for k in kept))
         self.file = self.path.open("a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:

@@ -10,8 +10,10 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from archspec.errors import UserError
 
-class PlotError(Exception):
+
+class PlotError(UserError):
     """A run folder or output that cannot be used; one line with the fix."""
 
 
@@ -29,8 +31,9 @@ def _runs(paths: Sequence[Path]) -> list[tuple[str, list[dict[str, Any]]]]:
             raise PlotError(f"{metrics} has no training records yet")
         name = path.name
         try:
-            name = json.loads((path / "run.json").read_text(encoding="utf-8")).get("spec", name)
-        except (OSError, ValueError):
+            spec = json.loads((path / "run.json").read_text(encoding="utf-8")).get("spec", name)
+            name = spec.get("name", name) if isinstance(spec, dict) else str(spec)
+        except (OSError, ValueError, AttributeError):
             pass
         out.append((name, records))
     return out

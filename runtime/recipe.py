@@ -171,15 +171,16 @@ def resolve(spec_recipe: dict[str, Any] | None, options: dict[str, Any], generic
     if options.get("iters") is not None or options.get("epochs") is not None:
         unit, length = ("iter", options["iters"]) if options.get("iters") is not None else ("epoch", options["epochs"])
         if options.get("milestones") is None and sched.get("milestones") and old_length:
+            # (a very short run keeps the steps that still fall inside it)
+            fractions = [m / old_length for m in sched["milestones"]]
+            scaled = sorted({max(1, round(f * length)) for f in fractions})
+            scaled = [m for m in scaled if m < length]
             if old_unit == unit:
-                scaled = [max(1, round(m * length / old_length)) for m in sched["milestones"]]
                 notes.append(f"milestones scaled with the length: {sched['milestones']} of {old_length} -> "
                              f"{scaled} of {length} ({unit}s)")
-                sched["milestones"] = scaled
             else:
-                fractions = [m / old_length for m in sched["milestones"]]
-                sched["milestones"] = [max(1, round(f * length)) for f in fractions]
-                notes.append(f"milestones kept at the same fractions of the length: {sched['milestones']} {unit}s")
+                notes.append(f"milestones kept at the same fractions of the length: {scaled} {unit}s")
+            sched["milestones"] = scaled
         sched["unit"], sched["length"] = unit, length
         if data["eval"].get("interval") and old_length and data["eval"]["interval"] > length:
             data["eval"]["interval"] = length
@@ -229,3 +230,25 @@ def _check(data: dict[str, Any]) -> None:
     warm = data["schedule"].get("warmup")
     if warm:
         positive(warm.get("lr"), "warm-up lr", integer=False)
+    sched = data["schedule"]
+    epochs = sched.get("unit") == "epoch"
+    milestones = sched.get("milestones") or []
+    unit = "epochs" if epochs else "iterations"
+    if not isinstance(milestones, list):
+        raise RecipeError(f"milestones must be a list of {unit}, got {milestones!r}")
+    for m in milestones:
+        positive(m, "each milestone", integer=not epochs)
+    if any(b <= a for a, b in zip(milestones, milestones[1:])):
+        raise RecipeError(f"milestones must increase, got {', '.join(map(str, milestones))} "
+                          f"(e.g. {', '.join(map(str, sorted(set(milestones))))})")
+    if milestones and milestones[-1] >= sched["length"]:
+        raise RecipeError(f"milestone {milestones[-1]} is not before the end of the run ({sched['length']} {unit}): "
+                          "give milestones below the length, or a longer run")
+    if data["eval"].get("interval") is not None:
+        positive(data["eval"]["interval"], "eval interval", integer=not epochs)
+    for key in ("train_size", "val_size"):
+        value = data["dataset"].get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                  or value < (0 if key == "val_size" else 1)):
+            low = 0 if key == "val_size" else 1
+            raise RecipeError(f"dataset {key} must be a whole number >= {low}, got {value!r}")

@@ -10,6 +10,9 @@ Properties it keeps:
   where the NaN/inf guard runs; checkpoints are written only right after a window passed that guard, so the
   last checkpoint on disk is always a good one.
 - Ctrl-C or SIGTERM finishes the step in flight, saves a checkpoint and stops cleanly.
+- Checkpoints come often enough that a kill loses little: by default every evaluation, but at least ten times
+  per run (so a short run checkpoints every log interval), and whenever `checkpoint_minutes` have passed since
+  the last one (checked at log intervals, default 10 minutes). Each carries the architecture's identity.
 """
 
 from __future__ import annotations
@@ -46,13 +49,16 @@ class TrainOptions:
     run_dir: Path
     device: torch.device
     resume: bool = False
-    checkpoint_interval: int | None = None  # iterations; by default every evaluation
+    checkpoint_interval: int | None = None  # iterations; by default every evaluation, at least 10 per run
+    checkpoint_minutes: float = 10.0  # and at the first log interval after this many minutes since the last one
     progress: bool = True
     eval_batch_size: int | None = None
     channels_last: bool = False
     bf16: bool = False
     compile: bool = False
     dist: Any = None  # runtime.distributed.Dist; None: a single process
+    arch: dict[str, Any] | None = None  # the architecture's identity (runtime.checkpoint.architecture)
+    on_checkpoint: Callable[[int], None] | None = None  # told the iteration of each checkpoint written
 
 
 class Window:
@@ -67,13 +73,19 @@ class Window:
         self.wrong = torch.zeros((), dtype=torch.int64, device=self.device)
         self.images = 0
         self.steps = 0
+        self.timed_images = 0  # images of this process's own steps in the window: what images/s is made of
         self.started = time.perf_counter()
+
+    def restart_clock(self) -> None:
+        """Evaluation and checkpoints are not training: images/s counts from here."""
+        self.timed_images, self.started = 0, time.perf_counter()
 
     def add(self, loss: torch.Tensor, logits: torch.Tensor, target: torch.Tensor) -> None:
         n = target.shape[0]
         self.loss += loss.detach().double() * n
         self.wrong += (logits.detach().argmax(1) != target).sum()
         self.images += n
+        self.timed_images += n
         self.steps += 1
 
     def read(self, dist: Any = None) -> tuple[float, float]:
@@ -93,6 +105,7 @@ class Window:
         self.loss = state["loss"].to(self.device)
         self.wrong = state["wrong"].to(self.device)
         self.images, self.steps = state["images"], state["steps"]
+        self.timed_images, self.started = 0, time.perf_counter()  # steps before the restart were timed elsewhere
 
 
 class _StopFlag:
@@ -132,9 +145,19 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
                            weight_decay=float(o.get("weight_decay", 0)), nesterov=bool(o.get("nesterov", False)))
 
 
+def checkpoint_interval(total: int, log_every: int, eval_every: int, asked: int | None) -> int:
+    """Iterations between checkpoints: `asked`, or every evaluation but at least ten times per run; always a
+    multiple of the log interval, where the NaN check runs (a checkpoint is never of a diverged state)."""
+    every = asked or min(eval_every, log_every * -(-total // (10 * log_every)))
+    return max(log_every, -(-every // log_every) * log_every)
+
+
 def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
           log: Callable[[str], None], step_fn: Callable[..., Any] | None = None) -> dict[str, Any]:
-    """Train `model` by `recipe` on `data`; returns the final summary (also written to run.json)."""
+    """Train `model` by `recipe` on `data`; returns the final summary (also written to run.json).
+
+    `log` receives every line worth keeping (evaluations, warm-up, checkpoints on stop): the caller writes it to
+    log.txt and shows it. The progress bar is drawn here."""
     from archspec.runtime.distributed import Dist, wrap
 
     device = options.device
@@ -154,8 +177,8 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
     total = recipe.total_iters(ipe)
     log_every = recipe.log_interval
     eval_every = recipe.eval_interval(ipe)
-    ckpt_every = options.checkpoint_interval or eval_every
-    ckpt_every = max(log_every, -(-ckpt_every // log_every) * log_every)  # checkpoints only after a NaN check
+    ckpt_every = checkpoint_interval(total, log_every, eval_every, options.checkpoint_interval)
+    ckpt_seconds = 60.0 * options.checkpoint_minutes
     state: dict[str, Any] = {"iteration": 0, "warming_up": bool(recipe.warmup), "best_val_err": None,
                              "started": time.time()}
     window = Window(device)
@@ -163,14 +186,18 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
     if not main:
         log = _quiet_log
     last = run_dir / "last.pt"
+    saved_at: int | None = None  # the iteration of the checkpoint on disk
     if options.resume:
         ck = checkpoint.load(last)
+        if options.arch is not None:
+            checkpoint.check_architecture(last, ck, options.arch, "the run folder's spec.yaml was changed: restore it")
         net.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         state.update(ck["state"])
         checkpoint.set_rng_state(ck["rng"])
         window.load(ck["window"])
         metrics.open(keep_until=state["iteration"])
+        saved_at = state["iteration"]
         log(f"resumed from {last} at iteration {state['iteration']:,} of {total:,}")
     else:
         metrics.open()
@@ -179,14 +206,20 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
     progress = Progress(total, enabled=options.progress and main)
     progress.begin(i)
     start_time = time.perf_counter()
+    saved_time = time.monotonic()
     waited = _waited(batches)
 
     def save_checkpoint(at: int) -> None:
+        nonlocal saved_at, saved_time
         if main:
             checkpoint.save(last, {"model": net.state_dict(), "optimizer": optimizer.state_dict(),
                                    "state": {**state, "iteration": at}, "rng": checkpoint.rng_state(),
-                                   "window": window.state(), "recipe": json.loads(recipe.to_json())})
+                                   "window": window.state(), "recipe": json.loads(recipe.to_json()),
+                                   "arch": options.arch or {}})
+            if options.on_checkpoint is not None:
+                options.on_checkpoint(at)
         dist.barrier()
+        saved_at, saved_time = at, time.monotonic()
 
     step = step_fn or _plain_step
     model.train()
@@ -202,17 +235,13 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
                 loss, logits = step(model, optimizer, x, y, options)
                 window.add(loss, logits, y)
                 i += 1
-                if i % log_every == 0 or i == total:
+                logged = i % log_every == 0 or i == total
+                if logged:
                     mean_loss, err = window.read(dist)
                     if not math.isfinite(mean_loss):
-                        good = checkpoint.load(last)["state"]["iteration"] if last.exists() else None
-                        where = f"the last good checkpoint is {last} (iteration {good:,})" if good is not None \
-                            else "no checkpoint was written yet"
-                        raise Diverged(f"the loss became {mean_loss} between iterations {i - window.steps + 1:,} "
-                                       f"and {i:,} (lr {lr:g}); {where}. Lower the learning rate (--lr) or add "
-                                       f"a warm-up, then --resume or start again")
+                        raise Diverged(_diverged(mean_loss, i - window.steps + 1, i, lr, last, saved_at, run_dir))
                     elapsed = time.perf_counter() - window.started
-                    ips = window.images / max(elapsed, 1e-9)
+                    ips = window.timed_images * dist.world / max(elapsed, 1e-9)
                     wait = _waited(batches) - waited
                     waited += wait
                     record = {"kind": "train", "iter": i, "epoch": round(i / ipe, 4), "loss": mean_loss, "lr": lr,
@@ -222,17 +251,22 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
                     metrics.write(record)
                     progress.update(i, mean_loss, lr, 100 * err, ips)
                     if wait > 0.2 * elapsed and elapsed > 1:
-                        progress.message(f"input pipeline is the bottleneck: {100 * wait / elapsed:.0f}% of the "
-                                         f"last {window.steps} steps waited for data (more --workers?)")
+                        log(f"input pipeline is the bottleneck: {100 * wait / elapsed:.0f}% of the "
+                            f"last {window.steps} steps waited for data (more --workers?)")
                     if state["warming_up"] and not recipe.warmup_still(i, err, ipe):
                         state["warming_up"] = False
-                        progress.message(f"warm-up ends at iteration {i:,} (training error {100 * err:.1f}%)")
+                        log(f"warm-up ends at iteration {i:,} (training error {100 * err:.1f}%)")
                     window.reset()
                 if i % eval_every == 0 or i == total:
-                    _evaluate_all(net, data, recipe, options, i, state, metrics, progress, log, run_dir, dist)
+                    _evaluate_all(net, data, recipe, options, i, state, metrics, log, run_dir, dist)
                     model.train()
-                if i % ckpt_every == 0 or i == total:
+                    window.restart_clock()
+                due = logged and time.monotonic() - saved_time >= ckpt_seconds
+                if dist.active and logged:
+                    due = dist.any(due, device)  # every process saves (and waits) at the same step
+                if i % ckpt_every == 0 or i == total or due:
                     save_checkpoint(i)
+                    window.restart_clock()
                 # alone, stop right after the step; together, decide at log intervals so all stop at the same step
                 asked = stop.signal is not None
                 if dist.active:
@@ -242,11 +276,20 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
                     if math.isfinite(mean_loss):
                         save_checkpoint(i)
                     raise Interrupted(f"stopped at iteration {i:,} of {total:,}; saved {last}; continue with "
-                                      f"--resume --out {run_dir}")
+                                      f"`archspec train --resume --out {run_dir}`")
     finally:
         progress.end()
         metrics.close()
     return _summary(run_dir, state, total, start_time, device) if main else {}
+
+
+def _diverged(loss: float, first: int, i: int, lr: float, last: Path, saved_at: int | None, run_dir: Path) -> str:
+    text = f"the loss became {loss} between iterations {first:,} and {i:,} (lr {lr:g}); "
+    if saved_at is None:
+        return text + (f"no checkpoint was written, so the same command with a lower learning rate (--lr) or a "
+                       f"warm-up starts the run again in {run_dir}")
+    return text + (f"the last good checkpoint is {last} (iteration {saved_at:,}); resuming would repeat the same "
+                   "steps: start a new run with a lower learning rate (--lr) or a warm-up in another folder (--out)")
 
 
 class _Silent:
@@ -283,7 +326,7 @@ def _waited(batches: Iterator[Any]) -> float:
 
 
 def _evaluate_all(model: nn.Module, data: Any, recipe: Recipe, options: TrainOptions, i: int, state: dict[str, Any],
-                  metrics: Any, progress: Progress, log: Callable[[str], None], run_dir: Path, dist: Any) -> None:
+                  metrics: Any, log: Callable[[str], None], run_dir: Path, dist: Any) -> None:
     views = int(recipe.eval.get("views", 1))
     for split in data.splits:
         result = evaluate(model, data, split, views=views, batch_size=options.eval_batch_size,
@@ -292,14 +335,12 @@ def _evaluate_all(model: nn.Module, data: Any, recipe: Recipe, options: TrainOpt
         if not dist.is_main:
             continue
         metrics.write({"kind": split, "iter": i, **result})
-        progress.message(f"iteration {i:,}: {split} error {result['err']:.2f}% (loss {result['loss']:.4f}, "
-                         f"{result['images']:,} images{', 10-crop' if views == 10 else ''})")
+        log(f"iteration {i:,}: {split} error {result['err']:.2f}% (loss {result['loss']:.4f}, "
+            f"{result['images']:,} images{', 10-crop' if views == 10 else ''})")
         if split == "val" and (state["best_val_err"] is None or result["err"] < state["best_val_err"]):
             state["best_val_err"] = result["err"]
-            from archspec.files import atomic_path
-
-            with atomic_path(run_dir / "best.pt") as tmp:
-                torch.save({"model": model.state_dict(), "iteration": i, "val_err": result["err"]}, tmp)
+            checkpoint.save(run_dir / "best.pt", {"model": model.state_dict(), "iteration": i,
+                                                  "val_err": result["err"], "arch": options.arch or {}})
 
 
 def _summary(run_dir: Path, state: dict[str, Any], total: int, start: float, device: torch.device) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -243,18 +242,15 @@ class _FolderData(Data):
         return (mean.double(), sq_mean.double()) if fits else None
 
     def _save_stats(self, cache: Path, stats: tuple[Tensor, Tensor], count: int, total: int) -> None:
+        from archspec.files import BadFile, atomic_path
+
         mean, sq_mean = stats
         try:
-            fd, name = tempfile.mkstemp(prefix=f".{cache.name}.", suffix=".tmp", dir=cache.parent)
-        except OSError:  # a read-only dataset folder: estimate again next time
+            with atomic_path(cache) as tmp:
+                torch.save({"mean": mean, "sq_mean": sq_mean, "images": count, "train_images": total,
+                            "eval_resize": self.config.eval_resize}, tmp)
+        except (OSError, BadFile):  # a read-only dataset folder: estimate again next time
             return
-        os.close(fd)
-        try:
-            torch.save({"mean": mean, "sq_mean": sq_mean, "images": count, "train_images": total,
-                        "eval_resize": self.config.eval_resize}, name)
-            os.replace(name, cache)
-        except OSError:
-            Path(name).unlink(missing_ok=True)
 
     def _estimate(self, paths: np.ndarray, labels: np.ndarray) -> tuple[Tensor, Tensor]:
         """Per-pixel mean and mean square (float64, 0..255) of the eval centre crops of these images."""
