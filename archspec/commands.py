@@ -146,7 +146,8 @@ def _register_export(sub: Any) -> None:
     p.add_argument("--weights", metavar="FILE", type=flags.input_file,
                    help="load these weights first: a run's best.pt/last.pt (checksum and architecture checked) "
                    "or a state_dict file")
-    p.add_argument("--batch", type=flags.POSITIVE, default=1, help="example batch size (the batch axis stays dynamic)")
+    p.add_argument("--batch", type=flags.POSITIVE, default=1,
+                   help="example batch size (the batch axis stays dynamic)")
     p.add_argument("--opset", type=flags.integer(7, 25), default=18, help="ONNX opset (default 18)")
     p.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo",
                    help="ONNX exporter: torch.export-based (default) or the legacy TorchScript one")

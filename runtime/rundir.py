@@ -9,7 +9,8 @@ What the folder holds, and when it is written:
 
 | file | what |
 |---|---|
-| `run.json` | written first: the marker (`"format": "archspec-run"`), the command, seed, data location, options, the spec's name and hashes, status (`running`, `finished`, `diverged`, `interrupted`, `failed`) and, at the end, `final` |
+| `run.json` | written first, the marker (`"format": "archspec-run"`): command, seed, data location, options, |
+|            | the spec's name and hashes, `status` (running/finished/diverged/interrupted/failed), `final` |
 | `spec.yaml` | the resolved spec (a spec itself); its SHA-256 is in run.json and in every checkpoint |
 | `recipe.json` | the recipe after overrides |
 | `metrics.jsonl`, `log.txt` | records and the log, appended |

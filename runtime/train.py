@@ -1,6 +1,6 @@
 """The training loop: a module, a resolved recipe and a data source in; checkpoints and metrics out.
 
-It never reads YAML: the command line (archspec.train_cmd) resolves the spec and recipe and hands them over.
+It never reads YAML: the driver (archspec.runtime.driver) resolves the spec and recipe and hands them over.
 Properties it keeps:
 - Exact resume: data order and augmentation are functions of (seed, iteration), the model, optimizer,
   schedule, RNG and the metric window in progress are in the checkpoint, and metrics logged after the

@@ -20,20 +20,27 @@ import pytest
 PER_BATCH = 240
 
 
-def write_learnable_cifar(root: Path, per_batch: int = PER_BATCH) -> Path:
+def write_learnable_cifar(root: Path, per_batch: int = PER_BATCH, test_images: int | None = None) -> Path:
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True, exist_ok=True)
     for k, name in enumerate([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]):
         rng = np.random.default_rng(100 + k)
-        labels = rng.integers(0, 10, per_batch)
-        images = rng.integers(0, 70, (per_batch, 3, 32, 32)).astype(np.uint8)
+        count = test_images if name == "test_batch" and test_images is not None else per_batch
+        labels = rng.integers(0, 10, count)
+        images = rng.integers(0, 70, (count, 3, 32, 32)).astype(np.uint8)
         for i, label in enumerate(labels):
             row = (3 * int(label)) % 27
             images[i, int(label) % 3, row : row + 5, :] += 150
         batch = {b"batch_label": name.encode(), b"labels": [int(v) for v in labels],
-                 b"data": images.reshape(per_batch, -1), b"filenames": [b"x.png"] * per_batch}
+                 b"data": images.reshape(count, -1), b"filenames": [b"x.png"] * count}
         (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
     return root
+
+
+@pytest.fixture
+def write_cifar():
+    """write_learnable_cifar(root, per_batch, test_images): CIFAR-10's python batches with a learnable signal."""
+    return write_learnable_cifar
 
 
 @pytest.fixture(scope="session")
