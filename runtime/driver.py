@@ -413,6 +413,7 @@ def _execute(req: TrainRequest, plan: _Plan, run: RunDir, dist: Any, device: Any
     arch = checkpoint.architecture(compiled, model, plan.spec_text)
     total = recipe.total_iters(data.iters_per_epoch)
     main = dist.is_main
+    dist.barrier()  # every process has read the folder before rank 0 changes it
     if main:  # everything is checked: now the folder changes
         if not plan.resume:
             run.clear()
@@ -453,6 +454,9 @@ def _execute(req: TrainRequest, plan: _Plan, run: RunDir, dist: Any, device: Any
             if main:
                 print(f"archspec: {e}", file=sys.stderr)
             return EXIT_INTERRUPTED
+        except KeyboardInterrupt:  # a second Ctrl-C: stopped in the middle of a step, nothing saved
+            _ended(run, main, log, "interrupted", "stopped at once by a second Ctrl-C; the last checkpoint stays")
+            raise
         except BaseException as e:
             _ended(run, main, log, "failed", f"{type(e).__name__}: {e}")
             raise

@@ -61,6 +61,7 @@ def _killed_before_first_checkpoint(procs, train_args, run: Path) -> None:
     assert not (run / "last.pt").exists()
 
 
+@pytest.mark.slow
 def test_sigkill_before_the_first_checkpoint_can_be_resumed_or_restarted(procs, cli, train_args, tmp_path):
     run = tmp_path / "run"
     _killed_before_first_checkpoint(procs, train_args, run)
@@ -72,6 +73,7 @@ def test_sigkill_before_the_first_checkpoint_can_be_resumed_or_restarted(procs, 
     assert [x["iter"] for x in records(run) if x["kind"] == "train"] == list(range(5, 45, 5))  # each once
 
 
+@pytest.mark.slow
 def test_plain_rerun_replaces_a_start_killed_before_its_first_checkpoint(procs, cli, train_args, tmp_path):
     run = tmp_path / "run"
     _killed_before_first_checkpoint(procs, train_args, run)
@@ -82,6 +84,7 @@ def test_plain_rerun_replaces_a_start_killed_before_its_first_checkpoint(procs, 
     assert info["status"] == "finished" and info["iterations"] == 10
 
 
+@pytest.mark.slow
 def test_short_runs_checkpoint_at_least_every_tenth_of_the_run(procs, train_args, tmp_path):
     from archspec.runtime.train import checkpoint_interval
 
@@ -99,6 +102,7 @@ def test_short_runs_checkpoint_at_least_every_tenth_of_the_run(procs, train_args
     assert 0 < at <= 50 and at % 5 == 0  # not only at the end
 
 
+@pytest.mark.slow
 def test_time_based_checkpoints(procs, train_args, tmp_path):
     run = tmp_path / "run"
     args = train_args(run, "--checkpoint-minutes", "0.0001", iters=400)
@@ -113,6 +117,7 @@ def test_time_based_checkpoints(procs, train_args, tmp_path):
 
 # -- 2. one process per run folder ------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_two_trainings_into_one_folder_the_second_is_refused(procs, train_args, tmp_path):
     run = tmp_path / "run"
     first = procs.start(train_args(run, iters=60))
@@ -129,6 +134,7 @@ def test_two_trainings_into_one_folder_the_second_is_refused(procs, train_args, 
     assert json.loads((run / "run.json").read_text())["seed"] == 0
 
 
+@pytest.mark.slow
 def test_a_killed_owner_leaves_no_stale_lock(procs, cli, train_args, tmp_path):
     run = tmp_path / "run"
     proc = procs.start(train_args(run, iters=60))
@@ -415,6 +421,7 @@ def test_images_per_second_after_a_resume_is_not_inflated(cli, stopped_run, tmp_
     assert max(speeds) < 2 * typical, speeds
 
 
+@pytest.mark.slow
 def test_ctrl_c_message_once_and_log_holds_what_the_run_printed(procs, train_args, tmp_path):
     run = tmp_path / "run"
     args = [a for a in train_args(run, iters=100) if a != "--quiet"]

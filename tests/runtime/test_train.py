@@ -69,6 +69,7 @@ def test_short_run_lowers_the_loss_and_writes_the_run_folder(cli, train_args, tm
     assert info["seed"] == 0 and info["final"]["final_test"]["kind"] == "test"
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_logs_what_an_uninterrupted_run_logs(train_args, tmp_path):
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     assert subprocess.run([sys.executable, "-m", "archspec", *train_args(whole, iters=60)]).returncode == 0
@@ -86,6 +87,7 @@ def test_resume_after_sigkill_logs_what_an_uninterrupted_run_logs(train_args, tm
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_and_exits_cleanly_then_resumes(train_args, tmp_path):
     run = tmp_path / "run"
     proc = start(train_args(run, iters=400))
