@@ -98,9 +98,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # --help and --version
         return int(e.code or 0) if isinstance(e.code, int) or e.code is None else EXIT_INVALID
     except Exception as e:  # noqa: BLE001 - the last line of defence: say it is our fault, not the user's
+        if _out_of_memory(e) and not os.environ.get("ARCHSPEC_DEBUG"):
+            first = " ".join(str(e).split())[:160]
+            print(f"archspec: error: out of memory ({first}): lower the batch size (--batch-size, --batch), or use "
+                  "--checkpoint-activations or a smaller input", file=sys.stderr)
+            return EXIT_INVALID
         return _internal(e)
     finally:
         gc.enable()
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """A GPU or CPU allocation that failed: the request was too big for the machine (torch is not imported here)."""
+    text = str(e)
+    return (isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError"
+            or "can't allocate memory" in text or "CUDA out of memory" in text)
 
 
 def _internal(e: Exception) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 from archspec import flags
@@ -161,6 +162,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     if not (args.onnx or args.torchscript or args.program):
         raise UsageError("say what to write: --onnx FILE, --torchscript FILE and/or --program FILE")
+    outputs = [Path(p) for p in (args.onnx, args.torchscript, args.program) if p]
+    resolved = [p.resolve() for p in outputs]
+    if len(set(resolved)) < len(resolved):
+        raise UsageError("give each format its own file: the same path is named twice")
+    if args.weights and Path(args.weights).resolve() in resolved:
+        raise UsageError(f"{args.weights} is the --weights file: writing the export there would destroy it; "
+                         "name another file")
     c = compile_or_report(args, args.spec)
     if c is None:
         return EXIT_INVALID

@@ -121,15 +121,25 @@ def compare_onnx(model: nn.Module, path: str | os.PathLike, example: torch.Tenso
 
 def export_torchscript(model: nn.Module, dest: str | os.PathLike) -> None:
     scripted = torch.jit.script(model.eval())
-    with atomic_path(dest) as tmp:
-        scripted.save(str(tmp))
+    buffer = io.BytesIO()
+    torch.jit.save(scripted, buffer)
+    _write_bytes(dest, buffer)
 
 
 def export_program(model: nn.Module, example: torch.Tensor, dest: str | os.PathLike) -> None:
     batch = torch.export.Dim("batch", min=1)
     program = torch.export.export(model.eval(), (example,), dynamic_shapes={"x": {0: batch}})
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    _write_bytes(dest, buffer)
+
+
+def _write_bytes(dest: str | os.PathLike, buffer: io.BytesIO) -> None:
+    """Serialised in memory first: torch's own file writers abort the process on a full disk (a C++ error);
+    Python's raise an OSError, which the command line turns into one line."""
     with atomic_path(dest) as tmp:
-        torch.export.save(program, str(tmp))
+        with open(tmp, "wb") as f:
+            f.write(buffer.getbuffer())
 
 
 @contextlib.contextmanager

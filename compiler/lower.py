@@ -135,16 +135,11 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def lower(compiled: Any, *, inplace: bool = True, checkpoint_stages: bool = False) -> nn.Module:
-    """The compiled spec as an executable GraphModule with freshly initialised parameters.
-
-    With `checkpoint_stages`, a `StageCheckpointed` module with the same parameters under the same names, whose
-    forward keeps only each Table 1 stage's inputs and recomputes the stage in backward (less memory for deep
-    nets such as ResNet-1202, about a third more compute).
-    """
+def lower(compiled: Any, *, inplace: bool = True) -> fx.GraphModule:
+    """The compiled spec as an executable GraphModule with freshly initialised parameters. (Activation
+    checkpointing by stage, a training concern, is `archspec.runtime.stages.checkpoint_stages`.)"""
     with _collector_paused():
-        gm = _lower(compiled, inplace)
-    return StageCheckpointed(gm, compiled) if checkpoint_stages else gm
+        return _lower(compiled, inplace)
 
 
 def _lower(compiled: Any, inplace: bool) -> fx.GraphModule:
@@ -224,92 +219,6 @@ def _function(graph: fx.Graph, op: str, attrs: Any, args: list[fx.Node], inplace
 def _class_name(name: str) -> str:
     cleaned = "".join(c if c.isalnum() else "_" for c in name)
     return cleaned if cleaned[:1].isalpha() else f"Net_{cleaned}"
-
-
-class StageCheckpointed(nn.Module):
-    """A lowered module run stage by stage under `torch.utils.checkpoint` (activation checkpointing).
-
-    It owns the GraphModule's top-level children directly, so `state_dict()` keys are exactly the plain module's;
-    the per-stage sub-graphs share those very modules and are not registered (they hold no state of their own).
-    A stage's first op never writes into the stage's inputs in place, since they are what recomputation reuses.
-    """
-
-    def __init__(self, gm: fx.GraphModule, compiled: Any):
-        super().__init__()
-        for name, child in gm.named_children():
-            self.add_module(name, child)
-        self.meta = {"archspec": compiled}
-        self.archspec = compiled
-        self._segments = _stage_segments(gm, compiled)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from torch.utils.checkpoint import checkpoint
-
-        values: dict[str, torch.Tensor] = {"x": x}
-        for sub, inputs, outputs, norms in self._segments:
-            args = [values[n] for n in inputs]
-            if self.training and torch.is_grad_enabled():
-                result = checkpoint(sub, *args, use_reentrant=False,
-                                    context_fn=lambda norms=norms: (contextlib.nullcontext(), _running_stats_kept(norms)))
-            else:
-                result = sub(*args)
-            values.update(zip(outputs, result))
-        return values["__output__"]
-
-
-@contextlib.contextmanager
-def _running_stats_kept(norms: list[nn.Module]) -> Iterator[None]:
-    """Recomputing a stage must not count its batches twice in BN's running statistics: restore them after."""
-    saved = [(m, m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
-             for m in norms if m.track_running_stats and m.running_mean is not None]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for m, mean, var, count in saved:
-                m.running_mean.copy_(mean)
-                m.running_var.copy_(var)
-                m.num_batches_tracked.copy_(count)
-
-
-def _stage_segments(gm: fx.GraphModule, compiled: Any) -> list[tuple[fx.GraphModule, list[str], list[str], list]]:
-    """Cut the GraphModule's graph into runs of consecutive nodes of the same stage, each its own sub-graph."""
-    g = compiled.graph
-    nodes = [n for n in gm.graph.nodes if n.op not in ("placeholder", "output")]
-    output_node = next(n for n in gm.graph.nodes if n.op == "output")
-    stage_of = {n: g.nodes[n.meta["archspec_name"]]["stage"] if "archspec_name" in n.meta else None for n in nodes}
-    runs: list[list[fx.Node]] = []
-    for n in nodes:
-        stage = stage_of[n] if stage_of[n] is not None else (stage_of[runs[-1][-1]] if runs else None)
-        stage_of[n] = stage
-        if runs and stage_of[runs[-1][-1]] == stage:
-            runs[-1].append(n)
-        else:
-            runs.append([n])
-    segments = []
-    for run in runs:
-        inside = set(run)
-        inputs: list[fx.Node] = []
-        for n in run:
-            for a in n.all_input_nodes:
-                if a not in inside and a not in inputs:
-                    inputs.append(a)
-        outputs = [n for n in run if any(u not in inside for u in n.users)]
-        sub = fx.Graph()
-        env: dict[fx.Node, fx.Node] = {a: sub.placeholder(a.name) for a in inputs}
-        for n in run:
-            copy = sub.node_copy(n, lambda a: env[a])
-            if copy.target in (torch.relu_,) and n.args[0] in inputs:
-                copy.target = torch.relu  # do not write into a checkpointed input
-            if copy.op == "call_method" and copy.target == "add_" and n.args[0] in inputs:
-                copy.op, copy.target = "call_function", operator.add
-            env[n] = copy
-        sub.output(tuple(env[n] for n in outputs))
-        names = ["__output__" if output_node.args[0] is n else n.name for n in outputs]
-        module = fx.GraphModule(gm, sub)
-        norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        segments.append((module, [a.name for a in inputs], names, norms))
-    return segments
 
 
 def compiled_of(model: nn.Module) -> Any:

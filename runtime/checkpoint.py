@@ -114,6 +114,8 @@ def check_architecture(path: Path, data: dict[str, Any], wanted: dict[str, Any],
     diff = arch_difference(stored, wanted)
     if diff is not None:
         what = stored.get("name", "another network")
+        if what == wanted.get("name"):
+            what = f"another {what} (another configuration of it)"
         raise CheckpointError(f"{path} holds {what}, not {wanted.get('name')}: {diff}; {fix}")
 
 
@@ -138,7 +140,11 @@ def _read(path: Path) -> Any:
     try:
         return load_tensors(path, "checkpoint")
     except BadFile as e:
-        raise CheckpointError(str(e)) from None
+        text = str(e)
+        if "truncated or damaged" in text:  # "save it again" is no advice for a run's checkpoint
+            text = (f"{path} is truncated or damaged (an incomplete copy?): restore it from a whole copy, or start "
+                    "a new run")
+        raise CheckpointError(text) from None
 
 
 def _verified(path: Path, data: dict[str, Any]) -> dict[str, Any]:
@@ -148,7 +154,8 @@ def _verified(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     stored = data.pop("sha256", None)
     if stored != content_digest(data):
         raise CheckpointError(f"{path} is damaged: its content does not match its checksum (bytes changed on disk "
-                              "or in a copy); use another copy, or best.pt/last.pt of the same run")
+                              "or in a copy); restore it from a whole copy (for eval and export, the run's other "
+                              "checkpoint, best.pt or last.pt, may do)")
     return data
 
 
@@ -181,18 +188,62 @@ def model_weights(path: str | os.PathLike, wanted: dict[str, Any], fix: str) -> 
         raise CheckpointError(str(e)) from None
 
 
+def training_state(path: str | os.PathLike, wanted: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint to resume from: verified, of the architecture `wanted`, holding a whole training state."""
+    data = load(path)
+    if not all(k in data for k in ("model", "optimizer", "state", "rng", "window")):
+        raise CheckpointError(f"{path} holds weights only (a best.pt?), not a training state: --resume needs the "
+                              "run's own last.pt; restore it, or start a new run (best.pt still serves eval and "
+                              "export)")
+    check_architecture(Path(path), data, wanted, "it is not this run's own last.pt (or spec.yaml was changed): "
+                       "restore the run's files, or start a new run in another folder")
+    return data
+
+
 def is_checkpoint(data: Any) -> bool:
     return isinstance(data, dict) and data.get("format") == FORMAT
 
 
-def rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+def rng_state(device: torch.device | None = None, dist: Any = None) -> dict[str, Any]:
+    """The random generators this run uses: the CPU generator and, on CUDA, the generator of this process's own
+    GPU only (not of every visible GPU: a resume on a machine with fewer GPUs must work). Under DDP (`dist`
+    active) every process's states are gathered, by rank, so each process gets its own back on resume; every
+    process must call this (it is a collective)."""
+    own: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if device is not None and device.type == "cuda":
+        own["cuda"] = torch.cuda.get_rng_state(device)
+    state = dict(own)
+    if dist is not None and dist.active:
+        ranks: list[Any] = [None] * dist.world
+        torch.distributed.all_gather_object(ranks, own)
+        state["ranks"] = ranks
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+def set_rng_state(state: dict[str, Any], device: torch.device | None = None, dist: Any = None) -> str | None:
+    """Restore what `rng_state` saved, this process's own part; returns a note when it cannot be exact (a resume
+    with another number of processes, or from a CUDA run onto the CPU or back)."""
+    rank, world = (dist.rank, dist.world) if dist is not None and dist.active else (0, 1)
+    ranks = state.get("ranks")
+    own = state
+    note = None
+    if ranks is not None or world > 1:
+        if ranks is not None and len(ranks) == world:
+            own = ranks[rank]
+        else:
+            saved = len(ranks) if ranks is not None else 1
+            note = (f"random generators: the checkpoint holds {saved} process(es), this run has {world}; each "
+                    "process continues from the first one's state (augmentation is unaffected: it depends on "
+                    "the seed and the iteration only)")
+            own = ranks[0] if ranks else state
+    torch.set_rng_state(own["torch"])
+    on_cuda = device is not None and device.type == "cuda"
+    if on_cuda and "cuda" in own:
+        cuda = own["cuda"]
+        if isinstance(cuda, (list, tuple)):  # written by an older archspec: every visible GPU's state
+            cuda = cuda[0] if cuda else None
+        if cuda is not None:
+            torch.cuda.set_rng_state(cuda, device)
+    elif on_cuda != ("cuda" in own) and note is None:
+        note = "random generators: the run moved between CPU and CUDA; the GPU generator starts afresh"
+    return note

@@ -65,7 +65,10 @@ def from_environment(device: torch.device) -> tuple[Dist, torch.device]:
         backend = "nccl"
     else:
         backend = "gloo"
-    torch.distributed.init_process_group(backend=backend)
+    if device.type == "cuda":  # bound to its GPU from the start: NCCL sets up eagerly, no device guessing
+        torch.distributed.init_process_group(backend=backend, device_id=device)
+    else:
+        torch.distributed.init_process_group(backend=backend)
     return Dist(rank, world, local), device
 
 
@@ -75,4 +78,32 @@ def wrap(model: torch.nn.Module, dist: Dist, device: torch.device) -> Any:
         return model
     from torch.nn.parallel import DistributedDataParallel
 
-    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    # No buffer broadcast on every forward (batch norm's running statistics are averaged over processes before
+    # each evaluation and checkpoint instead: `average_buffers`); gradients live in DDP's buckets (no copy).
+    import inspect
+
+    no_sync = ({"forward_sync_buffers": False}  # its name since torch 2.13
+               if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+               else {"broadcast_buffers": False})
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                   gradient_as_bucket_view=True, **no_sync)
+
+
+def average_buffers(model: torch.nn.Module, dist: Dist) -> None:
+    """Make batch norm's running statistics the same in every process: their mean over processes (each process
+    saw its own share of the batches). A no-op alone, and for SyncBatchNorm, whose statistics already agree."""
+    if not dist.active:
+        return
+    stats = [b for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+             and not isinstance(m, torch.nn.SyncBatchNorm) and m.track_running_stats
+             for b in (m.running_mean, m.running_var) if b is not None]
+    if not stats:
+        return
+    flat = torch.cat([b.reshape(-1).double() for b in stats])
+    torch.distributed.all_reduce(flat, op=torch.distributed.ReduceOp.SUM)
+    flat /= dist.world
+    offset = 0
+    with torch.no_grad():
+        for b in stats:
+            b.copy_(flat[offset:offset + b.numel()].view_as(b))
+            offset += b.numel()

@@ -254,6 +254,8 @@ def _plan_new(req: TrainRequest, run: RunDir, state: str, sources: Any) -> _Plan
                        f"{where}`, or choose another folder with --out")
     if state == "finished":
         raise RunError(f"{where} holds a finished run ({run.describe()}): choose another folder with --out")
+    if state == "missing_checkpoint":
+        raise RunError(_missing_checkpoint(run))
     if req.spec is None:
         raise RunError("say what to train: a spec file or a shipped spec's name (`archspec list`), or "
                        "--resume --out RUN to continue a run")
@@ -277,7 +279,13 @@ def _plan_resume(req: TrainRequest, run: RunDir, state: str, sources: Any) -> _P
         raise RunError(f"cannot resume {where}: there is no run there (start one without --resume)")
     if state == "foreign":
         raise RunError(f"cannot resume {where}: it holds no archspec run (no run.json of one)")
+    if state == "missing_checkpoint":
+        raise RunError(_missing_checkpoint(run))
     info = run.info()
+    if info.get("status") == "diverged" and state == "resumable":
+        raise RunError(f"{where} diverged ({info.get('message', 'the loss became NaN')}); resuming would repeat the "
+                       "same steps: start a new run with a lower learning rate (--lr) or a warm-up in another "
+                       "folder (--out)")
     spec_text = run.read_text("spec.yaml")
     if info.get("spec", {}).get("sha256") not in (None, _sha256(spec_text)):
         raise RunDirError(f"{where / 'spec.yaml'} was changed after the run started (its SHA-256 differs from "
@@ -311,6 +319,12 @@ def _plan_resume(req: TrainRequest, run: RunDir, state: str, sources: Any) -> _P
     return _Plan(spec, spec_text, recipe, seed, state != "failed_start", state, data_dir, options, info, notes)
 
 
+def _missing_checkpoint(run: RunDir) -> str:
+    at = (run._marker() or {}).get("checkpoint_iteration")
+    return (f"{run.path}/run.json records a checkpoint at iteration {at:,} but {run.last} is missing: restore it "
+            "(nothing was changed), or start a new run in another folder (--out)")
+
+
 def _refuse_contradictions(req: TrainRequest, run: RunDir, info: dict[str, Any], spec: Any, compiled: Any,
                            recipe: dict[str, Any], seed: int, sources: Any) -> None:
     """A resumed run keeps its spec, recipe and seed: refuse what on the command line says otherwise."""
@@ -322,7 +336,9 @@ def _refuse_contradictions(req: TrainRequest, run: RunDir, info: dict[str, Any],
     if req.spec is not None or req.overrides or req.input_shape:
         ref = req.spec if req.spec is not None else where / "spec.yaml"
         given, given_compiled = _load(ref, req.overrides, req.input_shape, sources)
-        what = "the spec " + str(req.spec) if req.spec is not None else "--set/--input"
+        named = [f"--set {o}" for o in req.overrides] + ([f"--input {req.input_shape}"] if req.input_shape else [])
+        what = " ".join(([f"the spec {req.spec}"] if req.spec is not None else []) + named)
+        what = what if req.spec is not None or not named else "the run's spec with " + what
         from archspec.compiler.ir import format_graph
 
         ours = format_graph(compiled.graph, locations=False).splitlines()[1:]
@@ -402,17 +418,35 @@ def _execute(req: TrainRequest, plan: _Plan, run: RunDir, dist: Any, device: Any
         raise RunError("--sync-bn needs several processes on CUDA (torchrun --nproc_per_node=N ... --device cuda)")
     compiled = analyse(spec)
     torch.manual_seed(plan.seed)  # the model's initial weights come from the run's seed (alike in every process)
-    model = lower(compiled, checkpoint_stages=opts["checkpoint_activations"])
+    model = lower(compiled)
+    if opts["checkpoint_activations"]:
+        from archspec.runtime.stages import checkpoint_stages
+
+        model = checkpoint_stages(model)
     if opts["sync_bn"]:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    main = dist.is_main
     config = data_config(recipe, spec.input_shape, plan.data_dir, device, plan.seed, compiled.output_shape[0],
                          req.workers, req.download)
     config.shard = (dist.rank, dist.world)
-    data = _make_data(config)
+    config.channels_last = opts["channels_last"]
+    if req.download and dist.active:  # one process fetches the data, the others wait and read it
+        data = _make_data(config) if main else None
+        dist.barrier()
+        if not main:
+            config.download = False
+            data = _make_data(config)
+    else:
+        data = _make_data(config)
     check_fit(spec.name, spec.input_shape, compiled.output_shape[0], data)
     arch = checkpoint.architecture(compiled, model, plan.spec_text)
     total = recipe.total_iters(data.iters_per_epoch)
-    main = dist.is_main
+    resume_state = None
+    if plan.resume:  # read and verified before anything is printed or written: a bad last.pt is one line
+        try:
+            resume_state = checkpoint.training_state(run.last, arch)
+        except CheckpointError as e:
+            raise RunError(str(e)) from None
     dist.barrier()  # every process has read the folder before rank 0 changes it
     if main:  # everything is checked: now the folder changes
         if not plan.resume:
@@ -438,6 +472,7 @@ def _execute(req: TrainRequest, plan: _Plan, run: RunDir, dist: Any, device: Any
                                checkpoint_interval=req.checkpoint_interval, checkpoint_minutes=req.checkpoint_minutes,
                                progress=not req.quiet, channels_last=opts["channels_last"], bf16=opts["bf16"],
                                compile=opts["compile"], dist=dist, arch=arch,
+                               checkpoint_activations=opts["checkpoint_activations"], resume_state=resume_state,
                                on_checkpoint=(lambda at: run.update_info(checkpoint_iteration=at)) if main else None)
         try:
             summary = train(model, recipe, data, options, log)
@@ -530,6 +565,8 @@ class EvalRequest:
 def evaluate_checkpoint(req: EvalRequest, sources: Any) -> dict[str, Any]:
     """`archspec eval`: a checkpoint's error on a split. In a run folder, the spec, the recipe (so the same
     validation images) and the data location come from the folder unless given."""
+    import torch
+
     from archspec.compiler.export import BadFile, load_weights
     from archspec.compiler.lower import lower
     from archspec.runtime import checkpoint
@@ -571,7 +608,8 @@ def evaluate_checkpoint(req: EvalRequest, sources: Any) -> dict[str, Any]:
     views = int(recipe.eval.get("views", 1))
     try:
         result = evaluate(model, data, split, views=views, batch_size=req.batch_size)
-    except RuntimeError as e:
-        raise RunError(f"evaluating {req.checkpoint} on {device} failed: {str(e).splitlines()[0][:200]}") from None
+    except torch.OutOfMemoryError:  # the user's to fix; any other error is a real error and says what it is
+        raise RunError(f"evaluating {spec.name} on {device} ran out of memory at batch size "
+                       f"{req.batch_size or recipe.batch_size}: lower --batch-size") from None
     return {"spec": spec.name, "split": split, "views": views, **result}
 

@@ -17,7 +17,8 @@ What the folder holds, and when it is written:
 | `last.pt`, `best.pt` | checkpoints (runtime.checkpoint) |
 
 Every folder is in one of these states (`state()`): `new` (absent or empty), `foreign` (files that no archspec
-run wrote: never touched), `failed_start` (a run that ended before its first checkpoint: a plain re-run replaces
+run wrote: never touched, not even by a lock file), `missing_checkpoint` (run.json records a checkpoint that is
+not there: refused until it is restored), `failed_start` (a run that ended before its first checkpoint: a plain re-run replaces
 it, saying so; `--resume` starts it again from its own spec and recipe), `resumable`, or `finished`.
 Temporaries left by a write that was killed are removed when the owner starts.
 """
@@ -98,13 +99,15 @@ class RunDir:
         remove_stale_temporaries(self.path, RUN_FILES)
 
     def release(self) -> None:
-        """Give the folder up; a folder this process created and left empty (a refused start) goes too."""
+        """Give the folder up. A lock file in a folder that holds no run (a refused start, someone else's files)
+        goes, and so does a folder this process created and left empty."""
         if self._lock_fd is None:
             return
         try:
-            if self._created and [p.name for p in self.path.iterdir()] == [LOCK]:
+            if self._marker() is None:
                 (self.path / LOCK).unlink()
-                self.path.rmdir()
+                if self._created and not any(self.path.iterdir()):
+                    self.path.rmdir()
         except OSError:
             pass
         finally:
@@ -124,7 +127,8 @@ class RunDir:
     # -- state ---------------------------------------------------------------------------------------------------
 
     def state(self) -> str:
-        """`new`, `foreign`, `failed_start`, `resumable` or `finished` (see the module's docstring)."""
+        """`new`, `foreign`, `failed_start`, `missing_checkpoint`, `resumable` or `finished` (see the module's
+        docstring)."""
         if not self.path.is_dir():
             return "new"
         names = [p.name for p in self.path.iterdir() if p.name != LOCK and not p.name.startswith(".archspec-probe.")]
@@ -134,7 +138,8 @@ class RunDir:
         if info is None:
             return "foreign"
         if not self.last.is_file():
-            return "failed_start"
+            # a run that wrote a checkpoint is never taken for one that did not: its last.pt went missing
+            return "failed_start" if info.get("checkpoint_iteration") is None else "missing_checkpoint"
         return "finished" if info.get("status") == "finished" else "resumable"
 
     def foreign_files(self) -> list[str]:

@@ -36,6 +36,9 @@ from archspec.runtime.metrics import MetricsLog, Progress
 from archspec.runtime.recipe import Recipe
 
 
+STOP_CHECK_STEPS = 10  # under torchrun, processes agree on a stop request this often (steps)
+
+
 class Diverged(Exception):
     """The loss became NaN or infinite; the message says where and which checkpoint is the last good one."""
 
@@ -59,6 +62,9 @@ class TrainOptions:
     dist: Any = None  # runtime.distributed.Dist; None: a single process
     arch: dict[str, Any] | None = None  # the architecture's identity (runtime.checkpoint.architecture)
     on_checkpoint: Callable[[int], None] | None = None  # told the iteration of each checkpoint written
+    checkpoint_activations: bool = False  # the model is a runtime.stages.StageCheckpointed
+    running_stats: Any = None  # set by train(): runtime.stages.RunningStats of the model when checkpointing
+    resume_state: dict[str, Any] | None = None  # last.pt, already read and verified by the caller
 
 
 class Window:
@@ -158,7 +164,7 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
 
     `log` receives every line worth keeping (evaluations, warm-up, checkpoints on stop): the caller writes it to
     log.txt and shows it. The progress bar is drawn here."""
-    from archspec.runtime.distributed import Dist, wrap
+    from archspec.runtime.distributed import Dist, average_buffers, wrap
 
     device = options.device
     dist = options.dist or Dist()
@@ -167,11 +173,11 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
     net = model.to(device)  # the module itself: state_dict, evaluation (whatever wraps it for training)
     if options.channels_last:
         net.to(memory_format=torch.channels_last)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
     model = wrap(net, dist, device)
+    evaluator = net
     if options.compile:
         model = torch.compile(model)
+        evaluator = torch.compile(net)  # evaluation runs compiled too (its own graph, in eval mode)
     optimizer = make_optimizer(net, recipe)
     ipe = data.iters_per_epoch
     total = recipe.total_iters(ipe)
@@ -179,6 +185,7 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
     eval_every = recipe.eval_interval(ipe)
     ckpt_every = checkpoint_interval(total, log_every, eval_every, options.checkpoint_interval)
     ckpt_seconds = 60.0 * options.checkpoint_minutes
+    stop_every = min(log_every, STOP_CHECK_STEPS)
     state: dict[str, Any] = {"iteration": 0, "warming_up": bool(recipe.warmup), "best_val_err": None,
                              "started": time.time()}
     window = Window(device)
@@ -188,13 +195,14 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
     last = run_dir / "last.pt"
     saved_at: int | None = None  # the iteration of the checkpoint on disk
     if options.resume:
-        ck = checkpoint.load(last)
-        if options.arch is not None:
-            checkpoint.check_architecture(last, ck, options.arch, "the run folder's spec.yaml was changed: restore it")
+        ck = options.resume_state or checkpoint.training_state(last, options.arch or {})
+        options.resume_state = None  # (held only until here: it is the size of the model and its optimizer)
         net.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         state.update(ck["state"])
-        checkpoint.set_rng_state(ck["rng"])
+        note = checkpoint.set_rng_state(ck["rng"], device, dist)
+        if note:
+            log(note)
         window.load(ck["window"])
         metrics.open(keep_until=state["iteration"])
         saved_at = state["iteration"]
@@ -208,12 +216,18 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
     start_time = time.perf_counter()
     saved_time = time.monotonic()
     waited = _waited(batches)
+    first_window = True
 
     def save_checkpoint(at: int) -> None:
         nonlocal saved_at, saved_time
+        if not _finite(net):  # the last update can break the weights although the losses before it were fine
+            raise Diverged(_diverged(float("nan"), at, at, recipe.lr(at - 1, ipe, state["warming_up"]), last,
+                                     saved_at, run_dir, where="the weights"))
+        average_buffers(net, dist)
+        rng = checkpoint.rng_state(device, dist)  # every process's generators (a collective under DDP)
         if main:
             checkpoint.save(last, {"model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                                   "state": {**state, "iteration": at}, "rng": checkpoint.rng_state(),
+                                   "state": {**state, "iteration": at}, "rng": rng,
                                    "window": window.state(), "recipe": json.loads(recipe.to_json()),
                                    "arch": options.arch or {}})
             if options.on_checkpoint is not None:
@@ -222,6 +236,13 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
         saved_at, saved_time = at, time.monotonic()
 
     step = step_fn or _plain_step
+    benchmark = torch.backends.cudnn.benchmark
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: cuDNN picks its fastest kernels once (reset below)
+    if options.checkpoint_activations:
+        from archspec.runtime.stages import RunningStats
+
+        options.running_stats = RunningStats(net)
     model.train()
     try:
         with _StopFlag() as stop:
@@ -242,12 +263,18 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
                         raise Diverged(_diverged(mean_loss, i - window.steps + 1, i, lr, last, saved_at, run_dir))
                     elapsed = time.perf_counter() - window.started
                     ips = window.timed_images * dist.world / max(elapsed, 1e-9)
+                    warmup = first_window  # compile warm-up, cuDNN autotuning, caches: not the steady speed
+                    first_window = False
                     wait = _waited(batches) - waited
                     waited += wait
                     record = {"kind": "train", "iter": i, "epoch": round(i / ipe, 4), "loss": mean_loss, "lr": lr,
                               "train_err": 100 * err, "images_per_s": ips,
                               "time": time.perf_counter() - start_time, "data_wait": wait / max(elapsed, 1e-9),
-                              "peak_mem_mb": peak_memory_mb(device)}
+                              "window_s": elapsed, "peak_mem_mb": peak_memory_mb(device)}
+                    if warmup:
+                        record["warmup"] = True
+                    if device.type == "cuda":
+                        torch.cuda.reset_peak_memory_stats(device)  # each record: the peak of its own window
                     metrics.write(record)
                     progress.update(i, mean_loss, lr, 100 * err, ips)
                     if wait > 0.2 * elapsed and elapsed > 1:
@@ -258,7 +285,8 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
                         log(f"warm-up ends at iteration {i:,} (training error {100 * err:.1f}%)")
                     window.reset()
                 if i % eval_every == 0 or i == total:
-                    _evaluate_all(net, data, recipe, options, i, state, metrics, log, run_dir, dist)
+                    average_buffers(net, dist)
+                    _evaluate_all(net, evaluator, data, recipe, options, i, state, metrics, log, run_dir, dist)
                     model.train()
                     window.restart_clock()
                 due = logged and time.monotonic() - saved_time >= ckpt_seconds
@@ -267,10 +295,11 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
                 if i % ckpt_every == 0 or i == total or due:
                     save_checkpoint(i)
                     window.restart_clock()
-                # alone, stop right after the step; together, decide at log intervals so all stop at the same step
+                # alone, stop right after the step; together, decide every few steps so all stop at the same step
+                # (within torchrun's grace between SIGTERM and SIGKILL) without a collective on every step
                 asked = stop.signal is not None
                 if dist.active:
-                    asked = dist.any(asked, device) if i % log_every == 0 else False
+                    asked = dist.any(asked, device) if i % stop_every == 0 else False
                 if asked and i < total:
                     mean_loss, _ = window.read(dist) if window.images or dist.active else (0.0, 0.0)
                     if math.isfinite(mean_loss):
@@ -278,18 +307,28 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
                     raise Interrupted(f"stopped at iteration {i:,} of {total:,}; saved {last}; continue with "
                                       f"`archspec train --resume --out {run_dir}`")
     finally:
+        torch.backends.cudnn.benchmark = benchmark
         progress.end()
         metrics.close()
     return _summary(run_dir, state, total, start_time, device) if main else {}
 
 
-def _diverged(loss: float, first: int, i: int, lr: float, last: Path, saved_at: int | None, run_dir: Path) -> str:
-    text = f"the loss became {loss} between iterations {first:,} and {i:,} (lr {lr:g}); "
+def _finite(model: nn.Module) -> bool:
+    """Whether every parameter is finite (one read of the device)."""
+    flags = [torch.isfinite(p).all() for p in model.parameters()]
+    return bool(torch.stack(flags).all()) if flags else True
+
+
+def _diverged(loss: float, first: int, i: int, lr: float, last: Path, saved_at: int | None, run_dir: Path,
+              where: str = "the loss") -> str:
+    what = f"{where} became {loss}" if where == "the loss" else f"{where} became NaN or infinite"
+    text = f"{what} between iterations {first:,} and {i:,} (lr {lr:g}); "
+    fix = ("a lower learning rate (--lr), weight decay (--weight-decay) or momentum (--momentum), or a warm-up "
+           "(--recipe 'schedule.warmup={lr: 0.01, until_train_error: 0.8}')")
     if saved_at is None:
-        return text + (f"no checkpoint was written, so the same command with a lower learning rate (--lr) or a "
-                       f"warm-up starts the run again in {run_dir}")
+        return text + f"no checkpoint was written, so the same command with {fix} starts the run again in {run_dir}"
     return text + (f"the last good checkpoint is {last} (iteration {saved_at:,}); resuming would repeat the same "
-                   "steps: start a new run with a lower learning rate (--lr) or a warm-up in another folder (--out)")
+                   f"steps: start a new run in another folder (--out) with {fix}")
 
 
 class _Silent:
@@ -315,7 +354,11 @@ def _plain_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
         logits = model(x)
         loss = F.cross_entropy(logits.float(), y)
     optimizer.zero_grad(set_to_none=True)
+    stats = options.running_stats
+    saved = stats.snapshot() if stats is not None else None  # recomputed stages must not count the batch twice
     loss.backward()
+    if stats is not None:
+        stats.restore(saved)
     optimizer.step()
     return loss, logits
 
@@ -325,11 +368,11 @@ def _waited(batches: Iterator[Any]) -> float:
     return float(fn()) if callable(fn) else 0.0
 
 
-def _evaluate_all(model: nn.Module, data: Any, recipe: Recipe, options: TrainOptions, i: int, state: dict[str, Any],
+def _evaluate_all(model: nn.Module, evaluator: nn.Module, data: Any, recipe: Recipe, options: TrainOptions, i: int, state: dict[str, Any],
                   metrics: Any, log: Callable[[str], None], run_dir: Path, dist: Any) -> None:
     views = int(recipe.eval.get("views", 1))
     for split in data.splits:
-        result = evaluate(model, data, split, views=views, batch_size=options.eval_batch_size,
+        result = evaluate(evaluator, data, split, views=views, batch_size=options.eval_batch_size,
                           channels_last=options.channels_last, bf16=options.bf16,
                           reduce=dist.sum_ if dist.active else None)
         if not dist.is_main:
@@ -344,16 +387,23 @@ def _evaluate_all(model: nn.Module, data: Any, recipe: Recipe, options: TrainOpt
 
 
 def _summary(run_dir: Path, state: dict[str, Any], total: int, start: float, device: torch.device) -> dict[str, Any]:
+    """The run's summary: the last record of each kind, the best validation error, the steady training speed
+    (images over seconds of the windows after the first one of each start, which holds compile warm-up and
+    autotuning) and the peak memory (the highest window peak)."""
     from archspec.runtime.metrics import read_metrics
 
     records = read_metrics(run_dir / "metrics.jsonl")
+    trains = [r for r in records if r.get("kind") == "train"]
+    peaks = [r["peak_mem_mb"] for r in trains if isinstance(r.get("peak_mem_mb"), (int, float))]
     final: dict[str, Any] = {"iterations": total, "best_val_err": state["best_val_err"],
-                             "peak_mem_mb": round(peak_memory_mb(device), 1)}
+                             "peak_mem_mb": round(max(peaks + [peak_memory_mb(device)]), 1)}
     for kind in ("train", "val", "test"):
         last = [r for r in records if r.get("kind") == kind]
         if last:
             final[f"final_{kind}"] = last[-1]
-    trains = [r for r in records if r.get("kind") == "train"]
-    if trains:
-        final["images_per_s"] = sum(r["images_per_s"] for r in trains) / len(trains)
+    steady = [r for r in trains if not r.get("warmup") and r.get("window_s")] or \
+        [r for r in trains if r.get("window_s")]
+    seconds = sum(r["window_s"] for r in steady)
+    if seconds > 0:
+        final["images_per_s"] = sum(r["images_per_s"] * r["window_s"] for r in steady) / seconds
     return final

@@ -72,6 +72,7 @@ class DataConfig:
     download: bool = False         # cifar10: fetch it if absent (checksum verified)
     synthetic_size: int = 1024     # synthetic: number of distinct training images
     shard: tuple[int, int] = (0, 1)  # (rank, world size): this process's share of every global batch
+    channels_last: bool = False    # training batches come laid out channels_last (what the model runs in)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -138,8 +138,8 @@ def _cifar10(config: DataConfig) -> Data:
         missing = _cifar_missing(folder)
     if missing is not None:
         raise DataError(f"CIFAR-10 not found: {missing} is missing; unpack the python version ({CIFAR10_URL}) so "
-                        f"that {root}/{CIFAR10_FOLDER}/ holds data_batch_1..5 and test_batch, or pass --download "
-                        f"to fetch it")
+                        f"that {root}/{CIFAR10_FOLDER}/ holds data_batch_1..5 and test_batch, name where it is with "
+                        f"--data-dir, or pass --download to fetch it")
     parts = [_read_batch(folder / name) for name in CIFAR10_TRAIN_FILES]
     test_images, test_labels = _read_batch(folder / CIFAR10_TEST_FILE)
     images = np.concatenate([p[0] for p in parts])
@@ -168,7 +168,7 @@ def _cifar_split(n: int, config: DataConfig, folder: Path) -> tuple[np.ndarray, 
         train = n - val
     if train < 1 or train + val > n:
         raise DataError(f"cifar10 train_size {train} + val_size {val} do not fit the {n} training images of "
-                        f"{folder}; lower them")
+                        f"{folder}; lower them (--train-size, --val-size)")
     order = _fixed_order(n, "cifar10-split")
     return np.sort(order[val:val + train]), np.sort(order[:val])
 

@@ -186,16 +186,18 @@ def _normalizer(kind: str, total: Tensor | None, total_sq: Tensor | None, count:
 
 
 def _pixel_sums(images: Tensor, index: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Per-pixel sum and sum of squares (float64, CPU) of images[index] (uint8 (N, 3, H, W), any device)."""
+    """Per-pixel sum and sum of squares (float64, CPU) of images[index] (uint8 (N, 3, H, W), any device).
+    Chunks are summed exactly in float32 and accumulated in float64 on the images' device; the host reads the
+    result once, not once per chunk."""
     n = len(index) if index is not None else len(images)
-    total = torch.zeros(images.shape[1:], dtype=torch.float64)
-    total_sq = torch.zeros(images.shape[1:], dtype=torch.float64)
+    total = torch.zeros(images.shape[1:], dtype=torch.float64, device=images.device)
+    total_sq = torch.zeros(images.shape[1:], dtype=torch.float64, device=images.device)
     for start in range(0, n, STATS_CHUNK):
         chunk = images[index[start:start + STATS_CHUNK]] if index is not None else images[start:start + STATS_CHUNK]
         x = chunk.float()
-        total += x.sum(0).cpu().double()
-        total_sq += (x * x).sum(0).cpu().double()
-    return total, total_sq
+        total += x.sum(0).double()
+        total_sq += (x * x).sum(0).double()
+    return total.cpu(), total_sq.cpu()
 
 
 # ----------------------------------------------------------------------------------------------------------------

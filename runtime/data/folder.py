@@ -288,6 +288,8 @@ class _FolderData(Data):
             x = self.norm(x.to(self.device, non_blocking=self.pin))
             if self.lighting:
                 x = x + self.norm.shift(_pca_rgb(alpha.to(self.device, non_blocking=self.pin)))
+            if self.config.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)  # here, once, rather than in the loop
             yield x, y.to(self.device, non_blocking=self.pin)
 
     def eval_iter(self, split: str, batch_size: int | None = None) -> BatchStream:

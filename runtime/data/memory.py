@@ -16,24 +16,29 @@ from archspec.runtime.data.common import (DataError, Op, _describe_ops, _device_
 # In-memory sources: CIFAR-10 and synthetic
 
 
-def _pad_crop(x: Tensor, pad: int, size: int, fill: float, g: torch.Generator) -> Tensor:
-    """Each image zero-padded (with `fill`) by `pad` and cropped to size x size at a random place; vectorised."""
+def _pad_crop(x: Tensor, pad: int, size: int, fill: float, g: torch.Generator, share: tuple[int, slice]) -> Tensor:
+    """Each image padded (with `fill`) by `pad` and cropped to size x size at a random place; vectorised. The
+    places are drawn for the whole global batch (`share`: its size, and the rows that are this process's images),
+    so a process crops only its own images yet gets exactly what one process alone would. The result comes out
+    laid out NHWC (channels_last): that is how the gather below produces it; `_TensorData` settles the layout."""
     if pad:
         x = torch.nn.functional.pad(x, (pad, pad, pad, pad), value=float(fill))
     b, _, h, w = x.shape
     if h == size and w == size:
         return x
-    top = torch.randint(0, h - size + 1, (b,), generator=g, device=x.device)
-    left = torch.randint(0, w - size + 1, (b,), generator=g, device=x.device)
+    total, rows = share
+    top = torch.randint(0, h - size + 1, (total,), generator=g, device=x.device)[rows]
+    left = torch.randint(0, w - size + 1, (total,), generator=g, device=x.device)[rows]
     steps = torch.arange(size, device=x.device)
-    rows = (top[:, None] + steps)[:, :, None]          # (B, size, 1)
-    cols = (left[:, None] + steps)[:, None, :]         # (B, 1, size)
+    ys = (top[:, None] + steps)[:, :, None]          # (B, size, 1)
+    xs = (left[:, None] + steps)[:, None, :]         # (B, 1, size)
     batch = torch.arange(b, device=x.device)[:, None, None]
-    return x.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2).contiguous()
+    return x.permute(0, 2, 3, 1)[batch, ys, xs].permute(0, 3, 1, 2)
 
 
-def _hflip(x: Tensor, p: float, g: torch.Generator) -> Tensor:
-    flip = torch.rand(x.shape[0], generator=g, device=x.device) < p
+def _hflip(x: Tensor, p: float, g: torch.Generator, share: tuple[int, slice]) -> Tensor:
+    total, rows = share
+    flip = (torch.rand(total, generator=g, device=x.device) < p)[rows]
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
@@ -100,34 +105,36 @@ class _TensorData(Data):
 
     def _train_batches(self, start: int) -> Iterator[Batch]:
         b, per_epoch, seed = self.config.batch_size, self.iters_per_epoch, self.config.seed
+        rank, world = self.config.shard
+        per = b // world
+        share = (b, slice(rank * per, (rank + 1) * per))  # this process's rows of every global batch
         epoch, order = -1, self.train_index
         i = start
         while True:
             e, pos = divmod(i, per_epoch)
             if e != epoch:
                 epoch = e
-                order = self.train_index[_epoch_order(self.train_size, seed, e).to(self.device)]
-            index = order[pos * b:(pos + 1) * b]
+                order = self.train_index[_to_device(_epoch_order(self.train_size, seed, e), self.device)]
+            index = order[pos * b:(pos + 1) * b][share[1]]
             g = _device_generator(self.device, "augment", seed, i)
-            x, y = self._augment(self.norm(self.pool[index]), g), self.labels[index]
-            yield self._share(x), self._share(y)  # the global batch is drawn alike everywhere; keep our rows
+            x = self._augment(self.norm(self.pool[index]), g, share)
+            yield self._layout(x), self.labels[index]
             i += 1
 
-    def _share(self, t: Tensor) -> Tensor:
-        rank, world = self.config.shard
-        if world == 1:
-            return t
-        per = t.shape[0] // world
-        return t[rank * per:(rank + 1) * per]
+    def _layout(self, x: Tensor) -> Tensor:
+        """The batch in the memory format the model runs in (a no-op when augmentation already made it so)."""
+        fmt = torch.channels_last if self.config.channels_last else torch.contiguous_format
+        return x.contiguous(memory_format=fmt)
 
-    def _augment(self, x: Tensor, g: torch.Generator) -> Tensor:
+    def _augment(self, x: Tensor, g: torch.Generator, share: tuple[int, slice]) -> Tensor:
+        total, rows = share
         for op, p in self.ops:
             if op in ("pad_crop", "random_crop"):
-                x = _pad_crop(x, p["pad"], p["size"], p["fill"], g)
+                x = _pad_crop(x, p["pad"], p["size"], p["fill"], g, share)
             elif op == "hflip":
-                x = _hflip(x, p["p"], g)
+                x = _hflip(x, p["p"], g, share)
             elif op == "lighting":
-                alpha = torch.randn((x.shape[0], 3), generator=g, device=x.device) * p["alphastd"]
+                alpha = torch.randn((total, 3), generator=g, device=x.device)[rows] * p["alphastd"]
                 x = x + self.norm.shift(_pca_rgb(alpha))
         return x
 
@@ -159,6 +166,13 @@ class _TensorData(Data):
                 f"{_describe_ops(self.ops)}; eval {self.eval_views} view(s); in memory on {self.device} (uint8)")
 
 
+def _to_device(t: Tensor, device: torch.device) -> Tensor:
+    """A CPU tensor on `device` without making the host wait: from pinned memory, asynchronously, on CUDA."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def _start(start: int) -> int:
     if not isinstance(start, int) or start < 0:
         raise DataError(f"train_iter start must be an iteration >= 0, not {start!r}")
@@ -185,8 +199,9 @@ def _synthetic(config: DataConfig) -> Data:
         images = torch.randint(0, 256, (config.synthetic_size, 3, size, size), dtype=torch.uint8, device=device,
                                generator=g)
         labels = torch.randint(0, classes, (config.synthetic_size,), device=device, generator=g)
-        val = torch.randint(0, 256, (SYNTHETIC_VAL, 3, size, size), dtype=torch.uint8, device=device, generator=g)
-        val_labels = torch.randint(0, classes, (SYNTHETIC_VAL,), device=device, generator=g)
+        n_val = SYNTHETIC_VAL if config.val_size is None else min(SYNTHETIC_VAL, config.val_size)
+        val = torch.randint(0, 256, (n_val, 3, size, size), dtype=torch.uint8, device=device, generator=g)
+        val_labels = torch.randint(0, classes, (n_val,), device=device, generator=g)
     except (RuntimeError, MemoryError) as e:
         raise DataError(f"cannot make {config.synthetic_size} synthetic 3x{size}x{size} images on {device}: "
                         f"{_why(e)}; lower synthetic_size or image_size") from None

@@ -439,3 +439,84 @@ def test_ctrl_c_message_once_and_log_holds_what_the_run_printed(procs, train_arg
     assert r.returncode == 0, r.stderr
     log = (run / "log.txt").read_text()
     assert "cifar_resnet20: test error" in log and "after 100 iterations" in log  # the final summary
+
+
+# -- found by trying it as a new user -----------------------------------------------------------------------------
+
+def test_a_run_whose_last_checkpoint_went_missing_is_not_taken_for_a_failed_start(cli, stopped_run, train_args,
+                                                                                    tmp_path):
+    run = stopped_run(tmp_path / "run")
+    (run / "last.pt").unlink()
+    before = snapshot(run)
+    for args in (["train", "--resume", "--out", run, "--quiet"], train_args(run, iters=80)):
+        r = cli(*args)
+        assert r.code == 2 and "records a checkpoint at iteration" in one_line(r.err) and "missing" in r.err
+        assert snapshot(run) == before  # best.pt and the metrics are still there
+
+
+def test_resume_from_weights_only_or_another_runs_checkpoint_is_refused(cli, stopped_run, train_args, cifar_dir,
+                                                                        tmp_path):
+    run = stopped_run(tmp_path / "run")
+    other = tmp_path / "other"
+    assert cli(*train_args(other, iters=20)).code == 0  # a cifar_resnet20 run with a best.pt
+    (run / "last.pt").write_bytes((other / "best.pt").read_bytes())
+    r = cli("train", "--resume", "--out", run, "--quiet")
+    assert r.code == 2 and "holds weights only" in one_line(r.err)
+    plain = tmp_path / "plain"
+    assert cli("train", "cifar_plain20", "--out", plain, "--data-dir", cifar_dir, "--device", "cpu", "--iters", "5",
+               "--batch-size", "8", "--log-interval", "5", "--train-size", "100", "--val-size", "20",
+               "--quiet").code == 0
+    (run / "last.pt").write_bytes((plain / "last.pt").read_bytes())
+    r = cli("train", "--resume", "--out", run)  # not quiet: still one line, nothing printed before it
+    assert r.code == 2 and "not this run's own last.pt" in one_line(r.err)
+
+
+def test_export_never_writes_over_its_own_weights(cli, stopped_run, tmp_path):
+    run = stopped_run(tmp_path / "run")
+    before = (run / "last.pt").read_bytes()
+    r = cli("export", "cifar_resnet20", "--weights", run / "last.pt", "--torchscript", run / "last.pt")
+    assert r.code == 2 and "is the --weights file" in one_line(r.err)
+    assert (run / "last.pt").read_bytes() == before
+    r = cli("export", "cifar_resnet20", "--torchscript", tmp_path / "m", "--program", tmp_path / "m")
+    assert r.code == 2 and "the same path is named twice" in r.err
+
+
+def test_export_onto_a_full_disk_is_one_line_and_leaves_nothing(cli, tmpfs):
+    disk = tmpfs(size="256k")
+    r = cli("export", "cifar_resnet20", "--torchscript", disk / "m.pt")
+    assert r.code == 2 and "No space left on device" in one_line(r.err)
+    assert list(disk.iterdir()) == []
+
+
+def test_out_of_memory_is_exit_2(cli, tmp_path):
+    r = cli("export", "cifar_resnet20", "--torchscript", tmp_path / "m.pt", "--batch", str(10**12))
+    assert r.code == 2 and "out of memory" in one_line(r.err) and "--batch" in r.err
+
+
+def test_a_refused_start_leaves_no_lock_in_someone_elses_folder(cli, train_args, tmp_path):
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("x")
+    assert cli(*train_args(theirs, iters=5)).code == 2
+    assert sorted(p.name for p in theirs.iterdir()) == ["notes.txt"]
+
+
+def test_a_checkpoint_is_never_of_broken_weights(cli, train_args, tmp_path, monkeypatch):
+    import archspec.runtime.train as loop
+
+    real = loop._plain_step
+
+    def poisoned(model, optimizer, x, y, options):  # the 10th update breaks the weights; its loss was fine
+        out = real(model, optimizer, x, y, options)
+        poisoned.calls += 1
+        if poisoned.calls == 10:
+            with torch.no_grad():
+                next(iter(model.parameters())).fill_(float("nan"))
+        return out
+
+    poisoned.calls = 0
+    monkeypatch.setattr(loop, "_plain_step", poisoned)
+    run = tmp_path / "run"
+    r = cli(*train_args(run, iters=40))
+    assert r.code == 3 and "the weights became NaN or infinite" in r.err
+    assert not (run / "last.pt").exists()  # the checkpoint due at iteration 10 was not written
