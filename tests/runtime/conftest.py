@@ -165,3 +165,28 @@ def tmpfs(tmp_path: Path):
     yield mount
     for where in mounted:
         subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+NOBN_SPEC = """\
+archspec: 1
+name: nobn
+imports: [archspec:recipes/cifar10.yaml]
+input: [3, 32, 32]
+network:
+  - conv1: {op: conv, out: 8, kernel: 3, pad: 1, bias: true}
+  - relu1: {op: relu}
+  - conv2: {op: conv, out: 16, kernel: 3, stride: 2, pad: 1, bias: true}
+  - relu2: {op: relu}
+  - pool: {op: global_avgpool}
+  - flat: {op: flatten}
+  - fc: {op: linear, out: 10}
+"""
+
+
+@pytest.fixture
+def nobn_spec(tmp_path: Path) -> Path:
+    """A spec without batch norm: several processes under DDP compute what one process computes (per-process
+    batch norm would see half the batch and legitimately differ)."""
+    path = tmp_path / "nobn.yaml"
+    path.write_text(NOBN_SPEC)
+    return path

@@ -20,27 +20,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.slow
 
-SPEC = """\
-archspec: 1
-name: nobn
-imports: [archspec:recipes/cifar10.yaml]
-input: [3, 32, 32]
-network:
-  - conv1: {op: conv, out: 8, kernel: 3, pad: 1, bias: true}
-  - relu1: {op: relu}
-  - conv2: {op: conv, out: 16, kernel: 3, stride: 2, pad: 1, bias: true}
-  - relu2: {op: relu}
-  - pool: {op: global_avgpool}
-  - flat: {op: flatten}
-  - fc: {op: linear, out: 10}
-"""
-
-
 @pytest.fixture
-def spec(tmp_path: Path) -> Path:
-    path = tmp_path / "nobn.yaml"
-    path.write_text(SPEC)
-    return path
+def spec(nobn_spec: Path) -> Path:
+    return nobn_spec
 
 
 def args(spec: Path, out: Path, cifar_dir: Path, *extra: str, iters: int = 30) -> list[str]:

@@ -1,7 +1,8 @@
 """The speed and memory flags of `archspec train`, in the combinations that matter, on the CPU: each trains a few
 steps through the real command and gives the plain run's losses: exactly where the maths is the same
 (activation checkpointing recomputes the very same operations), within a stated tolerance where kernels differ
-(channels_last and compiled kernels sum in another order: 1e-4 relative) or precision does (bf16: 5e-2)."""
+(compiled kernels: 1e-4 relative; channels_last convolutions sum in another order: 1e-3 after six SGD steps,
+2e-4 seen) or precision does (bf16: 5e-2)."""
 
 from __future__ import annotations
 
@@ -16,22 +17,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 NET = ["cifar_resnet", "--set", "n=1"]  # ResNet-8: every kind of op of the family, small enough to compile fast
-
-NOBN = """\
-archspec: 1
-name: nobn
-imports: [archspec:recipes/cifar10.yaml]
-input: [3, 32, 32]
-network:
-  - conv1: {op: conv, out: 8, kernel: 3, pad: 1, bias: true}
-  - relu1: {op: relu}
-  - conv2: {op: conv, out: 16, kernel: 3, stride: 2, pad: 1, bias: true}
-  - relu2: {op: relu}
-  - pool: {op: global_avgpool}
-  - flat: {op: flatten}
-  - fc: {op: linear, out: 10}
-"""
-
 
 def common(cifar_dir: Path, out: Path) -> list[str]:
     return ["--out", str(out), "--data-dir", str(cifar_dir), "--device", "cpu", "--quiet", "--iters", "6",
@@ -77,8 +62,8 @@ def test_checkpointed_activations_give_exactly_the_plain_run(plain, cifar_dir, t
 
 
 @pytest.mark.parametrize("flags, rel", [
-    (["--channels-last"], 1e-4),
-    (["--channels-last", "--checkpoint-activations"], 1e-4),
+    (["--channels-last"], 1e-3),
+    (["--channels-last", "--checkpoint-activations"], 1e-3),
     (["--bf16"], 5e-2),
     (["--bf16", "--channels-last"], 5e-2),
 ])
@@ -92,7 +77,8 @@ def test_layout_and_precision_flags(plain, cifar_dir, tmp_path, flags, rel):
                                    ["--compile", "--channels-last"]])
 def test_compiled_runs(plain, cifar_dir, tmp_path, flags):
     run = _train(cifar_dir, tmp_path / "run", *flags)
-    assert agree(losses(run), losses(plain), 1e-4), (losses(run), losses(plain))
+    rel = 1e-3 if "--channels-last" in flags else 1e-4
+    assert agree(losses(run), losses(plain), rel), (losses(run), losses(plain))
 
 
 def _torchrun(*args: str) -> list[str]:
@@ -102,9 +88,8 @@ def _torchrun(*args: str) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("flags", [[], ["--checkpoint-activations"], ["--channels-last"]])
-def test_two_process_ddp_gives_the_one_process_run(cifar_dir, tmp_path, flags):
-    spec = tmp_path / "nobn.yaml"
-    spec.write_text(NOBN)
+def test_two_process_ddp_gives_the_one_process_run(cifar_dir, nobn_spec, tmp_path, flags):
+    spec = nobn_spec
     one, two = tmp_path / "one", tmp_path / "two"
     r = subprocess.run([sys.executable, "-m", "archspec", "train", str(spec), *common(cifar_dir, one)],
                        capture_output=True, text=True, timeout=300)

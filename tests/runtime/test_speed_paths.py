@@ -63,36 +63,46 @@ def test_sync_bn_needs_several_processes_on_cuda(cli, train_args, tmp_path):
 # -- CUDA only (skipped without a GPU; run them on one before claiming GPU behaviour) --------------------------
 
 @cuda
-def test_cuda_steps_do_not_synchronise_with_the_host():
-    """Between log intervals a step (batch, forward, backward, update, metric sums) never waits for the GPU."""
+def test_cuda_training_loop_does_not_synchronise_with_the_host(tmp_path):
+    """The real loop (runtime/train.py) over three epochs: after an ordinary step (not a log, evaluation or
+    checkpoint point) nothing waits for the GPU: not the batch, the step, the metric sums, nor a new epoch."""
+    import warnings
+
     import archspec
     from archspec.runtime.data import DataConfig, make_data
-    from archspec.runtime.train import TrainOptions, Window, _plain_step, make_optimizer
     from archspec.runtime.recipe import resolve
+    from archspec.runtime.train import TrainOptions, _plain_step, train
 
     device = torch.device("cuda")
-    model = archspec.build("cifar_resnet20").to(device).to(memory_format=torch.channels_last)
-    recipe = resolve(archspec.load("cifar_resnet20").recipe, {}, [])
-    data = make_data(DataConfig(name="synthetic", root=None, batch_size=128, seed=0, device=device,
-                                augment=recipe.augment))
-    optimizer = make_optimizer(model, recipe)
-    options = TrainOptions(run_dir=Path("."), device=device, channels_last=True, bf16=True)
-    batches, window = data.train_iter(0), Window(device)
-    for _ in range(3):  # warm-up: cuDNN and the allocator may synchronise the first time
-        x, y = next(batches)
-        loss, logits = _plain_step(model, optimizer, x.contiguous(memory_format=torch.channels_last), y, options)
-        window.add(loss, logits, y)
-    torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        for _ in range(5):
-            x, y = next(batches)
-            loss, logits = _plain_step(model, optimizer, x.contiguous(memory_format=torch.channels_last), y,
-                                       options)
-            window.add(loss, logits, y)
-    finally:
-        torch.cuda.set_sync_debug_mode(0)
-    assert window.read()[0] > 0
+    recipe = resolve(archspec.load("cifar_resnet20").recipe, {"iters": 30, "batch_size": 64, "log_interval": 15,
+                                                              "eval_interval": 30, "dataset": "synthetic",
+                                                              "no_warmup": True}, [])
+    data = make_data(DataConfig(name="synthetic", root=None, batch_size=64, seed=0, device=device,
+                                augment=recipe.augment, synthetic_size=640, channels_last=True))  # 10 iters/epoch
+    done, by_step = [0], {}
+
+    def step(*a):
+        out = _plain_step(*a)
+        done[0] += 1
+        return out
+
+    def record(message, *rest, **kw):
+        if "synchroniz" in str(message):
+            by_step[done[0]] = by_step.get(done[0], 0) + 1
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = record
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            train(archspec.build("cifar_resnet20"), recipe, data,
+                  TrainOptions(run_dir=tmp_path, device=device, progress=False, bf16=True, channels_last=True),
+                  lambda text: None, step_fn=step)
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+    expected = {0, 15, 30}  # start-up; the log, evaluation and checkpoint points
+    assert done[0] == 30
+    assert {k: v for k, v in by_step.items() if k not in expected} == {}, by_step
 
 
 @cuda
