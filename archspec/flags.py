@@ -102,9 +102,10 @@ def _nearest_existing(path: Path) -> Path:
     return p
 
 
-def writable_folder_problem(folder: Path) -> str | None:
-    """Why files cannot be created in `folder` (which may not exist yet), or None. Probes with a real file, since
-    permission bits say nothing of read-only mounts and nothing to root."""
+def writable_folder_problem(folder: Path, target: Path | None = None) -> str | None:
+    """Why files cannot be created in `folder` (which may not exist yet), or None; `target` is what the message
+    names (default the folder). Probes with a real file, since permission bits say nothing of read-only mounts
+    and nothing to root."""
     folder = Path(folder).expanduser()
     if folder.exists() and not folder.is_dir():
         return f"{folder} is a file, not a folder"
@@ -114,7 +115,7 @@ def writable_folder_problem(folder: Path) -> str | None:
     try:
         fd, name = tempfile.mkstemp(prefix=".archspec-probe.", dir=base)
     except OSError as e:
-        return os_problem(e, folder)
+        return os_problem(e, target if target is not None else folder)
     os.close(fd)
     os.unlink(name)
     return None
@@ -137,7 +138,7 @@ def output_file(text: str) -> Path:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.exists():
         raise argparse.ArgumentTypeError(f"folder {parent} does not exist: create it first")
-    problem = writable_folder_problem(parent)
+    problem = writable_folder_problem(parent, path)
     if problem:
         raise argparse.ArgumentTypeError(problem)
     return path
