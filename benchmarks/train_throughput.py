@@ -4,8 +4,8 @@ Both the lowered model and a hand-written PyTorch twin (reference_models.py, sam
 the very same loop, `archspec.runtime.train.train`, on the same synthetic data with the recipe's augmentation
 (pad-crop and flip for CIFAR), metric windows, NaN checks, evaluation and checkpoint at the end: what
 `archspec train` does, minus reading files. Reported per model: steady images/s of each (the windows after the
-first, which holds compile warm-up and autotuning), the ratio archspec / hand-written (1.00 = equal, above 1 =
-archspec faster), peak memory, and for the CIFAR nets the projected wall time of the paper's schedule
+first, which holds compile warm-up and autotuning; each model run twice, a-h-h-a, the faster counting), the
+ratio archspec / hand-written (1.00 = equal, above 1 = archspec faster), peak memory, and for the CIFAR nets the projected wall time of the paper's schedule
 (64k iterations of 128, with its 32 evaluations of 15k images and 32 checkpoints, each timed here).
 
     python benchmarks/train_throughput.py                       # CUDA if present (bf16 + channels_last); all models
@@ -101,15 +101,20 @@ def compare(key: str, device: torch.device, *, batch: int | None = None, iters: 
     batch = batch or default_batch
     row: dict[str, Any] = {"model": key, "batch": batch, "compile": compile, "bf16": bf16,
                            "channels_last": channels_last}
-    for who, make in (("archspec", lambda: archspec.build(spec)), ("hand", make_twin)):
+    makers = {"archspec": lambda: archspec.build(spec), "hand": make_twin}
+    # a, h, h, a: each is measured once early and once late, so that warming of the process and drift of the
+    # machine hit both alike; the faster of each one's two runs counts
+    for who in ("archspec", "hand", "hand", "archspec"):
         torch.manual_seed(0)
-        s = loop_run(make(), spec, device, batch=batch, iters=iters, log_interval=log_interval, bf16=bf16,
+        s = loop_run(makers[who](), spec, device, batch=batch, iters=iters, log_interval=log_interval, bf16=bf16,
                      channels_last=channels_last, compile=compile)
-        row[who] = {"images_per_s": s.get("images_per_s"), "peak_mem_mb": s.get("peak_mem_mb"),
-                    "wall_s": s["wall_s"], "eval_s_per_image": s["eval_s_per_image"],
-                    "checkpoint_s": s["checkpoint_s"]}
-        if size == 32 and who == "archspec":
-            row["paper_schedule_min"] = paper_minutes(s, batch)
+        best = row.get(who)
+        if best is None or (s.get("images_per_s") or 0) > (best["images_per_s"] or 0):
+            row[who] = {"images_per_s": s.get("images_per_s"), "peak_mem_mb": s.get("peak_mem_mb"),
+                        "wall_s": s["wall_s"], "eval_s_per_image": s["eval_s_per_image"],
+                        "checkpoint_s": s["checkpoint_s"]}
+            if size == 32 and who == "archspec":
+                row["paper_schedule_min"] = paper_minutes(s, batch)
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
