@@ -79,6 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             message = message.replace("`archspec --help`", f"`archspec {command} --help`")
         print(f"archspec: error: {message}", file=sys.stderr)
         return e.exit_code
+    except BrokenPipeError:  # `archspec schema | head`
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return EXIT_OK
     except OSError as e:  # a full disk, a read-only mount, no permission: the user's to fix, wherever it happens
         from archspec.files import is_filesystem_error, os_problem
 
@@ -89,12 +95,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("archspec: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `archspec schema | head`
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        return EXIT_OK
     except SystemExit as e:  # --help and --version
         return int(e.code or 0) if isinstance(e.code, int) or e.code is None else EXIT_INVALID
     except Exception as e:  # noqa: BLE001 - the last line of defence: say it is our fault, not the user's

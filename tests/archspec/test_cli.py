@@ -256,6 +256,10 @@ def test_schema_to_a_closed_pipe(root):
                           text=True, cwd=root, timeout=60)
     assert proc.stdout.startswith("{")
     assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr
+    # a closed pipe is not a filesystem problem, nor an internal error (output larger than a pipe's buffer)
+    proc = subprocess.run(f"{sys.executable} -m archspec compile resnet152 --layers | head -1", shell=True,
+                          capture_output=True, text=True, cwd=root, timeout=120)
+    assert proc.stdout.startswith("resnet152") and proc.stderr == ""
 
 
 def test_validate_imports_neither_torch_nor_networkx(root):
