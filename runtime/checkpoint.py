@@ -69,9 +69,7 @@ def _feed(h: Any, value: Any) -> None:
 
 def architecture(compiled: Any, model: torch.nn.Module, spec_text: str | None = None) -> dict[str, Any]:
     """The identity of `compiled` (lowered as `model`), as stored in checkpoints and run folders."""
-    from archspec.compiler.ir import format_graph
-
-    lines = format_graph(compiled.graph, locations=False).splitlines()[1:]
+    lines = graph_lines(compiled)
     return {
         "name": compiled.name,
         "spec_sha256": hashlib.sha256(spec_text.encode()).hexdigest() if spec_text is not None else None,
@@ -79,6 +77,24 @@ def architecture(compiled: Any, model: torch.nn.Module, spec_text: str | None = 
         "graph": lines,
         "tensors": [[k, list(v.shape)] for k, v in model.state_dict().items()],
     }
+
+
+def graph_lines(compiled: Any) -> list[str]:
+    """The compiled graph as lines, one per op (name, op, attributes, inputs, shape): what identifies it."""
+    from archspec.compiler.ir import format_graph
+
+    return format_graph(compiled.graph, locations=False).splitlines()[1:]
+
+
+def first_difference(ours: list[str], theirs: list[str]) -> tuple[str, str] | None:
+    """The first pair of lines that differ (an empty string where one graph has ended), or None if equal."""
+    for x, y in zip(ours, theirs):
+        if x != y:
+            return x.strip(), y.strip()
+    if len(ours) != len(theirs):
+        n = min(len(ours), len(theirs))
+        return (ours[n].strip() if n < len(ours) else ""), (theirs[n].strip() if n < len(theirs) else "")
+    return None
 
 
 def arch_difference(stored: dict[str, Any], wanted: dict[str, Any]) -> str | None:
@@ -96,12 +112,12 @@ def arch_difference(stored: dict[str, Any], wanted: dict[str, Any]) -> str | Non
     if stored.get("graph_sha256") == wanted.get("graph_sha256"):
         return None
     ga, gb = stored.get("graph") or [], wanted.get("graph") or []
-    for x, y in zip(ga, gb):
-        if x != y:
-            return f"the checkpoint has `{x.strip()}` where the model has `{y.strip()}`"
-    if len(ga) != len(gb):
-        return f"the checkpoint's graph has {len(ga)} ops, the model's {len(gb)}"
-    return "the graphs differ"
+    diff = first_difference(ga, gb)
+    if diff is None:
+        return "the graphs differ"
+    if diff[0] and diff[1]:
+        return f"the checkpoint has `{diff[0]}` where the model has `{diff[1]}`"
+    return f"the checkpoint's graph has {len(ga)} ops, the model's {len(gb)}"
 
 
 def _shape(shape: Any) -> str:

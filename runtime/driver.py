@@ -66,6 +66,7 @@ class TrainRequest:
 @dataclass
 class _Plan:
     spec: Any
+    compiled: Any                # the spec's compiled graph (compiled once, here)
     spec_text: str
     recipe: Any
     seed: int
@@ -259,7 +260,7 @@ def _plan_new(req: TrainRequest, run: RunDir, state: str, sources: Any) -> _Plan
     if req.spec is None:
         raise RunError("say what to train: a spec file or a shipped spec's name (`archspec list`), or "
                        "--resume --out RUN to continue a run")
-    spec, _ = _load(req.spec, req.overrides, req.input_shape, sources)
+    spec, compiled = _load(req.spec, req.overrides, req.input_shape, sources)
     recipe = _resolve_recipe(spec.recipe, req.recipe_options, req.recipe_overrides)
     notes = []
     if state == "failed_start":
@@ -267,7 +268,7 @@ def _plan_new(req: TrainRequest, run: RunDir, state: str, sources: Any) -> _Plan
         notes.append(f"replacing the run in {where} that ended before its first checkpoint (started "
                      f"{info.get('started', '?')}: {info.get('command', '?')})")
     options = {k: bool(req.run_options.get(k)) for k in RUN_OPTIONS}
-    return _Plan(spec, resolved_spec_yaml(spec, recipe.data), recipe, req.seed or 0, False, state,
+    return _Plan(spec, compiled, resolved_spec_yaml(spec, recipe.data), recipe, req.seed or 0, False, state,
                  req.data_dir, options, {}, notes)
 
 
@@ -316,7 +317,7 @@ def _plan_resume(req: TrainRequest, run: RunDir, state: str, sources: Any) -> _P
     elif data_dir is not None and info.get("data_dir") and Path(data_dir).expanduser().resolve() != \
             Path(info["data_dir"]):
         notes.append(f"data from {data_dir} (the run started with {info['data_dir']})")
-    return _Plan(spec, spec_text, recipe, seed, state != "failed_start", state, data_dir, options, info, notes)
+    return _Plan(spec, compiled, spec_text, recipe, seed, state != "failed_start", state, data_dir, options, info, notes)
 
 
 def _missing_checkpoint(run: RunDir) -> str:
@@ -339,15 +340,14 @@ def _refuse_contradictions(req: TrainRequest, run: RunDir, info: dict[str, Any],
         named = [f"--set {o}" for o in req.overrides] + ([f"--input {req.input_shape}"] if req.input_shape else [])
         what = " ".join(([f"the spec {req.spec}"] if req.spec is not None else []) + named)
         what = what if req.spec is not None or not named else "the run's spec with " + what
-        from archspec.compiler.ir import format_graph
+        from archspec.runtime.checkpoint import first_difference, graph_lines
 
-        ours = format_graph(compiled.graph, locations=False).splitlines()[1:]
-        theirs = format_graph(given_compiled.graph, locations=False).splitlines()[1:]
-        for a, b in zip(ours, theirs):
-            if a != b:
-                raise RunError(f"{what} builds another network than the run's: `{b.strip()}` where the run has "
-                               f"`{a.strip()}`; {keep}")
-        if len(ours) != len(theirs):
+        ours, theirs = graph_lines(compiled), graph_lines(given_compiled)
+        diff = first_difference(ours, theirs)
+        if diff is not None and diff[0] and diff[1]:
+            raise RunError(f"{what} builds another network than the run's: `{diff[1]}` where the run has "
+                           f"`{diff[0]}`; {keep}")
+        if diff is not None:
             raise RunError(f"{what} builds another network than the run's ({len(theirs)} ops, the run has "
                            f"{len(ours)}); {keep}")
         if req.spec is not None:
@@ -406,7 +406,6 @@ def train_run(req: TrainRequest, sources: Any) -> int:
 def _execute(req: TrainRequest, plan: _Plan, run: RunDir, dist: Any, device: Any) -> int:
     import torch
 
-    from archspec.compiler.analysis import analyse
     from archspec.compiler.lower import lower
     from archspec.runtime import checkpoint
     from archspec.runtime.checkpoint import CheckpointError
@@ -416,7 +415,7 @@ def _execute(req: TrainRequest, plan: _Plan, run: RunDir, dist: Any, device: Any
     spec, recipe, opts = plan.spec, plan.recipe, plan.options
     if opts["sync_bn"] and not (dist.active and device.type == "cuda"):
         raise RunError("--sync-bn needs several processes on CUDA (torchrun --nproc_per_node=N ... --device cuda)")
-    compiled = analyse(spec)
+    compiled = plan.compiled
     torch.manual_seed(plan.seed)  # the model's initial weights come from the run's seed (alike in every process)
     model = lower(compiled)
     if opts["checkpoint_activations"]:

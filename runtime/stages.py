@@ -70,10 +70,8 @@ class RunningStats:
 
     def restore(self, saved: list[torch.Tensor]) -> None:
         with torch.no_grad():
-            now = [b for m in self.norms for b in _buffers(m)]
-            if now:
-                torch._foreach_copy_(now, saved) if hasattr(torch, "_foreach_copy_") else \
-                    [a.copy_(b) for a, b in zip(now, saved)]
+            for now, before in zip((b for m in self.norms for b in _buffers(m)), saved):
+                now.copy_(before)
 
 
 def _buffers(m: nn.Module) -> list[torch.Tensor]:
