@@ -37,14 +37,14 @@ def _overrides(overrides: dict[str, Any]) -> list[str]:
 
 def load(path_or_name: str | Path, **overrides: Any):
     """The resolved spec (params computed, constraints checked); raises archspec.SpecError if invalid."""
-    from archspec.spec import load_spec
+    from archspec.lang.spec import load_spec
 
     return load_spec(path_or_name, _overrides(overrides))
 
 
 def validate(path_or_name: str | Path, **overrides: Any):
     """A `validate.Result`: `.ok`, `.diagnostics` (each with code, message and file:line:col)."""
-    from archspec.check import validate as run
+    from archspec.compiler.validate import validate as run
 
     return run(path_or_name, _overrides(overrides))
 
@@ -97,7 +97,7 @@ def compiled_of(model: Any):
 
 def __getattr__(name: str) -> Any:
     if name == "SpecError":
-        from archspec.diagnostics import SpecError
+        from archspec.lang.diagnostics import SpecError
 
         return SpecError
     raise AttributeError(f"module 'archspec' has no attribute {name!r}")

@@ -12,7 +12,7 @@ import sys
 from typing import Any, Callable, Sequence
 
 from archspec import flags
-from archspec.errors import UserError
+from archspec.lang.errors import UserError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INVALID = 0, 1, 2
 
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             pass
         return EXIT_OK
     except OSError as e:  # a full disk, a read-only mount, no permission: the user's to fix, wherever it happens
-        from archspec.files import is_filesystem_error, os_problem
+        from archspec.lang.files import is_filesystem_error, os_problem
 
         if not is_filesystem_error(e) or os.environ.get("ARCHSPEC_DEBUG"):
             return _internal(e)
@@ -132,16 +132,16 @@ def _command_names() -> set[str]:
 
 
 def print_diagnostics(diagnostics: list, sources: Any) -> None:
-    from archspec.diagnostics import render_text
+    from archspec.lang.diagnostics import render_text
 
     if diagnostics:
         print(render_text(diagnostics, sources), file=sys.stderr)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from archspec.diagnostics import Sources, render_json
-    from archspec.schema import SchemaChecker
-    from archspec.check import validate
+    from archspec.lang.diagnostics import Sources, render_json
+    from archspec.lang.schema import SchemaChecker
+    from archspec.compiler.validate import validate
 
     checker = SchemaChecker()
     results = []
@@ -165,15 +165,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from archspec.schema import schema_json
+    from archspec.lang.schema import schema_json
 
     sys.stdout.write(schema_json())
     return EXIT_OK
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from archspec.resolve import available_specs
-    from archspec.yamlsrc import display_path
+    from archspec.lang.resolve import available_specs
+    from archspec.lang.yamlsrc import display_path
 
     for name, path in available_specs().items():
         print(f"{name:<20} {display_path(path)}")
@@ -181,7 +181,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from archspec.diagnostics import CODES
+    from archspec.lang.diagnostics import CODES
 
     code = args.code.upper()
     if code not in CODES:

@@ -45,7 +45,7 @@ def compile_or_report(args: argparse.Namespace, ref: str) -> Any:
     options (export, eval) get the default convention."""
     from archspec.cli import print_diagnostics
     from archspec.compiler.analysis import compile_spec
-    from archspec.diagnostics import Sources, SpecError
+    from archspec.lang.diagnostics import Sources, SpecError
 
     sources = Sources()
     try:

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from archspec.files import os_problem
+from archspec.lang.files import os_problem
 
 
 def _number(text: str, integer: bool) -> float:

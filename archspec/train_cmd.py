@@ -81,7 +81,7 @@ def _register_train(sub: Any) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from archspec.cli import EXIT_INVALID, print_diagnostics
-    from archspec.diagnostics import Sources, SpecError
+    from archspec.lang.diagnostics import Sources, SpecError
     from archspec.runtime.driver import RUN_OPTIONS, TrainRequest, train_run
 
     if args.iters is not None and args.epochs is not None:
@@ -127,7 +127,7 @@ def _register_eval(sub: Any) -> None:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from archspec.cli import EXIT_INVALID, EXIT_OK, print_diagnostics
-    from archspec.diagnostics import Sources, SpecError
+    from archspec.lang.diagnostics import Sources, SpecError
     from archspec.runtime.driver import EvalRequest, evaluate_checkpoint
 
     request = EvalRequest(

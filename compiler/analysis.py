@@ -13,11 +13,11 @@ import networkx as nx
 
 from archspec.compiler.expand import Expansion, expand
 from archspec.compiler.ir import build_graph, format_graph, order
-from archspec.compiler.ops import fmt_shape
+from archspec.lang.ops import fmt_shape
 from archspec.compiler.passes.context import PassContext
 from archspec.compiler.passes.pipeline import run_pipeline
-from archspec.diagnostics import Sources, SpecError
-from archspec.spec import Spec, load_spec
+from archspec.lang.diagnostics import Sources, SpecError
+from archspec.lang.spec import Spec, load_spec
 
 
 @dataclass

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archspec.compiler.graph_checks import check_graph, check_shapes, collapse
-from archspec.compiler.ops import OPS, USER_OPS, ShapeError, check_attr, fmt_shape
-from archspec.diagnostics import Diagnostic, Loc, SpecError, did_you_mean
-from archspec.schema import ITEM_KEYS, RESERVED_NAMES
-from archspec.spec import Spec
-from archspec.values import Failed, Scope, evaluate_expression, evaluate_value
-from archspec.yamlsrc import LocDict, LocList
+from archspec.lang.ops import OPS, USER_OPS, ShapeError, check_attr, fmt_shape
+from archspec.lang.diagnostics import Diagnostic, Loc, SpecError, did_you_mean
+from archspec.lang.schema import ITEM_KEYS, RESERVED_NAMES
+from archspec.lang.spec import Spec
+from archspec.lang.values import Failed, Scope, evaluate_expression, evaluate_value
+from archspec.lang.yamlsrc import LocDict, LocList
 
 MAX_NODES = 100_000  # ResNet-1202 has 4,807
 MAX_NESTING = 32  # blocks within blocks

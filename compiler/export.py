@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
-from archspec.files import BadFile, atomic_path
+from archspec.lang.files import BadFile, atomic_path
 
 
 def load_tensors(path: str | os.PathLike, what: str) -> Any:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from archspec.compiler.ops import ShapeError, propagate_shapes
-from archspec.diagnostics import Diagnostic, Loc
+from archspec.lang.ops import ShapeError, propagate_shapes
+from archspec.lang.diagnostics import Diagnostic, Loc
 
 
 def check_graph(nodes: dict[str, Any], output: str) -> list[Diagnostic]:

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import networkx as nx
 
-from archspec.compiler.ops import OPS, fmt_shape
+from archspec.lang.ops import OPS, fmt_shape
 
 
 class FrozenAttrs(dict):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from archspec.compiler.ir import order
-from archspec.compiler.ops import OPS, fmt_shape
+from archspec.lang.ops import OPS, fmt_shape
 from archspec.compiler.report import eng, stage_descriptions
 
 LEVELS = ("stage", "block", "layer")
@@ -356,7 +356,7 @@ def write(dg: Any, dest: str, boxes: int, *, level: str, max_boxes: int = MAX_BO
     import os
     from pathlib import Path
 
-    from archspec.files import BadFile, atomic_path
+    from archspec.lang.files import BadFile, atomic_path
 
     path = Path(dest)
     fmt = FORMATS.get(path.suffix.lower())

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from archspec.compiler.ir import order
-from archspec.compiler.ops import fmt_shape
+from archspec.lang.ops import fmt_shape
 
 _UNITS = [(10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")]
 

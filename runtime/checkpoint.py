@@ -13,7 +13,7 @@ and two things that make it safe to use later:
   file with flipped bytes is refused ("damaged") instead of evaluating to nonsense. Truncation and foreign files
   are refused by the reader itself.
 
-Writes go through `archspec.files.atomic_path` (temporary file, fsync, rename, fsync of the folder).
+Writes go through `archspec.lang.files.atomic_path` (temporary file, fsync, rename, fsync of the folder).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ FORMAT = "archspec-checkpoint"
 VERSION = 2
 
 
-from archspec.errors import UserError
+from archspec.lang.errors import UserError
 
 
 class CheckpointError(UserError):
@@ -139,7 +139,7 @@ def check_architecture(path: Path, data: dict[str, Any], wanted: dict[str, Any],
 
 def save(path: str | os.PathLike, state: dict[str, Any]) -> None:
     """Write a checkpoint atomically, with its format, version and checksum."""
-    from archspec.files import atomic_path
+    from archspec.lang.files import atomic_path
 
     body = {"format": FORMAT, "version": VERSION, **state}
     body["sha256"] = content_digest(body)

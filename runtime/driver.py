@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from archspec.errors import UserError
+from archspec.lang.errors import UserError
 from archspec.runtime.rundir import RunDir, RunDirError, find_run
 
 EXIT_OK, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 3, 130
@@ -237,7 +237,7 @@ class RunLog:
 def _load(ref: Any, overrides: list[str], input_shape: str | None, sources: Any) -> tuple[Any, Any]:
     """A spec and its compiled graph (SpecError with every problem otherwise)."""
     from archspec.compiler.analysis import analyse
-    from archspec.spec import load_spec
+    from archspec.lang.spec import load_spec
 
     spec = load_spec(ref, overrides, input_shape, sources)
     return spec, analyse(spec)

@@ -33,7 +33,7 @@ class MetricsLog:
                     continue  # a line torn by a crash
                 if record.get("iter", 0) <= keep_until:
                     kept.append(line)
-            from archspec.files import write_text
+            from archspec.lang.files import write_text
 
             write_text(self.path, "".join(k + "\n" for k in kept))
         self.file = self.path.open("a", encoding="utf-8")

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from archspec.errors import UserError
+from archspec.lang.errors import UserError
 
 
 class PlotError(UserError):
@@ -46,7 +46,7 @@ def plot_runs(paths: Sequence[Path], output: str | Path, *, title: str | None = 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from archspec.files import atomic_path
+    from archspec.lang.files import atomic_path
 
     output = Path(output)
     if output.suffix.lower() not in (".png", ".svg", ".pdf"):

@@ -54,8 +54,8 @@ def _parse_value(text: str) -> Any:
 
 def apply_override(recipe: dict[str, Any], path: str, value: Any) -> None:
     """Set `recipe[a][b]... = value` for `path` "a.b..."; fields the schema does not know are refused."""
-    from archspec.diagnostics import did_you_mean
-    from archspec.schema import build_schema
+    from archspec.lang.diagnostics import did_you_mean
+    from archspec.lang.schema import build_schema
 
     schema = build_schema()["$defs"]["recipe"]
     keys = path.split(".")

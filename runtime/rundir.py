@@ -33,8 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from archspec.errors import UserError
-from archspec.files import os_problem, remove_stale_temporaries, write_text
+from archspec.lang.errors import UserError
+from archspec.lang.files import os_problem, remove_stale_temporaries, write_text
 
 RUN_FORMAT = "archspec-run"
 LOCK = ".archspec.lock"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import networkx as nx
 
-from archspec.diagnostics import Diagnostic
+from archspec.lang.diagnostics import Diagnostic
 
 
 @dataclass

@@ -13,7 +13,7 @@ from __future__ import annotations
 import networkx as nx
 
 from archspec.compiler.ir import order
-from archspec.compiler.ops import OPS, numel
+from archspec.lang.ops import OPS, numel
 from archspec.compiler.passes.context import PassContext
 
 _VIEWS = {"input", "flatten", "identity"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from archspec.compiler.ops import OPS
+from archspec.lang.ops import OPS
 from archspec.compiler.passes.context import PassContext
 
 

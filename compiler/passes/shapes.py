@@ -11,7 +11,7 @@ from __future__ import annotations
 import networkx as nx
 
 from archspec.compiler.ir import order
-from archspec.compiler.ops import fmt_shape, propagate_shapes
+from archspec.lang.ops import fmt_shape, propagate_shapes
 from archspec.compiler.passes.context import PassContext
 
 

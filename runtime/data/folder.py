@@ -242,7 +242,7 @@ class _FolderData(Data):
         return (mean.double(), sq_mean.double()) if fits else None
 
     def _save_stats(self, cache: Path, stats: tuple[Tensor, Tensor], count: int, total: int) -> None:
-        from archspec.files import BadFile, atomic_path
+        from archspec.lang.files import BadFile, atomic_path
 
         mean, sq_mean = stats
         try:

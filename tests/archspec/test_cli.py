@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from archspec.diagnostics import CODES
+from archspec.lang.diagnostics import CODES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,13 +96,13 @@ def test_help_and_version_exit_0(cli):
 
 
 def test_internal_error_exit_1_one_line(cli, monkeypatch):
-    import archspec.check
+    import archspec.compiler.validate
 
     def boom(*a, **k):
         raise RuntimeError("kaboom")
 
     monkeypatch.delenv("ARCHSPEC_DEBUG", raising=False)
-    monkeypatch.setattr(archspec.check, "validate", boom)
+    monkeypatch.setattr(archspec.compiler.validate, "validate", boom)
     r = cli("validate", "resnet18")
     assert r.code == 1
     assert "internal error" in r.err and "kaboom" in r.err

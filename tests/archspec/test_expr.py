@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from archspec import expr
-from archspec.expr import ExprError
+from archspec.lang import expr
+from archspec.lang.expr import ExprError
 
 NAMES = {"n": 3, "width": 64, "stride": 2, "xs": [10, 20, 30], "m": {"a": 1, "b": [2, 3], "inner": {"c": 7}},
          "s": "abc", "flag": True, "none": None}

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from archspec.diagnostics import CODES
+from archspec.lang.diagnostics import CODES
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "invalid"
@@ -80,7 +80,7 @@ def test_corpus_is_complete():
         assert m, f"{path.name}: corpus files are named NN_short_name.yaml"
         numbers.append(int(m.group(1)))
         code, _, _ = _expectation(path)
-        assert code in CODES, f"{path.name}: {code} is not in archspec.diagnostics.CODES"
+        assert code in CODES, f"{path.name}: {code} is not in archspec.lang.diagnostics.CODES"
     assert len(set(numbers)) == len(numbers), "two corpus files share a number"
     if not UPDATE:
         missing = [p.name for p in FILES if not p.with_suffix(".expected").is_file()]

@@ -1,17 +1,17 @@
 """The shipped schema file and the manifest of verified shipped specs are what the code builds today."""
 
-from archspec.resolve import packaged_specs_dir
-from archspec.schema import VERIFIED_NAME, schema_json, shipped_manifest
+from archspec.lang.resolve import packaged_specs_dir
+from archspec.lang.schema import VERIFIED_NAME, schema_json, shipped_manifest
 
 
 def test_shipped_schema_file_is_current():
     assert (packaged_specs_dir() / "archspec.schema.json").read_text(encoding="utf-8") == schema_json(), \
-        "run `python -m archspec.schema`"
+        "run `python -m archspec.lang.schema`"
 
 
 def test_shipped_manifest_is_current_and_complete():
     text = (packaged_specs_dir() / VERIFIED_NAME).read_text(encoding="utf-8")
-    assert text == shipped_manifest(), "run `python -m archspec.schema`"
+    assert text == shipped_manifest(), "run `python -m archspec.lang.schema`"
     names = {line.split()[1] for line in text.splitlines() if not line.startswith("#")}
     assert {p.relative_to(packaged_specs_dir()).as_posix() for p in packaged_specs_dir().rglob("*.yaml")} == names
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from archspec.diagnostics import SpecError
-from archspec.resolve import available_specs, locate, packaged_specs_dir
-from archspec.spec import load_spec, parse_overrides, parse_shape
+from archspec.lang.diagnostics import SpecError
+from archspec.lang.resolve import available_specs, locate, packaged_specs_dir
+from archspec.lang.spec import load_spec, parse_overrides, parse_shape
 
 NET = "network:\n  - fc: {op: linear, out: 2}\n"
 
@@ -282,7 +282,7 @@ def test_extends_can_change_one_block_param_default(tmp_path):
 
 
 def test_extends_block_replaced_by_child(tmp_path):
-    from archspec.check import validate
+    from archspec.compiler.validate import validate
 
     write(tmp_path / "base.yaml", BASE)
     child = write(tmp_path / "child.yaml", """\

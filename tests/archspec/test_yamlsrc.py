@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from archspec import yamlsrc
-from archspec.diagnostics import Loc, Sources, SpecError
-from archspec.yamlsrc import LocDict, LocList
+from archspec.lang import yamlsrc
+from archspec.lang.diagnostics import Loc, Sources, SpecError
+from archspec.lang.yamlsrc import LocDict, LocList
 
 
 def parse(text: str):

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from archspec.compiler.expand import expand
-from archspec.diagnostics import SpecError
-from archspec.spec import load_spec
-from archspec.check import validate
+from archspec.lang.diagnostics import SpecError
+from archspec.lang.spec import load_spec
+from archspec.compiler.validate import validate
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))

@@ -8,7 +8,7 @@ import pytest
 
 import archspec
 from archspec.compiler.passes.pipeline import PIPELINE
-from archspec.diagnostics import SpecError
+from archspec.lang.diagnostics import SpecError
 
 BROKEN = """\
 archspec: 1

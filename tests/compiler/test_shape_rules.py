@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from archspec.compiler.ops import OPS, Counts, ShapeError  # noqa: E402
+from archspec.lang.ops import OPS, Counts, ShapeError  # noqa: E402
 
 RNG = random.Random(1234)
 

@@ -351,7 +351,7 @@ def test_an_empty_folder_is_fine_and_a_refused_start_leaves_no_folder(cli, train
 # -- 8. atomic writes, and temporaries of killed writes are cleaned up -------------------------------------------
 
 def test_atomic_writes_flush_the_file_and_the_folder(tmp_path, monkeypatch):
-    from archspec import files
+    from archspec.lang import files
 
     synced = []
     real = os.fsync

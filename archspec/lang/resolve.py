@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archspec.diagnostics import Diagnostic, Loc, Sources, SpecError, did_you_mean
-from archspec.yamlsrc import LocDict, LocList, display_path, parse, read_text
+from archspec.lang.diagnostics import Diagnostic, Loc, Sources, SpecError, did_you_mean
+from archspec.lang.yamlsrc import LocDict, LocList, display_path, parse, read_text
 
 PACKAGED_PREFIX = "archspec:"
 MAX_CHAIN = 32
@@ -25,11 +25,11 @@ LIBRARY_FORBIDDEN = ("network", "input", "output", "extends")
 
 def packaged_specs_dir() -> Path:
     """The specs shipped with archspec: `archspec/specs` when installed, `specs/` in the source tree."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "specs", here.parent / "specs"):
+    package = Path(__file__).resolve().parent.parent  # archspec/
+    for candidate in (package / "specs", package.parent / "specs"):
         if (candidate / "archspec.schema.json").is_file():
             return candidate
-    return here.parent / "specs"
+    return package.parent / "specs"
 
 
 def search_dirs() -> list[Path]:

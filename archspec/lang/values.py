@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Mapping
 
-from archspec import expr
-from archspec.diagnostics import Diagnostic, Loc
-from archspec.yamlsrc import LocDict, LocList
+from archspec.lang import expr
+from archspec.lang.diagnostics import Diagnostic, Loc
+from archspec.lang.yamlsrc import LocDict, LocList
 
 
 class Failed(Exception):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from archspec.diagnostics import Diagnostic, Sources, SpecError
+from archspec.lang.diagnostics import Diagnostic, Sources, SpecError
 
 
 @dataclass
@@ -35,10 +35,10 @@ def validate(ref: str | Path, overrides: Iterable[str] = (), input_shape: str | 
              sources: Sources | None = None, checker: Any = None, max_nodes: int | None = None) -> Result:
     """Check one spec; problems come back as diagnostics, never as exceptions."""
     from archspec.compiler.expand import MAX_NODES, expand
-    from archspec.spec import load_spec
+    from archspec.lang.spec import load_spec
 
-    from archspec.resolve import locate
-    from archspec.yamlsrc import display_path
+    from archspec.lang.resolve import locate
+    from archspec.lang.yamlsrc import display_path
 
     sources = sources if sources is not None else Sources()
     result = Result(str(ref), str(ref))

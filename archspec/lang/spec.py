@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from archspec import expr
-from archspec.diagnostics import Diagnostic, Loc, Sources, SpecError, did_you_mean
-from archspec.resolve import Resolver, locate
-from archspec.values import Failed, Scope, evaluate_expression, evaluate_value
-from archspec.yamlsrc import LocDict, LocList, display_path
+from archspec.lang import expr
+from archspec.lang.diagnostics import Diagnostic, Loc, Sources, SpecError, did_you_mean
+from archspec.lang.resolve import Resolver, locate
+from archspec.lang.values import Failed, Scope, evaluate_expression, evaluate_value
+from archspec.lang.yamlsrc import LocDict, LocList, display_path
 
 _OVERRIDE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
 
@@ -77,7 +77,7 @@ def parse_overrides(items: Iterable[str]) -> tuple[dict[str, tuple[Any, Loc]], l
 def load_spec(ref: str | Path, overrides: Iterable[str] = (), input_shape: str | None = None,
               sources: Sources | None = None, checker: Any = None) -> Spec:
     """Locate, read, check and resolve a spec; raise SpecError with every problem found."""
-    from archspec.schema import SchemaChecker
+    from archspec.lang.schema import SchemaChecker
 
     sources = sources if sources is not None else Sources()
     path = locate(ref)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 
-from archspec.errors import UserError
+from archspec.lang.errors import UserError
 
 
 class BadFile(UserError):

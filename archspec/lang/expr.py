@@ -480,7 +480,7 @@ def evaluate(tree: tuple, lookup: Lookup, names: Callable[[], Iterable[str]] = l
             try:
                 return lookup(node[1])
             except KeyError:
-                from archspec.diagnostics import did_you_mean
+                from archspec.lang.diagnostics import did_you_mean
 
                 hint = did_you_mean(node[1], list(names()) + list(_FUNCTIONS), what="names defined here")
                 raise ExprError("E201", f"`{node[1]}` is not defined", node[2], len(node[1]), hint=hint) from None
@@ -530,14 +530,14 @@ def evaluate(tree: tuple, lookup: Lookup, names: Callable[[], Iterable[str]] = l
             if not isinstance(obj, dict):
                 raise ExprError("E204", f"`.{name}`: {_type(obj)} has no fields", pos)
             if name not in obj:
-                from archspec.diagnostics import did_you_mean
+                from archspec.lang.diagnostics import did_you_mean
 
                 raise ExprError("E201", f"no field `{name}` here", pos, len(name), hint=did_you_mean(name, obj))
             return obj[name]
         if kind == "call":
             fname, arg_nodes, pos = node[1], node[2], node[3]
             if fname not in _FUNCTIONS:
-                from archspec.diagnostics import did_you_mean
+                from archspec.lang.diagnostics import did_you_mean
 
                 raise ExprError("E201", f"`{fname}` is not a built-in function", pos, len(fname),
                                 hint=did_you_mean(fname, _FUNCTIONS, what="functions"))

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from archspec.diagnostics import Diagnostic, Loc, Sources, SpecError
+from archspec.lang.diagnostics import Diagnostic, Loc, Sources, SpecError
 
 MAX_BYTES = 1 << 20  # 1 MiB: ResNet-1202's spec is under 2 KB
 MAX_NODES = 100_000  # YAML nodes after aliases are expanded

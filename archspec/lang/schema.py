@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from archspec.diagnostics import Diagnostic, Loc, did_you_mean
-from archspec.yamlsrc import LocDict, LocList
+from archspec.lang.diagnostics import Diagnostic, Loc, did_you_mean
+from archspec.lang.yamlsrc import LocDict, LocList
 
 FORMAT_VERSION = 1
 ITEM_KEYS = {"op", "use", "cases", "repeat", "in", "when", "stage", "doc", "with"}
@@ -84,7 +84,7 @@ def _node_common() -> dict:
 
 
 def build_schema() -> dict:
-    from archspec.compiler.ops import OPS, USER_OPS
+    from archspec.lang.ops import OPS, USER_OPS
 
     common = _node_common()
     op_defs: dict[str, Any] = {}
@@ -297,8 +297,8 @@ VERIFIED_NAME = "schema-verified.txt"
 
 
 def _shipped_verified() -> set[str]:
-    """Keys of the shipped spec files that pass this schema (written by `python -m archspec.schema`)."""
-    from archspec.resolve import packaged_specs_dir
+    """Keys of the shipped spec files that pass this schema (written by `python -m archspec.lang.schema`)."""
+    from archspec.lang.resolve import packaged_specs_dir
 
     try:
         lines = (packaged_specs_dir() / VERIFIED_NAME).read_text(encoding="utf-8").splitlines()
@@ -309,13 +309,13 @@ def _shipped_verified() -> set[str]:
 
 def shipped_manifest() -> str:
     """The manifest of shipped files that pass the schema: `<sha256 of schema + text>  <file>` per line."""
-    from archspec.resolve import packaged_specs_dir
-    from archspec.diagnostics import Sources
-    from archspec.yamlsrc import parse, read_text
+    from archspec.lang.resolve import packaged_specs_dir
+    from archspec.lang.diagnostics import Sources
+    from archspec.lang.yamlsrc import parse, read_text
 
     checker = SchemaChecker(cache=False)
     root = packaged_specs_dir()
-    lines = ["# Shipped spec files known to pass the schema (regenerate: python -m archspec.schema)."]
+    lines = ["# Shipped spec files known to pass the schema (regenerate: python -m archspec.lang.schema)."]
     for path in sorted(root.rglob("*.yaml")):
         rel = path.relative_to(root).as_posix()
         text = read_text(path, rel, Sources())
@@ -427,7 +427,7 @@ def _same_type(instance: Any, allowed: Any) -> bool:
 
 
 def _translate(error: Any, doc: Any, display: str) -> list[Diagnostic]:
-    from archspec.compiler.ops import OPS, USER_OPS
+    from archspec.lang.ops import OPS, USER_OPS
 
     path = list(error.absolute_path)
     v, inst, schema = error.validator, error.instance, error.schema
@@ -562,7 +562,7 @@ def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
 
 
 if __name__ == "__main__":  # regenerate the shipped schema and manifest
-    from archspec.resolve import packaged_specs_dir
+    from archspec.lang.resolve import packaged_specs_dir
 
     specs = packaged_specs_dir()
     (specs / "archspec.schema.json").write_text(schema_json(), encoding="utf-8")
