@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__version__ = "0.1.0"
+from archspec.lang import VERSION as __version__
 
 # In a source checkout, compiler/ and runtime/ sit beside archspec/ (an install maps them into the package as
 # archspec.compiler and archspec.runtime). Imported from a checkout, let the package find them there too, so

@@ -527,7 +527,7 @@ def _run_info(req: TrainRequest, plan: _Plan, arch: dict[str, Any], device: Any,
               dist: Any) -> dict[str, Any]:
     import torch
 
-    from archspec import __version__
+    from archspec.lang import VERSION as __version__
 
     spec = plan.spec
     return {"spec": {"name": spec.name, "source": spec.display, "sha256": _sha256(plan.spec_text),

@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
+from archspec.lang.errors import UserError
+
 # The catalogue of codes. `archspec explain CODE` prints the line; tests check that every code used is here.
 CODES: dict[str, str] = {
     # E0xx: reading the file
@@ -145,8 +147,8 @@ class Diagnostic:
         return f"{where}{self.severity}[{self.code}]: {self.message}"
 
 
-class SpecError(Exception):
-    """Raised to abandon work on a spec; carries every diagnostic collected so far."""
+class SpecError(UserError):
+    """Raised to abandon work on a spec; carries every diagnostic collected so far (exit code 2)."""
 
     def __init__(self, diagnostics: Iterable[Diagnostic]):
         self.diagnostics = list(diagnostics)
