@@ -19,9 +19,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from archspec.runtime.data import Data, DataConfig, DataError
-from archspec.runtime.data.common import _fixed_order, _why
-from archspec.runtime.data.memory import _TensorData
+from archspec.lang.files import atomic_path
+from archspec.runtime.data.base import Data, DataConfig
+from archspec.runtime.data.common import DataError, fixed_order, why
+from archspec.runtime.data.memory import TensorData
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except PermissionError:
         raise DataError(f"cannot read {path}: permission denied; make it readable") from None
     except Exception as e:  # noqa: BLE001 - a damaged pickle raises many kinds
-        raise DataError(f"{path} is truncated or corrupt ({_why(e)}); {again}") from None
+        raise DataError(f"{path} is truncated or corrupt ({why(e)}); {again}") from None
     if not isinstance(obj, dict):
         raise DataError(f"{path} is not a CIFAR-10 batch (a pickled dict of data and labels, found "
                         f"{type(obj).__name__}); {again}")
@@ -125,7 +126,7 @@ def _cifar_missing(folder: Path) -> Path | None:
     return None
 
 
-def _cifar10(config: DataConfig) -> Data:
+def load_cifar10(config: DataConfig) -> Data:
     root = config.root
     if root is None:
         raise DataError(f"cifar10 needs --data-dir: a folder holding {CIFAR10_FOLDER}/ (from {CIFAR10_URL}); "
@@ -153,7 +154,7 @@ def _cifar10(config: DataConfig) -> Data:
     if len(val_index):
         evals["val"] = (pool, pool_labels, val)
     evals["test"] = (torch.from_numpy(test_images).to(device), torch.from_numpy(test_labels).to(device), None)
-    return _TensorData(config, pool=pool, labels=pool_labels, train_index=torch.from_numpy(train_index).to(device),
+    return TensorData(config, pool=pool, labels=pool_labels, train_index=torch.from_numpy(train_index).to(device),
                        evals=evals, natural_classes=10, where=f"cifar10 {folder}")
 
 
@@ -169,7 +170,7 @@ def _cifar_split(n: int, config: DataConfig, folder: Path) -> tuple[np.ndarray, 
     if train < 1 or train + val > n:
         raise DataError(f"cifar10 train_size {train} + val_size {val} do not fit the {n} training images of "
                         f"{folder}; lower them (--train-size, --val-size)")
-    order = _fixed_order(n, "cifar10-split")
+    order = fixed_order(n, "cifar10-split")
     return np.sort(order[val:val + train]), np.sort(order[:val])
 
 
@@ -179,7 +180,7 @@ def download_cifar10(root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=".cifar-10-python.", suffix=".tar.gz.part", dir=root)
     except OSError as e:
-        raise DataError(f"cannot download CIFAR-10 into {root}: {_why(e)}; choose a writable --data-dir") from None
+        raise DataError(f"cannot download CIFAR-10 into {root}: {why(e)}; choose a writable --data-dir") from None
     archive = Path(name)
     try:
         log.info("downloading %s into %s", CIFAR10_URL, root)
@@ -190,7 +191,7 @@ def download_cifar10(root: Path) -> None:
                     digest.update(chunk)
                     out.write(chunk)
         except (urllib.error.URLError, OSError, ValueError) as e:
-            raise DataError(f"cannot download {CIFAR10_URL}: {_why(e)}; fetch it by hand and unpack it in "
+            raise DataError(f"cannot download {CIFAR10_URL}: {why(e)}; fetch it by hand and unpack it in "
                             f"{root}") from None
         if digest.hexdigest() != CIFAR10_MD5:
             raise DataError(f"the download of {CIFAR10_URL} is damaged: MD5 {digest.hexdigest()}, expected "
@@ -214,12 +215,13 @@ def _safe_unpack(archive: Path, dest: Path, origin: str) -> None:
                 else:  # Python without extraction filters: the members were checked above
                     tar.extractall(staging, members=members)
         except (tarfile.TarError, OSError, EOFError) as e:
-            raise DataError(f"cannot unpack {origin}: {_why(e)}; delete what is in {dest} and try again") from None
+            raise DataError(f"cannot unpack {origin}: {why(e)}; delete what is in {dest} and try again") from None
         for path in sorted(staging.rglob("*")):
             if path.is_file():
                 target = dest / path.relative_to(staging)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, target)
+                with atomic_path(target) as tmp:  # moved into place whole, flushed to disk
+                    path.replace(tmp)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -227,16 +229,16 @@ def _safe_unpack(archive: Path, dest: Path, origin: str) -> None:
 def _check_member(member: tarfile.TarInfo, origin: str) -> None:
     name = member.name
     parts = PurePosixPath(name.replace("\\", "/")).parts
-    why = None
+    reason = None
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        why = "has an absolute path"
+        reason = "has an absolute path"
     elif ".." in parts:
-        why = "points outside the folder (..)"
+        reason = "points outside the folder (..)"
     elif member.issym() or member.islnk():
-        why = "is a link"
+        reason = "is a link"
     elif not (member.isfile() or member.isdir()):
-        why = "is not a plain file or folder"
-    if why:
-        raise DataError(f"refusing to unpack {origin}: its member {name!r} {why}; it is not the CIFAR-10 archive")
+        reason = "is not a plain file or folder"
+    if reason:
+        raise DataError(f"refusing to unpack {origin}: its member {name!r} {reason}; it is not the CIFAR-10 archive")
 
 

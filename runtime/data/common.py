@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from archspec.lang.augment import AUGMENT, defaults, param_problem
+from archspec.lang.errors import UserError
 
 STATS_CHUNK = 256           # images per chunk when summing pixels: 256 * 255**2 < 2**24, exact in float32
 
@@ -19,19 +21,10 @@ PCA_EIGVEC = ((-0.5675, 0.7192, 0.4009),
               (-0.5808, -0.0045, -0.8140),
               (-0.5836, -0.6948, 0.4203))
 
-# op -> {parameter: default}; None means "required" for scale_jitter and "the current image size" for crops.
-AUGMENT_PARAMS: dict[str, dict[str, Any]] = {
-    "pad_crop": {"pad": 4, "size": None, "fill": 0.0},
-    "hflip": {"p": 0.5},
-    "scale_jitter": {"min": None, "max": None},
-    "random_crop": {"size": None},
-    "lighting": {"alphastd": 0.1},
-}
-
 Op = tuple[str, dict[str, Any]]
 
 
-class DataError(Exception):
+class DataError(UserError):
     """Missing or corrupt dataset, bad data option: str(e) is ONE line naming the file/folder and the fix."""
 
 
@@ -39,93 +32,71 @@ class DataError(Exception):
 # Seeds, orders, augmentation plans
 
 
-def _seed(*parts: object) -> int:
+def stable_seed(*parts: object) -> int:
     """A 63-bit seed that depends on `parts` only (stable across runs, platforms and library versions)."""
     digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1
 
 
-def _cpu_generator(*parts: object) -> torch.Generator:
-    return torch.Generator().manual_seed(_seed(*parts))
+def cpu_generator(*parts: object) -> torch.Generator:
+    return torch.Generator().manual_seed(stable_seed(*parts))
 
 
-def _device_generator(device: torch.device, *parts: object) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(_seed(*parts))
+def device_generator(device: torch.device, *parts: object) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(stable_seed(*parts))
 
 
-def _epoch_order(n: int, seed: int, epoch: int) -> Tensor:
+def epoch_order(n: int, seed: int, epoch: int) -> Tensor:
     """The order of the n training samples in `epoch` (a CPU permutation)."""
-    return torch.randperm(n, generator=_cpu_generator("epoch", seed, epoch))
+    return torch.randperm(n, generator=cpu_generator("epoch", seed, epoch))
 
 
-def _fixed_order(n: int, tag: str) -> np.ndarray:
+def fixed_order(n: int, tag: str) -> np.ndarray:
     """A fixed permutation of range(n) named by `tag`: the same for every run, seed, platform and library version."""
-    keys = np.array([_seed(tag, i) for i in range(n)], dtype=np.int64)
+    keys = np.array([stable_seed(tag, i) for i in range(n)], dtype=np.int64)
     return np.argsort(keys, kind="stable")
 
 
-def _fixed_subset(n: int, k: int, tag: str) -> np.ndarray:
+def fixed_subset(n: int, k: int, tag: str) -> np.ndarray:
     """The first k of the fixed permutation `tag` of range(n), sorted."""
-    return np.sort(_fixed_order(n, tag)[:k])
+    return np.sort(fixed_order(n, tag)[:k])
 
 
-def _parse_augment(entries: list[dict], allowed: tuple[str, ...], dataset: str) -> list[Op]:
-    """The recipe's augment entries as (op, params with defaults), checked."""
+def parse_augment(entries: list[dict], allowed: tuple[str, ...], dataset: str) -> list[Op]:
+    """The recipe's augment entries as (op, params with defaults), checked against `archspec.lang.augment`."""
     ops: list[Op] = []
     for k, entry in enumerate(entries or [], 1):
         if not isinstance(entry, dict) or "op" not in entry:
             raise DataError(f"augment entry {k} has no op; write e.g. {{op: hflip}}")
         op = entry["op"]
-        if op not in AUGMENT_PARAMS:
-            raise DataError(f"unknown augment op {op!r} (entry {k}); known: {', '.join(AUGMENT_PARAMS)}")
+        if op not in AUGMENT:
+            raise DataError(f"unknown augment op {op!r} (entry {k}); known: {', '.join(AUGMENT)}")
         if op not in allowed:
             raise DataError(f"augment op {op} does not apply to {dataset}; it takes {', '.join(allowed)}")
-        extra = sorted(set(entry) - {"op"} - set(AUGMENT_PARAMS[op]))
+        names = defaults(op)
+        extra = sorted(set(entry) - {"op"} - set(names))
         if extra:
-            raise DataError(f"augment op {op} has no parameter {extra[0]!r}; "
-                            f"it takes {', '.join(AUGMENT_PARAMS[op])}")
-        params = {**AUGMENT_PARAMS[op], **{key: v for key, v in entry.items() if key != "op"}}
-        _check_params(op, params)
+            raise DataError(f"augment op {op} has no parameter {extra[0]!r}; it takes {', '.join(names)}")
+        params = {**names, **{key: v for key, v in entry.items() if key != "op"}}
+        check_params(op, params)
         ops.append((op, params))
     return ops
 
 
-def _check_params(op: str, p: dict[str, Any]) -> None:
-    def integer(name: str, low: int, optional: bool = False) -> None:
-        v = p[name]
-        if v is None and optional:
-            return
-        if not isinstance(v, int) or isinstance(v, bool) or v < low:
-            raise DataError(f"augment op {op}: {name} must be an integer >= {low}, not {v!r}")
-
-    def number(name: str, low: float, high: float) -> None:
-        v = p[name]
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not low <= v <= high:
-            raise DataError(f"augment op {op}: {name} must be a number in [{low}, {high}], not {v!r}")
-
-    if op == "pad_crop":
-        integer("pad", 0)
-        integer("size", 1, optional=True)
-        number("fill", -math.inf, math.inf)
-    elif op == "random_crop":
-        integer("size", 1, optional=True)
-    elif op == "hflip":
-        number("p", 0, 1)
-    elif op == "lighting":
-        number("alphastd", 0, math.inf)
-    elif op == "scale_jitter":
-        integer("min", 1)
-        integer("max", 1)
-        if p["min"] > p["max"]:
-            raise DataError(f"augment op scale_jitter: min {p['min']} is above max {p['max']}")
+def check_params(op: str, p: dict[str, Any]) -> None:
+    """DataError if the parameters of `op` (defaults filled in) are out of type or range."""
+    problem = param_problem(op, p)
+    if problem is not None:
+        raise DataError(problem)
 
 
-def _describe_ops(ops: list[Op]) -> str:
+def describe_ops(ops: list[Op]) -> str:
     if not ops:
         return "none"
     parts = []
     for op, p in ops:
-        args = ",".join(f"{k}={v}" for k, v in p.items() if v is not None and k in AUGMENT_PARAMS[op])
+        names = defaults(op)
+        args = ",".join(f"{k}={v}" for k, v in p.items() if v is not None and k in names)
         parts.append(f"{op}({args})" if args else op)
     return " ".join(parts)
 
@@ -133,7 +104,7 @@ def _describe_ops(ops: list[Op]) -> str:
 _PCA_BASIS: dict[torch.device, tuple[Tensor, Tensor]] = {}
 
 
-def _pca_rgb(alpha: Tensor) -> Tensor:
+def pca_rgb(alpha: Tensor) -> Tensor:
     """AlexNet lighting: (..., 3) alphas -> (..., 3) RGB offsets on [0, 1] pixels (eigvec @ (alpha * eigval))."""
     basis = _PCA_BASIS.get(alpha.device)
     if basis is None:  # made once per device: a copy to a GPU on every batch would wait for the GPU each time
@@ -148,7 +119,7 @@ def _pca_rgb(alpha: Tensor) -> Tensor:
 
 
 @dataclass
-class _Normalizer:
+class Normalizer:
     """x (uint8, 0..255) -> (x - mean) * scale; mean (3, H, W) or (3, 1, 1), scale (3, 1, 1), on the device."""
 
     mean: Tensor
@@ -163,15 +134,15 @@ class _Normalizer:
         return rgb01[:, :, None, None] * (255.0 * self.scale)
 
 
-def _normalizer(kind: str, total: Tensor | None, total_sq: Tensor | None, count: int, device: torch.device,
-                source: str) -> _Normalizer:
+def normalizer(kind: str, total: Tensor | None, total_sq: Tensor | None, count: int, device: torch.device,
+                source: str) -> Normalizer:
     """The normaliser from per-pixel sums (float64, 0..255 units) of `count` images of `source`."""
     if kind == "none" or total is None or total_sq is None:
         zero = torch.zeros(3, 1, 1, device=device)
-        return _Normalizer(zero, torch.full((3, 1, 1), 1 / 255, device=device), "scaled to [0,1]")
+        return Normalizer(zero, torch.full((3, 1, 1), 1 / 255, device=device), "scaled to [0,1]")
     mean_image = total / count
     if kind == "per_pixel_mean":
-        return _Normalizer(mean_image.float().to(device), torch.full((3, 1, 1), 1 / 255, device=device),
+        return Normalizer(mean_image.float().to(device), torch.full((3, 1, 1), 1 / 255, device=device),
                            f"scaled to [0,1] minus the per-pixel mean of {count} {source} images")
     channel_mean = mean_image.mean(dim=(1, 2))
     channel_var = (total_sq / count).mean(dim=(1, 2)) - channel_mean**2
@@ -182,10 +153,10 @@ def _normalizer(kind: str, total: Tensor | None, total_sq: Tensor | None, count:
     text = ("per-channel mean/std of {n} {s} images (mean {m}, std {d})"
             .format(n=count, s=source, m="/".join(f"{v:.1f}" for v in channel_mean.tolist()),
                     d="/".join(f"{v:.1f}" for v in std.tolist())))
-    return _Normalizer(mean, scale, text)
+    return Normalizer(mean, scale, text)
 
 
-def _pixel_sums(images: Tensor, index: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def pixel_sums(images: Tensor, index: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Per-pixel sum and sum of squares (float64, CPU) of images[index] (uint8 (N, 3, H, W), any device).
     Chunks are summed exactly in float32 and accumulated in float64 on the images' device; the host reads the
     result once, not once per chunk."""
@@ -201,10 +172,29 @@ def _pixel_sums(images: Tensor, index: Tensor | None = None) -> tuple[Tensor, Te
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Evaluation views
+
+
+def center_crop(x: Tensor, size: int) -> Tensor:
+    h, w = x.shape[-2:]
+    top, left = (h - size) // 2, (w - size) // 2
+    return x[..., top:top + size, left:left + size]
+
+
+def ten_crop(x: Tensor, size: int) -> Tensor:
+    """(B, C, H, W) -> (B * 10, C, size, size): 4 corners, centre, and their flips, sample-major."""
+    h, w = x.shape[-2:]
+    crops = [x[..., :size, :size], x[..., :size, w - size:], x[..., h - size:, :size],
+             x[..., h - size:, w - size:], center_crop(x, size)]
+    crops += [c.flip(-1) for c in crops]
+    return torch.stack(crops, dim=1).reshape(-1, x.shape[1], size, size)
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Messages
 
 
-def _why(e: BaseException) -> str:
+def why(e: BaseException) -> str:
     """A short one-line account of an exception."""
     text = " ".join(str(e).split())
     if len(text) > 120:
@@ -212,7 +202,7 @@ def _why(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
-def _worker_message(text: str) -> str:
+def worker_message(text: str) -> str:
     """The original message of a DataError that a DataLoader worker raised (torch adds the worker's traceback)."""
     for line in reversed(text.strip().splitlines()):
         if "DataError: " in line:

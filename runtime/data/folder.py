@@ -12,11 +12,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from archspec.runtime.data import (Batch, BatchStream, Data, DataConfig, DataError, FOLDER_OPS,
-                                   IMAGE_SUFFIXES, MEAN_IMAGES)
-from archspec.runtime.data.common import (Op, _Normalizer, _cpu_generator, _describe_ops, _epoch_order,
-                                          _fixed_subset, _normalizer, _parse_augment, _pca_rgb, _why)
-from archspec.runtime.data.memory import _class_count, _start, _ten_crop
+from archspec.runtime.data.base import (Batch, BatchStream, Data, DataConfig, FOLDER_OPS, IMAGE_SUFFIXES,
+                                        MEAN_IMAGES, check_start, class_count)
+from archspec.runtime.data.common import (DataError, Normalizer, Op, cpu_generator, describe_ops, epoch_order,
+                                          fixed_subset, normalizer, parse_augment, pca_rgb, ten_crop, why)
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ def _scan(root: Path, split: str) -> tuple[list[str], np.ndarray, np.ndarray]:
             paths += [os.fsencode(f"{split}/{name}/{f}") for f in files]
             labels += [label] * len(files)
     except OSError as e:
-        raise DataError(f"cannot list {folder}: {_why(e)}") from None
+        raise DataError(f"cannot list {folder}: {why(e)}") from None
     if not classes:
         raise DataError(f"{folder} has no class folders; {layout}")
     if not paths:
@@ -62,7 +61,7 @@ def _load_image(path: str, shorter_hint: int | None) -> Any:
                     im.draft("RGB", (math.ceil(w * scale), math.ceil(h * scale)))
             return im.convert("RGB")
     except Exception as e:  # noqa: BLE001 - Pillow raises many kinds for a damaged file
-        raise DataError(f"cannot read image {path} ({_why(e)}); delete or replace it") from None
+        raise DataError(f"cannot read image {path} ({why(e)}); delete or replace it") from None
 
 
 def _resize_shorter(img: Any, size: int) -> Any:
@@ -107,12 +106,12 @@ class _FolderImages(torch.utils.data.Dataset):
     def __getitem__(self, key: Any) -> tuple:
         if self.train:
             epoch, k = key
-            x, alpha = self._train_view(self._path(k), _cpu_generator("sample", self.seed, epoch, k))
+            x, alpha = self._train_view(self._path(k), cpu_generator("sample", self.seed, epoch, k))
             return x, int(self.labels[k]), alpha
         img = _resize_shorter(_load_image(self._path(key), self.resize), self.resize)
         if self.views == 1:
             return _to_tensor(_crop_center(img, self.size)), int(self.labels[key])
-        return _ten_crop(_to_tensor(img)[None], self.size), int(self.labels[key])
+        return ten_crop(_to_tensor(img)[None], self.size), int(self.labels[key])
 
     def _train_view(self, path: str, g: torch.Generator) -> tuple[Tensor, Tensor]:
         ops, size = self.ops, self.size
@@ -159,7 +158,7 @@ class _EpochBatches:
         while True:
             e, pos = divmod(i, self.iters_per_epoch)
             if e != epoch:
-                epoch, order = e, _epoch_order(self.n, self.seed, e).tolist()
+                epoch, order = e, epoch_order(self.n, self.seed, e).tolist()
             keys = [(e, k) for k in order[pos * self.batch_size:(pos + 1) * self.batch_size]]
             rank, world = self.shard
             per = len(keys) // world
@@ -167,7 +166,7 @@ class _EpochBatches:
             i += 1
 
 
-class _FolderData(Data):
+class FolderData(Data):
     """An ImageNet-style folder, decoded by Pillow in DataLoader workers."""
 
     def __init__(self, config: DataConfig) -> None:
@@ -187,12 +186,12 @@ class _FolderData(Data):
         paths, labels = _capped(paths, labels, config.train_size, "train")
         val_paths, val_labels = _capped(val_paths, val_labels, config.val_size, "val")
         self.class_names = classes
-        self.num_classes = _class_count(config, len(classes), f"{root / 'train'}")
+        self.num_classes = class_count(config, len(classes), f"{root / 'train'}")
         self.train_size = len(paths)
         self.iters_per_epoch = max(1, self.train_size // config.batch_size)
         self.splits = ("val",)
         self.eval_views = config.eval_views
-        self.ops = _parse_augment(config.augment, FOLDER_OPS, config.name)
+        self.ops = parse_augment(config.augment, FOLDER_OPS, config.name)
         crops = [p["size"] for op, p in self.ops if op == "random_crop" and p["size"] is not None]
         size = config.image_size or (crops[-1] if crops else 224)
         if any(c != size for c in crops):
@@ -210,23 +209,23 @@ class _FolderData(Data):
         self.val_set = _FolderImages(root, val_paths, val_labels, train=False, ops=[], views=config.eval_views,
                                      **common)
         self._eval_loaders: dict[tuple[str, int], torch.utils.data.DataLoader] = {}
-        self.norm = self._normalizer(paths, labels)
+        self.norm = self.normalizer(paths, labels)
 
     # -- statistics
 
-    def _normalizer(self, paths: np.ndarray, labels: np.ndarray) -> _Normalizer:
+    def normalizer(self, paths: np.ndarray, labels: np.ndarray) -> Normalizer:
         kind = self.config.normalize
         if kind == "none":
-            return _normalizer(kind, None, None, 0, self.device, "train")
+            return normalizer(kind, None, None, 0, self.device, "train")
         cache = self.root / f".archspec-mean-{self.size}.pt"
         count = min(MEAN_IMAGES, len(paths))
         stats = self._cached_stats(cache, count, len(paths))
         if stats is None:
-            subset = _fixed_subset(len(paths), count, "imagenet-mean")
+            subset = fixed_subset(len(paths), count, "imagenet-mean")
             stats = self._estimate(paths[subset], labels[subset])
             self._save_stats(cache, stats, count, len(paths))
         mean, sq_mean = stats
-        return _normalizer(kind, mean * count, sq_mean * count, count, self.device, "train")
+        return normalizer(kind, mean * count, sq_mean * count, count, self.device, "train")
 
     def _cached_stats(self, cache: Path, count: int, total: int) -> tuple[Tensor, Tensor] | None:
         if not cache.is_file():
@@ -278,7 +277,7 @@ class _FolderData(Data):
 
     def train_iter(self, start: int = 0) -> BatchStream:
         sampler = _EpochBatches(self.train_size, self.config.batch_size, self.iters_per_epoch, self.config.seed,
-                                _start(start), self.config.shard)
+                                check_start(start), self.config.shard)
         loader = self._loader(self.train_set, batch_sampler=sampler)
         batches = iter(loader)
         return BatchStream(self._to_device_train(batches), on_close=lambda: _shutdown(batches))
@@ -287,7 +286,7 @@ class _FolderData(Data):
         for x, y, alpha in batches:
             x = self.norm(x.to(self.device, non_blocking=self.pin))
             if self.lighting:
-                x = x + self.norm.shift(_pca_rgb(alpha.to(self.device, non_blocking=self.pin)))
+                x = x + self.norm.shift(pca_rgb(alpha.to(self.device, non_blocking=self.pin)))
             if self.config.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)  # here, once, rather than in the loop
             yield x, y.to(self.device, non_blocking=self.pin)
@@ -323,7 +322,7 @@ class _FolderData(Data):
         return (f"imagenet_folder {self.root}: train {self.train_size} / val {len(self.val_set)} images, "
                 f"{len(self.class_names)} class folders ({self.num_classes} classes), batch {c.batch_size} "
                 f"({self.iters_per_epoch} iters/epoch), 3x{self.size}x{self.size} crops; {self.norm.text}; augment "
-                f"{_describe_ops(self.ops)}; eval {self.eval_views} view(s) of the {c.eval_resize}-pixel resize; "
+                f"{describe_ops(self.ops)}; eval {self.eval_views} view(s) of the {c.eval_resize}-pixel resize; "
                 f"loader {loader}")
 
 
@@ -333,7 +332,7 @@ def _capped(paths: np.ndarray, labels: np.ndarray, cap: int | None, split: str) 
         return paths, labels
     if cap < 1:
         raise DataError(f"{split}_size must be at least 1 for an image folder, not {cap}")
-    keep = _fixed_subset(len(paths), cap, f"imagenet-{split}")
+    keep = fixed_subset(len(paths), cap, f"imagenet-{split}")
     return paths[keep], labels[keep]
 
 

@@ -7,9 +7,10 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
-from archspec.runtime.data import Batch, BatchStream, Data, DataConfig, IN_MEMORY_OPS, SYNTHETIC_VAL
-from archspec.runtime.data.common import (DataError, Op, _describe_ops, _device_generator, _epoch_order,
-                                          _normalizer, _parse_augment, _pca_rgb, _pixel_sums, _why)
+from archspec.runtime.data.base import (Batch, BatchStream, Data, DataConfig, IN_MEMORY_OPS, SYNTHETIC_VAL,
+                                        check_start, class_count)
+from archspec.runtime.data.common import (DataError, Op, center_crop, describe_ops, device_generator, epoch_order,
+                                          normalizer, parse_augment, pca_rgb, pixel_sums, ten_crop, why)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -20,7 +21,7 @@ def _pad_crop(x: Tensor, pad: int, size: int, fill: float, g: torch.Generator, s
     """Each image padded (with `fill`) by `pad` and cropped to size x size at a random place; vectorised. The
     places are drawn for the whole global batch (`share`: its size, and the rows that are this process's images),
     so a process crops only its own images yet gets exactly what one process alone would. The result comes out
-    laid out NHWC (channels_last): that is how the gather below produces it; `_TensorData` settles the layout."""
+    laid out NHWC (channels_last): that is how the gather below produces it; `TensorData` settles the layout."""
     if pad:
         x = torch.nn.functional.pad(x, (pad, pad, pad, pad), value=float(fill))
     b, _, h, w = x.shape
@@ -42,21 +43,6 @@ def _hflip(x: Tensor, p: float, g: torch.Generator, share: tuple[int, slice]) ->
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
-def _center_crop(x: Tensor, size: int) -> Tensor:
-    h, w = x.shape[-2:]
-    top, left = (h - size) // 2, (w - size) // 2
-    return x[..., top:top + size, left:left + size]
-
-
-def _ten_crop(x: Tensor, size: int) -> Tensor:
-    """(B, C, H, W) -> (B * 10, C, size, size): 4 corners, centre, and their flips, sample-major."""
-    h, w = x.shape[-2:]
-    crops = [x[..., :size, :size], x[..., :size, w - size:], x[..., h - size:, :size],
-             x[..., h - size:, w - size:], _center_crop(x, size)]
-    crops += [c.flip(-1) for c in crops]
-    return torch.stack(crops, dim=1).reshape(-1, x.shape[1], size, size)
-
-
 def _plan_in_memory(ops: list[Op], size: int, dataset: str) -> tuple[list[Op], int]:
     """Ops with their crop sizes resolved, and the size of the images they produce from size x size ones."""
     planned: list[Op] = []
@@ -73,7 +59,7 @@ def _plan_in_memory(ops: list[Op], size: int, dataset: str) -> tuple[list[Op], i
     return planned, size
 
 
-class _TensorData(Data):
+class TensorData(Data):
     """A dataset held in memory on the device as uint8: indexing, normalising and augmenting cost a few kernels."""
 
     def __init__(self, config: DataConfig, *, pool: Tensor, labels: Tensor, train_index: Tensor,
@@ -87,8 +73,8 @@ class _TensorData(Data):
         self.iters_per_epoch = max(1, self.train_size // config.batch_size)
         self.splits = tuple(evals)
         self.eval_views = config.eval_views
-        self.num_classes = _class_count(config, natural_classes, where)
-        ops = _parse_augment(config.augment, IN_MEMORY_OPS, config.name)
+        self.num_classes = class_count(config, natural_classes, where)
+        ops = parse_augment(config.augment, IN_MEMORY_OPS, config.name)
         self.ops, out = _plan_in_memory(ops, pool.shape[-1], config.name)
         if config.image_size is not None and config.image_size != out:
             raise DataError(f"{config.name} gives {out}x{out} images (after augmentation) but image_size is "
@@ -97,11 +83,11 @@ class _TensorData(Data):
         self.input_shape = (pool.shape[1], out, out)
         total = total_sq = None
         if config.normalize != "none":
-            total, total_sq = _pixel_sums(pool, train_index)
-        self.norm = _normalizer(config.normalize, total, total_sq, self.train_size, self.device, "train")
+            total, total_sq = pixel_sums(pool, train_index)
+        self.norm = normalizer(config.normalize, total, total_sq, self.train_size, self.device, "train")
 
     def train_iter(self, start: int = 0) -> BatchStream:
-        return BatchStream(self._train_batches(_start(start)))
+        return BatchStream(self._train_batches(check_start(start)))
 
     def _train_batches(self, start: int) -> Iterator[Batch]:
         b, per_epoch, seed = self.config.batch_size, self.iters_per_epoch, self.config.seed
@@ -114,9 +100,9 @@ class _TensorData(Data):
             e, pos = divmod(i, per_epoch)
             if e != epoch:
                 epoch = e
-                order = self.train_index[_to_device(_epoch_order(self.train_size, seed, e), self.device)]
+                order = self.train_index[_to_device(epoch_order(self.train_size, seed, e), self.device)]
             index = order[pos * b:(pos + 1) * b][share[1]]
-            g = _device_generator(self.device, "augment", seed, i)
+            g = device_generator(self.device, "augment", seed, i)
             x = self._augment(self.norm(self.pool[index]), g, share)
             yield self._layout(x), self.labels[index]
             i += 1
@@ -135,7 +121,7 @@ class _TensorData(Data):
                 x = _hflip(x, p["p"], g, share)
             elif op == "lighting":
                 alpha = torch.randn((total, 3), generator=g, device=x.device)[rows] * p["alphastd"]
-                x = x + self.norm.shift(_pca_rgb(alpha))
+                x = x + self.norm.shift(pca_rgb(alpha))
         return x
 
     def eval_iter(self, split: str, batch_size: int | None = None) -> BatchStream:
@@ -152,9 +138,9 @@ class _TensorData(Data):
             take = index[start:start + b] if index is not None else slice(start, start + b)
             x = self.norm(images[take])
             if self.eval_views == 10:
-                x = _ten_crop(x, self.out_size)
+                x = ten_crop(x, self.out_size)
             elif self.out_size != x.shape[-1]:
-                x = _center_crop(x, self.out_size).contiguous()
+                x = center_crop(x, self.out_size).contiguous()
             yield x, labels[take]
 
     def describe(self) -> str:
@@ -163,7 +149,7 @@ class _TensorData(Data):
         c, h, w = self.input_shape
         return (f"{self.where}: {sizes} images of {c}x{h}x{w}, {self.num_classes} classes, batch "
                 f"{self.config.batch_size} ({self.iters_per_epoch} iters/epoch); {self.norm.text}; augment "
-                f"{_describe_ops(self.ops)}; eval {self.eval_views} view(s); in memory on {self.device} (uint8)")
+                f"{describe_ops(self.ops)}; eval {self.eval_views} view(s); in memory on {self.device} (uint8)")
 
 
 def _to_device(t: Tensor, device: torch.device) -> Tensor:
@@ -173,28 +159,14 @@ def _to_device(t: Tensor, device: torch.device) -> Tensor:
     return t.to(device)
 
 
-def _start(start: int) -> int:
-    if not isinstance(start, int) or start < 0:
-        raise DataError(f"train_iter start must be an iteration >= 0, not {start!r}")
-    return start
-
-
-def _class_count(config: DataConfig, natural: int, where: str) -> int:
-    if config.classes is None:
-        return natural
-    if config.classes < natural:
-        raise DataError(f"{where} has {natural} classes but classes is {config.classes}; "
-                        f"set classes to at least {natural}")
-    return config.classes
-
-
-def _synthetic(config: DataConfig) -> Data:
+def synthetic(config: DataConfig) -> Data:
+    """Random images and labels made on the device from the seed (benchmarks, smoke tests)."""
     crops = [e.get("size") for e in config.augment if isinstance(e, dict) and e.get("op") in ("pad_crop",
                                                                                                "random_crop")]
     size = config.image_size or next((s for s in crops if isinstance(s, int)), None) or 32
     classes = config.classes or 10
     device = config.device
-    g = _device_generator(device, "synthetic", config.seed)
+    g = device_generator(device, "synthetic", config.seed)
     try:
         images = torch.randint(0, 256, (config.synthetic_size, 3, size, size), dtype=torch.uint8, device=device,
                                generator=g)
@@ -204,9 +176,9 @@ def _synthetic(config: DataConfig) -> Data:
         val_labels = torch.randint(0, classes, (n_val,), device=device, generator=g)
     except (RuntimeError, MemoryError) as e:
         raise DataError(f"cannot make {config.synthetic_size} synthetic 3x{size}x{size} images on {device}: "
-                        f"{_why(e)}; lower synthetic_size or image_size") from None
+                        f"{why(e)}; lower synthetic_size or image_size") from None
     train_index = torch.arange(config.synthetic_size, device=device)
-    return _TensorData(config, pool=images, labels=labels, train_index=train_index,
+    return TensorData(config, pool=images, labels=labels, train_index=train_index,
                        evals={"val": (val, val_labels, None)}, natural_classes=classes,
                        where=f"synthetic (seed {config.seed})")
 

@@ -453,7 +453,7 @@ def test_folder_mean_is_estimated_once_and_cached(tmp_path, monkeypatch):
     def no_estimate(*args):
         raise AssertionError("estimated again")
 
-    monkeypatch.setattr(folder_files._FolderData, "_estimate", no_estimate)
+    monkeypatch.setattr(folder_files.FolderData, "_estimate", no_estimate)
     again = folder(root)
     assert torch.equal(again.norm.mean, data.norm.mean)
     monkeypatch.undo()

@@ -89,7 +89,7 @@ def test_each_process_augments_only_its_share(cifar_dir, monkeypatch):
 # -- 6. the per-pixel-mean pass reads the device once ------------------------------------------------------------
 
 def test_pixel_sums_read_the_device_once(monkeypatch):
-    from archspec.runtime.data.common import _pixel_sums
+    from archspec.runtime.data.common import pixel_sums as _pixel_sums
 
     reads = []
     real = torch.Tensor.cpu
