@@ -22,6 +22,7 @@ from archspec.lang.diagnostics import Diagnostic, Loc, SpecError, did_you_mean
 from archspec.lang.schema import ITEM_KEYS, RESERVED_NAMES
 from archspec.lang.spec import Spec
 from archspec.lang.values import Failed, Scope, evaluate_expression, evaluate_value
+from archspec.lang.types import value_problem
 from archspec.lang.yamlsrc import LocDict, LocList
 
 MAX_NODES = 100_000  # ResNet-1202 has 4,807
@@ -690,31 +691,14 @@ def _decl(decl: Any, loc: Loc | None) -> tuple[str, Any, Loc | None]:
 
 
 def _check_arg(kind: str, decl: Any, value: Any, blocks: LocDict) -> str | None:
-    ok = {
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
-        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
-        "bool": isinstance(value, bool),
-        "str": isinstance(value, str),
-        "list": isinstance(value, list),
-        "map": isinstance(value, dict),
-        "template": isinstance(value, str),
-        "any": True,
-    }.get(kind, True)
-    if not ok:
-        return {"int": "a whole number", "float": "a number", "number": "a number", "bool": "true or false",
-                "str": "a string", "list": "a list", "map": "a mapping", "template": "a block name"}[kind]
-    if kind == "template" and value not in blocks:
+    """What is wrong with a template argument (by the language's one type checker), with a near miss."""
+    bounds = decl if isinstance(decl, dict) else {}
+    problem = value_problem(kind, value, minimum=bounds.get("min"), maximum=bounds.get("max"),
+                            choices=bounds.get("enum"), templates=blocks)
+    if problem == "the name of a block":
         hint = did_you_mean(value, blocks, what="blocks")
-        return "the name of a block" + (f"; {hint}" if hint else "")
-    if isinstance(decl, dict):
-        if "enum" in decl and value not in decl["enum"]:
-            return "one of " + ", ".join(str(c) for c in decl["enum"])
-        if "min" in decl and isinstance(value, (int, float)) and value < decl["min"]:
-            return f"at least {decl['min']}"
-        if "max" in decl and isinstance(value, (int, float)) and value > decl["max"]:
-            return f"at most {decl['max']}"
-    return None
+        return problem + (f"; {hint}" if hint else "")
+    return problem
 
 
 def _show(value: Any) -> str:

@@ -1,37 +1,35 @@
-"""Checks of an expanded network as a whole: cycles, unused nodes, every shape, and diagnostics that name a node.
+"""The diagnostics of a network as a whole: cycles, unused nodes, every shape, and diagnostics that name a node.
 
-These run on the expansion's node table (no networkx, so `archspec validate` stays fast); the compiler's
-passes run the same shape rules on the networkx IR.
+These run on a node table (no networkx, so `archspec validate` stays fast): expansion runs them on its nodes,
+and the structure pass (`passes/lint.py`) on the IR graph, through the same functions.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from archspec.lang.ops import ShapeError, propagate_shapes
+from archspec.compiler.dag import find_cycle, topological_order, unused
 from archspec.lang.diagnostics import Diagnostic, Loc
+from archspec.lang.ops import ShapeError, propagate_shapes
 
 
 def check_graph(nodes: dict[str, Any], output: str) -> list[Diagnostic]:
     """Cycles and unused nodes of the expanded network."""
     diags: list[Diagnostic] = []
-    consumers: dict[str, int] = {n: 0 for n in nodes}
-    for node in nodes.values():
-        for producer in node.inputs:
-            consumers[producer] = consumers.get(producer, 0) + 1
-    cycle = find_cycle(nodes)
+    table = _table(nodes)
+    cycle = find_cycle(table)
     if cycle:
         diags.append(cycle_diagnostic(nodes, cycle))
         return diags
-    for name, node in nodes.items():
-        if consumers.get(name, 0) == 0 and name != output:
-            if name == "input":
-                diags.append(Diagnostic("E308", "the network input is never read", node.loc,
-                                        hint="the first item reads `input` unless its `in:` names another"))
-                continue
-            short = name.rsplit(".", 1)[-1]
-            diags.append(Diagnostic("E308", f"the output of `{name}` is never used", node.loc,
-                                    hint=f"read it with `in:` (e.g. `in: [bn2, {short}]` on an add) or delete it"))
+    for name in unused(table, output):
+        node = nodes[name]
+        if name == "input":
+            diags.append(Diagnostic("E308", "the network input is never read", node.loc,
+                                    hint="the first item reads `input` unless its `in:` names another"))
+            continue
+        short = name.rsplit(".", 1)[-1]
+        diags.append(Diagnostic("E308", f"the output of `{name}` is never used", node.loc,
+                                hint=f"read it with `in:` (e.g. `in: [bn2, {short}]` on an add) or delete it"))
     return diags
 
 
@@ -63,7 +61,7 @@ def check_shapes(nodes: dict[str, Any], blocks: dict[str, Any]) -> list[Diagnost
         n = nodes[name]
         diags.append(node_diagnostic(e.code, name, e.message, e.hint, n.loc, n.scope, blocks))
 
-    propagate_shapes(topological(nodes), lambda n: vars(nodes[n]), report)
+    propagate_shapes(topological_order(_table(nodes)), lambda n: vars(nodes[n]), report)
     return diags
 
 
@@ -78,51 +76,8 @@ def node_diagnostic(code: str, name: str, message: str, hint: str | None, loc: L
     return d
 
 
-def topological(nodes: dict[str, Any]) -> list[str]:
-    """Kahn's algorithm, keeping creation order among ready nodes."""
-    pending = {n: len(node.inputs) for n, node in nodes.items()}
-    users: dict[str, list[str]] = {n: [] for n in nodes}
-    for n, node in nodes.items():
-        for p in node.inputs:
-            users[p].append(n)
-    ready = [n for n, k in pending.items() if k == 0]
-    out = []
-    while ready:
-        n = ready.pop()
-        out.append(n)
-        for u in reversed(users[n]):
-            pending[u] -= 1
-            if pending[u] == 0:
-                ready.append(u)
-    return out
-
-
-def find_cycle(nodes: dict[str, Any]) -> list[str] | None:
-    """A cycle among the nodes' input edges, if there is one (iterative colouring DFS)."""
-    colour: dict[str, int] = {}
-    for start in nodes:
-        if colour.get(start):
-            continue
-        stack = [(start, iter(nodes[start].inputs))]
-        path = [start]
-        colour[start] = 1
-        while stack:
-            name, it = stack[-1]
-            nxt = next(it, None)
-            if nxt is None:
-                colour[name] = 2
-                stack.pop()
-                path.pop()
-                continue
-            if nxt not in nodes:
-                continue
-            if colour.get(nxt) == 1:
-                return list(reversed(path[path.index(nxt):]))
-            if not colour.get(nxt):
-                colour[nxt] = 1
-                path.append(nxt)
-                stack.append((nxt, iter(nodes[nxt].inputs)))
-    return None
+def _table(nodes: dict[str, Any]) -> dict[str, list[str]]:
+    return {name: node.inputs for name, node in nodes.items()}
 
 
 def collapse(diags: list[Diagnostic]) -> list[Diagnostic]:

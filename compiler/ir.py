@@ -13,6 +13,7 @@ from typing import Any, Iterator
 
 import networkx as nx
 
+from archspec.compiler.dag import inputs_of, topological_order
 from archspec.lang.ops import OPS, fmt_shape
 
 
@@ -50,11 +51,7 @@ def order(g: nx.DiGraph) -> list[str]:
     cached = g.graph.get("_order")
     if cached is not None and len(cached) == g.number_of_nodes():
         return cached
-    position = {n: i for i, n in enumerate(g.nodes)}
-    if all(position[p] < i for n, i in position.items() for p in g.nodes[n]["inputs"]):
-        result = list(g.nodes)  # the spec's order is already topological (no forward references)
-    else:
-        result = list(nx.lexicographical_topological_sort(g, key=position.__getitem__))
+    result = topological_order(inputs_of(g))
     g.graph["_order"] = result
     return result
 

@@ -16,9 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from archspec.compiler.dag import inputs_of, users_of
 from archspec.compiler.ir import order
-from archspec.lang.ops import OPS, fmt_shape
 from archspec.compiler.report import eng, stage_descriptions
+from archspec.lang.errors import UserError
+from archspec.lang.ops import OPS, fmt_shape
 
 LEVELS = ("stage", "block", "layer")
 COLOURS = {  # fill colours by op kind (ColorBrewer pastels: readable in print and for most colour vision)
@@ -30,7 +32,6 @@ KIND_NAMES = {"input": "input", "conv": "convolution", "norm": "batch norm", "ac
               "pool": "pooling", "merge": "add / concat", "linear": "fully connected", "reshape": "flatten",
               "other": "shortcut op", "block": "repeated blocks", "stage": "stage"}
 SKIP_COLOUR, MAIN_COLOUR = "#d6604d", "#404040"
-FOLDABLE = {"bn", "relu"}
 
 
 @dataclass
@@ -75,29 +76,7 @@ def skip_edges(g: Any) -> set[tuple[str, str]]:
 
 def _layer_text(g: Any, name: str) -> str:
     data = g.nodes[name]
-    op, a = data["op"], data["attrs"]
-    if op == "conv":
-        k = a["kernel"]
-        k = f"{k}x{k}" if isinstance(k, int) else "x".join(map(str, k))
-        s = a["stride"]
-        stride = "" if s in (1, [1, 1]) else f" /{s if isinstance(s, int) else 'x'.join(map(str, s))}"
-        return f"conv {k}{stride}, {a['out']}"
-    if op in ("maxpool", "avgpool"):
-        k, s = a["kernel"], a["stride"] if a["stride"] is not None else a["kernel"]
-        return f"{'max' if op == 'maxpool' else 'avg'} pool {k}x{k}" + (f" /{s}" if s != 1 else "")
-    if op == "global_avgpool":
-        return "global avg pool"
-    if op == "linear":
-        return f"fc {a['out']}"
-    if op == "subsample_pad":
-        return f"zero-pad /{a['stride']}, {a['out']}" if a["stride"] != 1 else f"zero-pad to {a['out']}"
-    if op == "input":
-        return f"input {fmt_shape(tuple(a['shape']))}"
-    if op == "bn":
-        return "BN"
-    if op == "relu":
-        return "ReLU"
-    return op
+    return OPS[data["op"]].text(data["attrs"])
 
 
 def _annotation(c: Any, members: Iterable[str], annotate: Iterable[str]) -> str | None:
@@ -117,10 +96,7 @@ def _annotation(c: Any, members: Iterable[str], annotate: Iterable[str]) -> str 
 def layer_picture(c: Any, fold: bool = True) -> Picture:
     """Every op (BN and ReLU folded into the op before them unless `fold` is False); identities vanish."""
     g = c.graph
-    users: dict[str, list[str]] = {n: [] for n in g.nodes}
-    for n in g.nodes:
-        for p in g.nodes[n]["inputs"]:
-            users[p].append(n)
+    users = users_of(inputs_of(g))
     owner: dict[str, str] = {}
     boxes: dict[str, Box] = {}
     for name in order(g):
@@ -128,7 +104,7 @@ def layer_picture(c: Any, fold: bool = True) -> Picture:
         if data["op"] == "identity":
             owner[name] = owner[data["inputs"][0]]
             continue
-        if fold and data["op"] in FOLDABLE and len(data["inputs"]) == 1:
+        if fold and OPS[data["op"]].fold and len(data["inputs"]) == 1:
             prev = owner[data["inputs"][0]]
             box = boxes[prev]
             head = g.nodes[box.members[0]]["op"]
@@ -347,7 +323,7 @@ INSTALL_HINT = ("install Graphviz: `apt-get install graphviz` (Debian/Ubuntu), `
                 "`conda install graphviz`; or write a .dot file")
 
 
-class RenderError(Exception):
+class RenderError(UserError):
     """A diagram that cannot be written as asked; the message is one line with the fix."""
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from archspec.compiler.ir import order
-from archspec.lang.ops import fmt_shape
+from archspec.lang.ops import OPS, fmt_shape
+from archspec.lang.ops.layers import conv_text
 
 _UNITS = [(10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")]
 
@@ -105,7 +106,7 @@ def stage_descriptions(c: Any) -> dict[str, list[str]]:
             first = counted[0] if counted else blocks[top]
             convs = [n for n in order(g) if g.nodes[n]["op"] == "conv" and g.nodes[n]["scope"]
                      and g.nodes[n]["scope"][-1] == first.name]
-            inner = "; ".join(_conv_text(g, n, stride=False) for n in convs) or first.template
+            inner = "; ".join(conv_text(g.nodes[n]["attrs"], stride=False) for n in convs) or first.template
             lines.append(f"[{inner}] x {max(1, len(counted))}")
             continue
         text = _op_text(g, name)
@@ -114,32 +115,10 @@ def stage_descriptions(c: Any) -> dict[str, list[str]]:
     return out
 
 
-def _conv_text(g: Any, name: str, stride: bool = True) -> str:
-    a = g.nodes[name]["attrs"]
-    k = a["kernel"] if isinstance(a["kernel"], int) else "x".join(map(str, a["kernel"]))
-    text = f"{k}x{k}, {a['out']}" if isinstance(a["kernel"], int) else f"{k}, {a['out']}"
-    if stride and a["stride"] not in (1, [1, 1]):
-        text += f", stride {a['stride']}"
-    return text
-
-
 def _op_text(g: Any, name: str) -> str | None:
     data = g.nodes[name]
-    op, a = data["op"], data["attrs"]
-    if op == "conv":
-        return _conv_text(g, name)
-    if op in ("maxpool", "avgpool"):
-        k = a["kernel"]
-        kind = "max" if op == "maxpool" else "average"
-        stride = a["stride"] if a["stride"] is not None else k
-        return f"{k}x{k} {kind} pool" + (f", stride {stride}" if stride not in (1, [1, 1]) else "")
-    if op == "global_avgpool":
-        return "average pool"
-    if op == "linear":
-        return f"{a['out']}-d fc"
-    if op == "softmax":
-        return "softmax"
-    return None
+    table = OPS[data["op"]].table
+    return table(data["attrs"]) if table is not None else None
 
 
 def markdown_table(compiled: Sequence[Any]) -> str:
@@ -166,10 +145,6 @@ def markdown_table(compiled: Sequence[Any]) -> str:
 
 # -- summary: the lowered module as torchinfo shows one ----------------------------------------------------------
 
-TORCH_TYPES = {"conv": "Conv2d", "bn": "BatchNorm2d", "linear": "Linear", "maxpool": "MaxPool2d",
-               "avgpool": "AvgPool2d", "global_avgpool": "AdaptiveAvgPool2d", "dropout": "Dropout",
-               "subsample_pad": "SubsamplePad", "relu": "relu", "add": "add", "flatten": "flatten",
-               "concat": "cat", "softmax": "softmax", "identity": "identity"}
 
 
 def summary_rows(c: Any, max_depth: int = 3) -> list[dict[str, Any]]:
@@ -206,7 +181,7 @@ def summary_rows(c: Any, max_depth: int = 3) -> list[dict[str, Any]]:
         if len(parts) <= max_depth and name not in shown:
             shown.add(name)
             m = g.nodes[name]["meta"]
-            rows.append({"name": name, "depth": len(parts), "type": TORCH_TYPES.get(g.nodes[name]["op"], "op"),
+            rows.append({"name": name, "depth": len(parts), "type": OPS[g.nodes[name]["op"]].torch_name or "op",
                          "shape": m["shape"], "params": m["params"], "total": c.total([name]), "leaf": True})
     return rows
 

@@ -16,9 +16,6 @@ from archspec.compiler.ir import order
 from archspec.lang.ops import OPS, numel
 from archspec.compiler.passes.context import PassContext
 
-_VIEWS = {"input", "flatten", "identity"}
-
-
 def count_params(g: nx.DiGraph, ctx: PassContext) -> None:
     for name in order(g):
         _counts(g, name)
@@ -38,7 +35,7 @@ def activation_memory(g: nx.DiGraph, ctx: PassContext) -> None:
     for name, data in g.nodes(data=True):
         m = data["meta"]
         if "shape" in m:
-            m["activation_bytes"] = 0 if data["op"] in _VIEWS else numel(m["shape"]) * ctx.dtype_bytes
+            m["activation_bytes"] = 0 if OPS[data["op"]].view else numel(m["shape"]) * ctx.dtype_bytes
 
 
 def weighted_depth(g: nx.DiGraph, ctx: PassContext) -> None:

@@ -1,0 +1,88 @@
+"""Element-wise ops: the activations `relu`, `sigmoid` and `softmax`, `dropout`, and the residual `add`.
+
+Counted with `--count all` as one op per element (add: one per element per extra operand). Lowered as function
+calls in the generated `forward`, except `dropout` (a module: it behaves differently in training). Like a
+hand-written ResNet, ReLU and the residual add run in place when autograd allows it (see `overwritable`).
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from archspec.lang.ops.base import Attr, Counts, OpDef, Shape, ShapeError, fmt_shape, numel, per_element, same_shape
+
+
+def _relu(graph: Any, a: dict, args: list, in_place: bool) -> Any:
+    import torch
+
+    return graph.call_function(torch.relu_ if in_place else torch.relu, (args[0],))
+
+
+def _sigmoid(graph: Any, a: dict, args: list, in_place: bool) -> Any:
+    import torch
+
+    return graph.call_function(torch.sigmoid, (args[0],))
+
+
+def _softmax(graph: Any, a: dict, args: list, in_place: bool) -> Any:
+    import torch
+
+    return graph.call_function(torch.softmax, (args[0], 1))
+
+
+def _dropout_module(a: dict, in_shape: Shape) -> Any:
+    from torch import nn
+
+    return nn.Dropout(a["p"])
+
+
+def _add_shape(a: dict, ins: list[Shape]) -> Shape:
+    first = ins[0]
+    for i, s in enumerate(ins[1:], 1):
+        if s != first:
+            raise ShapeError("E400", f"the inputs of add disagree: input 1 is {fmt_shape(first)} but input {i + 1} "
+                             f"is {fmt_shape(s)}", _add_hint(first, s))
+    return first
+
+
+def _add_hint(first: Shape, s: Shape) -> str | None:
+    if len(s) != 3 or len(first) != 3:
+        return None
+    if s[0] != first[0] and s[1:] != first[1:]:
+        return (f"the skip path must match the body: project it with a strided 1x1 conv (option B) or subsample "
+                f"and zero-pad it (option A) to {fmt_shape(first)}")
+    if s[0] != first[0]:
+        return (f"the skip path carries {s[0]} channels and the body {first[0]}: use a projection shortcut "
+                f"(option B) or zero-padding (option A)")
+    return f"the skip path is {s[1]}x{s[2]} and the body {first[1]}x{first[2]}: give the shortcut the block's stride"
+
+
+def _add_counts(a: dict, ins: list[Shape], out: Shape) -> Counts:
+    n = numel(out) * (len(ins) - 1)
+    return Counts(extra=n, extra_flops=n)
+
+
+def _add(graph: Any, a: dict, args: list, in_place: bool) -> Any:
+    if in_place:
+        node = graph.call_method("add_", (args[0], args[1]))
+    else:
+        node = graph.call_function(operator.add, (args[0], args[1]))
+    for extra in args[2:]:
+        node = graph.call_function(operator.add, (node, extra))
+    return node
+
+
+OPS = [
+    OpDef("relu", "rectified linear unit", "act", {}, (1, 1), same_shape, per_element, label=lambda a: "ReLU",
+          fold=True, torch_name="relu", function=_relu),
+    OpDef("sigmoid", "logistic sigmoid 1 / (1 + exp(-x)), one op per element when counted", "act", {}, (1, 1),
+          same_shape, per_element, torch_name="sigmoid", function=_sigmoid),
+    OpDef("softmax", "softmax over channels", "act", {}, (1, 1), same_shape, per_element,
+          table=lambda a: "softmax", torch_name="softmax", function=_softmax),
+    OpDef("dropout", "zeroes elements with probability p during training", "other",
+          {"p": Attr("float", 0.5, min=0, max=1)}, (1, 1), same_shape, torch_name="Dropout",
+          module=_dropout_module),
+    OpDef("add", "element-wise sum of equally shaped inputs", "merge", {}, (2, None), _add_shape, _add_counts,
+          torch_name="add", function=_add, overwritable=True),
+]

@@ -1,0 +1,69 @@
+"""The one type checker of the language: does a value suit an op attribute or a block parameter?
+
+Op attributes (`archspec.lang.ops`) and block template parameters (`params:` of a template) are checked by the
+same function, so both say the same thing about the same mistake ("must be a whole number (write 3, not 3.0)").
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Container, Iterable
+
+# kind -> what a value of another kind is told it should be
+EXPECTED = {"int": "a whole number", "size": "a whole number or [h, w]", "float": "a number", "number": "a number",
+            "bool": "true or false", "str": "a string", "list": "a list", "map": "a mapping",
+            "template": "a block name"}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _whole_numbers(kind: str, value: Any) -> tuple[list[Any], str | None]:
+    """The numbers to range-check (a size may be [h, w]), or what is wrong with them."""
+    parts = value if kind == "size" and isinstance(value, list) and len(value) == 2 else [value]
+    for v in parts:
+        if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, float) and v.is_integer():
+                return parts, f"a whole number (write {int(v)}, not {v})"
+            return parts, EXPECTED[kind]
+    return parts, None
+
+
+def _kind_problem(kind: str, value: Any) -> str | None:
+    if kind in ("int", "size"):
+        return _whole_numbers(kind, value)[1]
+    if kind in ("float", "number"):
+        if not _is_number(value):
+            return "a number"
+        return None if math.isfinite(value) else "a finite number"
+    ok = {"bool": lambda v: isinstance(v, bool), "str": lambda v: isinstance(v, str),
+          "template": lambda v: isinstance(v, str), "list": lambda v: isinstance(v, list),
+          "map": lambda v: isinstance(v, dict)}.get(kind)
+    return None if ok is None or ok(value) else EXPECTED[kind]
+
+
+def _bound(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def value_problem(kind: str, value: Any, *, minimum: float | None = None, maximum: float | None = None,
+                  choices: Iterable[Any] | None = None, templates: Container[str] | None = None) -> str | None:
+    """None if `value` suits; otherwise what was expected ("a whole number", "at least 1", "one of a, b").
+
+    `kind` is an attribute type (int, size, bool, float, str, list) or a parameter type (also number, map,
+    template, any); `templates` is what a `template` value must name.
+    """
+    problem = _kind_problem(kind, value)
+    if problem:
+        return problem
+    if kind == "template" and templates is not None and value not in templates:
+        return "the name of a block"
+    if choices is not None and value not in choices:
+        return "one of " + ", ".join(str(c) for c in choices)
+    numbers = _whole_numbers(kind, value)[0] if kind in ("int", "size") else [value] if _is_number(value) else []
+    if minimum is not None and any(v < minimum for v in numbers):
+        return f"at least {_bound(minimum)}" if minimum or kind not in ("int", "size") else "zero or more"
+    if maximum is not None and any(v > maximum for v in numbers):
+        return f"at most {_bound(maximum)}"
+    return None
