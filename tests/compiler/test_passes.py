@@ -164,3 +164,28 @@ def test_to_dict_has_the_documented_keys():
     assert {"name", "op", "shape", "params", "macs"} <= set(d["nodes"][1])
     assert d["layers"] == 20 and d["params"] == sum(n["params"] for n in d["nodes"])
     json.dumps(d)
+
+
+def test_structure_pass_finds_unused_nodes_and_cycles_with_the_expansion_checks(tmp_path):
+    """A graph not made by expansion (edited by a tool) gets the diagnostics expansion would give."""
+    from archspec.compiler.passes.context import PassContext
+    from archspec.compiler.passes.lint import check_structure
+
+    fixed = BROKEN.replace("      - add: {op: add, in: [bn2, input]}",
+                           "      - proj: {op: subsample_pad, in: input, out: =width, stride: =stride}\n"
+                           "      - add: {op: add, in: [bn2, proj]}")
+    g = archspec.compile(write(tmp_path, fixed)).graph.copy()
+    loc = g.nodes["fc"]["loc"]
+    g.add_node("extra", op="relu", attrs={}, inputs=("fc",), loc=loc, scope=(), stage="head", meta={})
+    g.add_edge("fc", "extra", ports=[0])
+    ctx = PassContext()
+    check_structure(g, ctx)
+    assert [(d.code, d.message) for d in ctx.diagnostics] == [("E308", "the output of `extra` is never used")]
+    g.remove_node("extra")
+    g.nodes["conv1"]["inputs"] = ("fc",)  # conv1 now reads the network's last node: a loop
+    g.add_edge("fc", "conv1", ports=[0])
+    g.remove_edge("input", "conv1")
+    ctx = PassContext()
+    check_structure(g, ctx)
+    codes = [d.code for d in ctx.diagnostics]
+    assert "E307" in codes and "conv1" in next(d.message for d in ctx.diagnostics if d.code == "E307")

@@ -1,0 +1,80 @@
+"""The op registry: every entry is complete, everything else reads ops from it, and `sigmoid` (added as one
+entry) works end to end: schema, validation, shapes, counts, diagrams, summary and lowering."""
+
+import textwrap
+
+import pytest
+
+import archspec
+from archspec.lang.ops import OPS, USER_OPS
+from archspec.lang.schema import build_schema
+
+SE_GATE = """\
+archspec: 1
+name: gate
+input: [8, 6, 6]
+network:
+  - conv: {op: conv, out: 8, kernel: 3, pad: 1}
+  - gate: {op: sigmoid}
+  - pool: {op: global_avgpool}
+  - flat: {op: flatten}
+  - fc: {op: linear, out: 4}
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "gate.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", USER_OPS)
+def test_every_user_op_has_exactly_one_lowering_and_a_summary_type(name):
+    op = OPS[name]
+    assert (op.module is None) != (op.function is None), name
+    assert op.torch_name, name
+    assert op.kind in ("conv", "norm", "act", "pool", "merge", "linear", "reshape", "other"), name
+    assert op.init is None or op.module is not None, name
+
+
+def test_schema_names_every_op_of_the_registry():
+    schema = build_schema()
+    assert schema["$defs"]["node"]["properties"]["op"]["enum"] == USER_OPS
+    assert "op_sigmoid" in schema["$defs"]
+
+
+def test_sigmoid_validates_compiles_and_counts(tmp_path):
+    path = write(tmp_path, SE_GATE)
+    assert archspec.validate(path).ok
+    c = archspec.compile(path, count="all")
+    m = c.meta("gate")
+    assert m["shape"] == (8, 6, 6)
+    assert m["params"] == 0 and m["macs"] == 0 and m["extra"] == 8 * 6 * 6  # one op per element
+    assert c.meta("conv")["activation_bytes"] == m["activation_bytes"] == 8 * 6 * 6 * 4
+
+
+def test_sigmoid_attribute_and_arity_mistakes_are_diagnosed(tmp_path):
+    bad = write(tmp_path, SE_GATE.replace("{op: sigmoid}", "{op: sigmoid, p: 2}"))
+    (d,) = archspec.validate(bad).diagnostics
+    assert d.code == "E101" and "sigmoid" in d.message and d.loc.line == 6
+    two = write(tmp_path, SE_GATE.replace("{op: sigmoid}", "{op: sigmoid, in: [conv, input]}"))
+    assert any(x.code == "E309" and "takes 1 input" in x.message for x in archspec.validate(two).diagnostics)
+
+
+def test_sigmoid_in_diagrams_and_summary(tmp_path):
+    path = write(tmp_path, SE_GATE)
+    source = archspec.render(path, level="layer").source
+    assert "sigmoid" in source
+    from archspec.compiler.report import summary_rows
+
+    rows = summary_rows(archspec.compile(path))
+    assert {"name": "gate", "type": "sigmoid"}.items() <= next(r for r in rows if r["name"] == "gate").items()
+
+
+def test_sigmoid_lowers_to_torch_sigmoid(tmp_path):
+    torch = pytest.importorskip("torch")
+    model = archspec.build(write(tmp_path, SE_GATE)).eval()
+    assert "torch.sigmoid" in model.code
+    x = torch.randn(2, 8, 6, 6)
+    expected = model.fc(torch.flatten(model.pool(torch.sigmoid(model.conv(x))), 1))
+    assert torch.equal(model(x), expected)
