@@ -1,0 +1,112 @@
+"""Block template arguments: each parameter bound from the item, its `with:` mapping or its default, checked by
+the language's one type checker (`archspec.lang.types`), and the template's own constraints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archspec.compiler.expand.channels import in_lookup
+from archspec.compiler.expand.frame import Frame
+from archspec.compiler.expand.model import Block, Build, show_value
+from archspec.lang.diagnostics import Diagnostic, Loc, did_you_mean
+from archspec.lang.schema import ITEM_KEYS
+from archspec.lang.types import value_problem
+from archspec.lang.values import Failed, Scope, evaluate_expression, evaluate_value
+from archspec.lang.yamlsrc import LocDict
+
+MISSING = object()
+
+
+def bind(b: Build, tname: str, template: LocDict, body: LocDict, loc: Loc | None, scope: Scope, block: Block,
+          frame: Frame) -> dict[str, Any] | None:
+    decls: LocDict = template.get("params", LocDict())
+    given: dict[str, tuple[Any, Loc | None]] = {}
+    if "with" in body:
+        try:
+            extra = evaluate_value(body["with"], body.val_loc("with"), scope)
+        except Failed as e:
+            b.fail(e)
+            return None
+        if not isinstance(extra, dict):
+            b.diags.append(Diagnostic("E100", f"`with` must be a mapping of arguments, got {extra!r}",
+                                         body.val_loc("with")))
+            return None
+        given.update({k: (v, body.val_loc("with")) for k, v in extra.items()})
+    ok = True
+    for key, value in body.items():
+        if key in ITEM_KEYS:
+            continue
+        try:
+            given[key] = (evaluate_value(value, body.val_loc(key), scope), body.val_loc(key))
+        except Failed as e:
+            b.fail(e)
+            ok = False
+    for key in given:
+        if key not in decls:
+            b.diags.append(Diagnostic("E303", f"block `{tname}` has no parameter `{key}`",
+                                         body.key_loc(key) if key in body else given[key][1],
+                                         hint=did_you_mean(key, decls, what="parameters")))
+            ok = False
+    args: dict[str, Any] = {}
+    lookup = in_lookup(b, block.inputs, frame)
+    for pname, decl in decls.items():
+        kind, default, dloc = declaration(decl, decls.val_loc(pname))
+        if pname in given:
+            value, vloc = given[pname]
+        elif default is not MISSING:
+            try:
+                value = evaluate_value(default, dloc, b.spec.scope().child(args, lookup))
+            except Failed as e:
+                b.fail(e)
+                ok = False
+                continue
+            vloc = dloc
+        else:
+            b.diags.append(Diagnostic("E302", f"block `{tname}` needs `{pname}`" +
+                                         (f" ({decl.get('doc')})" if isinstance(decl, dict) and decl.get("doc")
+                                          else ""), loc, hint=f"add `{pname}: ...` to this item"))
+            ok = False
+            continue
+        problem = check_argument(kind, decl, value, b.spec.blocks)
+        if problem:
+            b.diags.append(Diagnostic("E304", f"`{pname}` of block `{tname}` must be {problem}, got {show_value(value)}",
+                                         vloc, hint=problem.split("; ", 1)[1] if "; " in problem else None))
+            ok = False
+            continue
+        args[pname] = value
+    return args if ok else None
+
+
+def template_constraints(b: Build, template: LocDict, scope: Scope) -> bool:
+    ok = True
+    for c in template.get("constraints", []):
+        try:
+            holds = evaluate_expression(c["check"], c.val_loc("check"), scope)
+            if not holds:
+                b.diags.append(Diagnostic("E206", str(evaluate_value(c["message"], c.val_loc("message"), scope)),
+                                             c.val_loc("check"), hint=f"the constraint is `{c['check']}`"))
+                ok = False
+        except Failed as e:
+            b.fail(e)
+            ok = False
+    return ok
+
+
+def declaration(decl: Any, loc: Loc | None) -> tuple[str, Any, Loc | None]:
+    if isinstance(decl, str):
+        return decl, MISSING, loc
+    if isinstance(decl, LocDict):
+        return decl.get("type", "any"), decl.get("default", MISSING), decl.val_loc("default")
+    return "any", MISSING, loc
+
+
+def check_argument(kind: str, decl: Any, value: Any, blocks: LocDict) -> str | None:
+    """What is wrong with a template argument (by the language's one type checker), with a near miss."""
+    bounds = decl if isinstance(decl, dict) else {}
+    problem = value_problem(kind, value, minimum=bounds.get("min"), maximum=bounds.get("max"),
+                            choices=bounds.get("enum"), templates=blocks)
+    if problem == "the name of a block":
+        hint = did_you_mean(value, blocks, what="blocks")
+        return problem + (f"; {hint}" if hint else "")
+    return problem

@@ -1,0 +1,298 @@
+"""The expander: walks the network and the block bodies item by item (`op:`, `use:`, `cases:`, `when:`,
+`repeat:`), keeps the node and step budgets, and hands each kind of item to the piece that knows it: references
+(`frame`), attributes (`primitives`), template arguments (`arguments`), `in_channels` (`channels`), repeat
+bounds (`budget`). The whole-network checks (cycles, unused nodes, shapes) come from `compiler.graph_checks`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archspec.compiler.expand.arguments import bind, template_constraints
+from archspec.compiler.expand.budget import min_size
+from archspec.compiler.expand.channels import in_lookup
+from archspec.compiler.expand.frame import Broken, Excluded, Frame, attach, item_inputs, resolve_pending
+from archspec.compiler.expand.model import MAX_NESTING, MAX_NODES, Block, Build, Expansion, IRNode, show_value
+from archspec.compiler.expand.primitives import primitive
+from archspec.compiler.graph_checks import check_graph, check_shapes, collapse
+from archspec.lang.diagnostics import Diagnostic, Loc, SpecError, did_you_mean
+from archspec.lang.schema import ITEM_KEYS, RESERVED_NAMES
+from archspec.lang.spec import Spec
+from archspec.lang.values import Failed, Scope, evaluate_expression, evaluate_value
+from archspec.lang.yamlsrc import LocDict, LocList
+
+
+class Expander:
+    def __init__(self, spec: Spec, max_nodes: int = MAX_NODES, check_shapes: bool = False):
+        self.b = Build(spec, max_nodes)
+        self.check_shapes = check_shapes
+
+    def run(self) -> Expansion:
+        spec = self.b.spec
+        self.b.nodes["input"] = IRNode("input", "input", {"shape": list(spec.input_shape)}, [], spec.input_loc, (),
+                                     "input")
+        globals_ = spec.scope()
+        frame = Frame("", None, globals_.child(in_lookup(self.b, ["input"]), names=["in_channels", "in_shape"]),
+                       {"input": "input"}, (), "", None)
+        uses_stages = any(isinstance(it, LocDict) and any(isinstance(b, LocDict) and "stage" in b
+                                                          for b in it.values()) for it in spec.network)
+        output = self._body(spec.network, frame, top=True, uses_stages=uses_stages)
+        if "output" in spec.doc:
+            output = self._named_output(spec.doc, frame)
+        if output is None and not self.b.diags:
+            self.b.diags.append(Diagnostic("E125", "every item of the network is excluded by `when`",
+                                         spec.doc.val_loc("network")))
+        if not self.b.diags:
+            self.b.diags += check_graph(self.b.nodes, output)
+        if not self.b.diags and self.check_shapes:
+            self.b.diags += check_shapes(self.b.nodes, self.b.blocks)
+        if self.b.diags:
+            raise SpecError(collapse(self.b.diags))
+        return Expansion(spec, self.b.nodes, self.b.blocks, output, self.b.stages)
+
+    def _named_output(self, doc: LocDict, frame: Frame) -> str | None:
+        ref = doc["output"]
+        target = frame.local.get(ref)
+        if isinstance(target, str):
+            return target
+        self.b.diags.append(Diagnostic("E305", f"`output: {ref}` names no item of {frame.where()}",
+                                     doc.val_loc("output"), hint=did_you_mean(ref, frame.local, what="items")))
+        return None
+
+    def _body(self, items: LocList, frame: Frame, *, top: bool = False, uses_stages: bool = False) -> str | None:
+        previous = next(iter(frame.inputs.values()), None)
+        included = False
+        for i, raw in enumerate(items):
+            loc = items.val_loc(i)
+            parsed = self._split(raw, loc, frame, sole=len(items) == 1 and not top)
+            if parsed is None:
+                continue
+            name, body, name_loc = parsed
+            if top:
+                stage = body.get("stage") if isinstance(body.get("stage"), str) else None
+                if stage is None and not uses_stages:
+                    stage = name
+                frame.stage = stage or frame.stage or name or "network"
+                if frame.stage not in self.b.stages:
+                    self.b.stages.append(frame.stage)
+            elif isinstance(body.get("stage"), str):
+                frame.stage = body["stage"]
+            before = len(self.b.diags)
+            out = self._item(name, body, name_loc, frame, previous)
+            if isinstance(out, str):
+                previous, included = out, True
+            elif out is None and len(self.b.diags) > before and name is not None:
+                frame.local.setdefault(name, Broken())
+                included = True  # do not also claim that nothing was included
+        resolve_pending(self.b, frame)
+        return previous if included else None
+
+    def _split(self, raw: Any, loc: Loc | None, frame: Frame, sole: bool
+               ) -> tuple[str | None, LocDict, Loc | None] | None:
+        if not isinstance(raw, LocDict):
+            self.b.diags.append(Diagnostic("E100", "a body item is `- name: {op: ...}`", loc))
+            return None
+        if any(k in ITEM_KEYS for k in raw):
+            if "repeat" not in raw and not sole:
+                self.b.diags.append(Diagnostic(
+                    "E315", "this item has no name; only `repeat` items, or the single item of a block, may be "
+                    "unnamed", loc, hint="write `- name: {op: ...}`"))
+                return None
+            return None, raw, loc
+        (name, body), = raw.items()
+        name_loc = raw.key_loc(name)
+        if name in RESERVED_NAMES:
+            self.b.diags.append(Diagnostic("E316", f"`{name}` is a reserved word and cannot name a node", name_loc,
+                                         hint="choose another name"))
+            return None
+        if not isinstance(body, LocDict):
+            self.b.diags.append(Diagnostic("E100", f"`{name}` should be a mapping like {{op: relu}}", name_loc))
+            return None
+        if name in frame.local or name in frame.item_locs:
+            first = frame.item_locs.get(name)
+            self.b.diags.append(Diagnostic("E306", f"`{name}` is defined twice in {frame.where()}" +
+                                         (f" (first at line {first.line})" if first else ""), name_loc,
+                                         hint="give each item its own name"))
+            return None
+        frame.item_locs[name] = name_loc
+        return name, body, name_loc
+
+    def _item(self, name: str | None, body: LocDict, loc: Loc | None, frame: Frame, previous: str | None,
+              builtins: dict[str, Any] | None = None) -> str | Excluded | None:
+        scope = frame.scope.child(builtins) if builtins else frame.scope
+        self.b.steps += 1
+        if self.b.steps > self.b.max_steps:
+            raise SpecError(self.b.diags + [Diagnostic(
+                "E500", f"expanding the network takes more than {self.b.max_steps:,} steps (items skipped by `when` "
+                "inside `repeat` still cost)", loc, hint="check `repeat` counts; `--max-nodes` raises the budget")])
+        if "repeat" in body and builtins is None:
+            return self._repeat(name, body, loc, frame, previous)
+        if "when" in body:
+            try:
+                keep = evaluate_expression(body["when"], body.val_loc("when"), scope)
+            except Failed as e:
+                self.b.fail(e)
+                return None
+            if not keep:
+                excluded = Excluded(body.val_loc("when"), body["when"])
+                if name is not None:
+                    frame.local.setdefault(name, excluded)
+                return excluded
+        if "cases" in body:
+            return self._cases(name, body, loc, frame, previous, scope, builtins)
+        inputs, in_locs = item_inputs(self.b, body, frame, previous, scope)
+        if inputs is None:
+            return None
+        full = frame.full(name)
+        if full in self.b.nodes or (full in self.b.blocks and full != frame.block):
+            self.b.diags.append(Diagnostic("E306", f"two nodes are named `{full}`", loc, hint="rename one of them"))
+            return None
+        if "op" in body:
+            out = primitive(self.b, full, body, loc, frame, inputs, in_locs, scope)
+        else:
+            out = self._instance(full, body, loc, frame, inputs, in_locs, scope)
+            if out is not None and builtins is not None and full in self.b.blocks:
+                self.b.blocks[full].copy = (builtins["index"], builtins["count"])
+        if out is not None and name is not None:
+            frame.local[name] = out
+        return out
+
+    def _repeat(self, name: str | None, body: LocDict, loc: Loc | None, frame: Frame,
+                previous: str | None) -> str | None:
+        try:
+            count = evaluate_value(body["repeat"], body.val_loc("repeat"), frame.scope)
+        except Failed as e:
+            self.b.fail(e)
+            return None
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            self.b.diags.append(Diagnostic("E208", f"`repeat` must be a whole number of copies, got {show_value(count)}",
+                                         body.val_loc("repeat")))
+            return None
+        per_copy = max(1, min_size(self.b, body))
+        if count * per_copy + len(self.b.nodes) > self.b.max_nodes or count + self.b.steps > self.b.max_steps:
+            raise SpecError(self.b.diags + [Diagnostic(
+                "E500", f"`repeat: {count:,}` would expand to at least {count * per_copy:,} nodes; the budget is "
+                f"{self.b.max_nodes:,} (ResNet-1202 has about 4,800)", body.val_loc("repeat"),
+                hint="check the count; `--max-nodes` raises the budget")])
+        inner = LocDict({k: v for k, v in body.items() if k != "repeat"}, loc=body.loc)
+        inner.key_locs, inner.val_locs = body.key_locs, body.val_locs
+        current = previous  # the first copy reads `in` (or the previous item), the others chain
+        before, steps_before = len(self.b.nodes), self.b.steps
+        for i in range(count):
+            if i == 1:  # one copy is made: now the real cost of all of them is known
+                per_copy = len(self.b.nodes) - before
+                per_copy_steps = self.b.steps - steps_before
+                if (count - 1) * per_copy + len(self.b.nodes) > self.b.max_nodes or \
+                        (count - 1) * per_copy_steps + self.b.steps > self.b.max_steps:
+                    raise SpecError(self.b.diags + [Diagnostic(
+                        "E500", f"`repeat: {count:,}` of {per_copy:,} nodes each would make {count * per_copy:,} "
+                        f"nodes; the budget is {self.b.max_nodes:,} (ResNet-1202 has about 4,800)",
+                        body.val_loc("repeat"), hint="check the count; `--max-nodes` raises the budget")])
+            copy = LocDict(inner, loc=inner.loc)
+            copy.key_locs, copy.val_locs = inner.key_locs, inner.val_locs
+            if i > 0:
+                copy.pop("in", None)
+            child = f"{name}.{i}" if name is not None else str(i)
+            out = self._item(child, copy, loc, frame, current, {"index": i, "count": count})
+            if isinstance(out, str):
+                current = out
+            elif out is None:
+                return None
+            if name is None:
+                frame.item_locs[child] = loc
+        if name is not None and current is not None:
+            frame.local[name] = current
+        return current
+
+    def _cases(self, name: str | None, body: LocDict, loc: Loc | None, frame: Frame, previous: str | None,
+               scope: Scope, builtins: dict[str, Any] | None) -> str | Excluded | None:
+        alternatives: LocList = body["cases"]
+        for i, alt in enumerate(alternatives):
+            if not isinstance(alt, LocDict):
+                continue
+            if "when" in alt:
+                try:
+                    ok = evaluate_expression(alt["when"], alt.val_loc("when"), scope)
+                except Failed as e:
+                    self.b.fail(e)
+                    return None
+                if not ok:
+                    continue
+            chosen = LocDict({k: v for k, v in body.items() if k in ("in", "stage", "doc")}, loc=alt.loc)
+            chosen.key_locs = {k: body.key_locs[k] for k in chosen if k in body.key_locs}
+            chosen.val_locs = {k: body.val_locs[k] for k in chosen if k in body.val_locs}
+            for k, v in alt.items():
+                if k != "when":
+                    chosen[k] = v
+                    chosen.key_locs[k], chosen.val_locs[k] = alt.key_loc(k), alt.val_loc(k)
+            return self._item(name, chosen, loc, frame, previous, builtins)
+        conditions = ", ".join(f"`{a.get('when')}`" for a in alternatives if isinstance(a, LocDict))
+        self.b.diags.append(Diagnostic("E310", f"no alternative of `cases` applies (conditions: {conditions})",
+                                     body.key_loc("cases"), hint="add a last alternative without `when`"))
+        return None
+
+    def _instance(self, full: str, body: LocDict, loc: Loc | None, frame: Frame, inputs: list[Any],
+                  in_locs: list[Loc | None], scope: Scope) -> str | None:
+        try:
+            tname = evaluate_value(body["use"], body.val_loc("use"), scope)
+        except Failed as e:
+            self.b.fail(e)
+            return None
+        template = self.b.spec.blocks.get(tname) if isinstance(tname, str) else None
+        if template is None:
+            self.b.diags.append(Diagnostic("E301", f"unknown block `{tname}`", body.val_loc("use"),
+                                         hint=did_you_mean(str(tname), self.b.spec.blocks, what="blocks")))
+            return None
+        if tname in frame.stack:
+            chain = " -> ".join(frame.stack + (tname,))
+            self.b.diags.append(Diagnostic("E311", f"block `{tname}` contains itself: {chain}", body.val_loc("use"),
+                                         hint="a block cannot use itself, directly or through others"))
+            return None
+        if len(frame.stack) >= MAX_NESTING:
+            self.b.diags.append(Diagnostic("E311", f"blocks are nested more than {MAX_NESTING} deep",
+                                         body.val_loc("use")))
+            return None
+        declared = list(template.get("inputs", ["input"]))
+        if len(inputs) != len(declared):
+            self.b.diags.append(Diagnostic("E309", f"block `{tname}` takes {len(declared)} input"
+                                         f"{'s' if len(declared) != 1 else ''} ({', '.join(declared)}), got "
+                                         f"{len(inputs)}", body.val_loc("in") if "in" in body else loc))
+            return None
+        later = [ref for ref in inputs if isinstance(ref, tuple)]
+        if later:
+            self.b.diags.append(Diagnostic(
+                "E305", f"block input `{later[0][1]}` must be defined above the block that reads it",
+                in_locs[inputs.index(later[0])], hint=f"move `{later[0][1]}` above this item"))
+            return None
+        # an unnamed single item of a block stands for the block itself and takes over its record
+        parent = self.b.blocks[full].parent if full == frame.block else frame.block
+        block = Block(full, tname, {}, loc, frame.stage, parent)
+        attach(self.b, block, inputs, in_locs, frame)
+        args = bind(self.b, tname, template, body, loc, scope, block, frame)
+        if args is None:
+            return None
+        block.args = args
+        self.b.blocks[full] = block
+        child_scope = self.b.spec.scope().child(args, in_lookup(self.b, block.inputs, frame),
+                                              names=["in_channels", "in_shape"])
+        if not template_constraints(self.b, template, child_scope):
+            return None
+        child = Frame(full, tname, child_scope, dict(zip(declared, block.inputs)), frame.stack + (tname,),
+                       frame.stage, full)
+        before = len(self.b.diags)
+        out = self._body(template["body"], child)
+        if "output" in template:
+            out = self._named_output(template, child)
+        if out is None and len(self.b.diags) > before:
+            return None
+        if out is None:
+            self.b.diags.append(Diagnostic("E125", f"block `{tname}` produces nothing here: every item is excluded",
+                                         loc))
+            return None
+        block.output = out
+        return out
+
+
+def expand(spec: Spec, max_nodes: int = MAX_NODES, check_shapes: bool = False) -> Expansion:
+    """Expand a spec; with `check_shapes`, also check every shape (what `archspec validate` does)."""
+    return Expander(spec, max_nodes, check_shapes).run()

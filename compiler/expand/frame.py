@@ -1,0 +1,122 @@
+"""Where expansion is (`Frame`: the block instance being expanded, its names and inputs) and how an item's `in:`
+is resolved: names defined above, names defined further down (resolved when the body ends), the block's inputs,
+and the diagnostics for a name that is not there or that `when:` excluded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from archspec.compiler.expand.model import Block, Build, IRNode
+from archspec.lang.diagnostics import Diagnostic, Loc, did_you_mean
+from archspec.lang.values import Failed, Scope, evaluate_value
+from archspec.lang.yamlsrc import LocDict, LocList
+
+BROKEN = "\0broken"  # the output name of an item that failed
+
+
+class Excluded:
+    def __init__(self, loc: Loc | None, condition: Any):
+        self.loc, self.condition = loc, condition
+
+
+class Broken:
+    """An item that already has a diagnostic: readers of it stay quiet."""
+
+
+@dataclass
+class Frame:
+    prefix: str
+    template: str | None
+    scope: Scope
+    inputs: dict[str, str]  # local input names -> full node names
+    stack: tuple[str, ...]
+    stage: str
+    block: str | None
+    local: dict[str, Any] = field(default_factory=dict)  # item name -> output node name or Excluded
+    item_locs: dict[str, Loc | None] = field(default_factory=dict)
+    pending: list[tuple[IRNode | Block, int, str, Loc | None]] = field(default_factory=list)
+
+    def full(self, name: str | None) -> str:
+        if name is None:
+            return self.prefix
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def where(self) -> str:
+        return f"block `{self.template}`" if self.template else "the network"
+
+
+def item_inputs(b: Build, body: LocDict, frame: Frame, previous: str | None, scope: Scope
+            ) -> tuple[list[Any], list[Loc | None]] | tuple[None, None]:
+    """The item's inputs: full node names where known now, `(_ref, name)` markers for later items."""
+    if "in" not in body:
+        if previous is None:
+            b.diags.append(Diagnostic("E305", f"the first item of {frame.where()} has no input",
+                                         body.loc, hint="name one with `in:`"))
+            return None, None
+        return [previous], [None]
+    raw = body["in"]
+    loc = body.val_loc("in")
+    refs = list(raw) if isinstance(raw, list) else [raw]
+    locs = [raw.val_loc(i) for i in range(len(refs))] if isinstance(raw, LocList) else [loc] * len(refs)
+    out: list[Any] = []
+    for ref, rloc in zip(refs, locs):
+        try:
+            ref = evaluate_value(ref, rloc, scope)
+        except Failed as e:
+            b.fail(e)
+            return None, None
+        if not isinstance(ref, str):
+            b.diags.append(Diagnostic("E100", f"`in` names nodes, found {ref!r}", rloc))
+            return None, None
+        target = lookup_ref(b, ref, frame)
+        if target == BROKEN:
+            return None, None
+        out.append(target or ("ref", ref))
+    return out, locs
+
+
+def lookup_ref(b: Build, ref: str, frame: Frame) -> str | None:
+    if isinstance(frame.local.get(ref), Broken):
+        return BROKEN
+    if ref in frame.inputs:
+        return frame.inputs[ref]
+    target = frame.local.get(ref)
+    if isinstance(target, str):
+        return target
+    if target is None and "." in ref and frame.full(ref) in b.nodes:
+        return frame.full(ref)
+    return None
+
+
+def resolve_pending(b: Build, frame: Frame) -> None:
+    for holder, index, ref, loc in frame.pending:
+        target = lookup_ref(b, ref, frame)
+        if target == BROKEN:
+            continue
+        if target is None:
+            unknown_ref(b, ref, loc, frame, holder.name)
+            continue
+        holder.inputs[index] = target
+
+
+def unknown_ref(b: Build, ref: str, loc: Loc | None, frame: Frame, user: str) -> None:
+    target = frame.local.get(ref)
+    if isinstance(target, Excluded):
+        b.diags.append(Diagnostic(
+            "E305", f"`{user}` reads `{ref}`, which `when: {target.condition}` excludes here", loc,
+            hint="give the item reading it the same condition, or use `cases:` to choose a replacement"))
+        return
+    known = [n for n in frame.local if "." not in n and frame.full(n) != user] + list(frame.inputs)
+    b.diags.append(Diagnostic("E305", f"`{ref}` is not defined in {frame.where()}", loc,
+                                 hint=did_you_mean(ref, known, what="defined here")))
+
+
+def attach(b: Build, holder: IRNode | Block, inputs: list[Any], locs: list[Loc | None], frame: Frame) -> None:
+    for i, item in enumerate(inputs):
+        if isinstance(item, tuple):
+            frame.pending.append((holder, i, item[1], locs[i]))
+            holder.inputs.append("")
+        else:
+            holder.inputs.append(item)

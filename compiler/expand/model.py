@@ -1,0 +1,101 @@
+"""What expansion makes (the node table: `IRNode`, `Block`, `Expansion`) and the state of one expansion while it
+runs (`Build`): the nodes and blocks so far, the diagnostics, the shapes known, and the node and step budgets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from archspec.lang.diagnostics import Diagnostic, Loc, SpecError
+from archspec.lang.spec import Spec
+from archspec.lang.values import Failed
+
+MAX_NODES = 100_000  # ResNet-1202 has 4,807
+MAX_NESTING = 32  # blocks within blocks
+
+
+@dataclass
+class IRNode:
+    name: str
+    op: str
+    attrs: dict[str, Any]
+    inputs: list[str]
+    loc: Loc | None
+    scope: tuple[str, ...]  # the enclosing block instances, outermost first
+    stage: str
+    in_locs: list[Loc | None] = field(default_factory=list)
+
+
+@dataclass
+class Block:
+    """One block template instance (`use:`), for reports and diagrams."""
+
+    name: str
+    template: str
+    args: dict[str, Any]
+    loc: Loc | None
+    stage: str
+    parent: str | None
+    inputs: list[str] = field(default_factory=list)
+    output: str = ""
+    copy: tuple[int, int] | None = None  # (index, count) when made by `repeat`
+
+
+@dataclass
+class Expansion:
+    spec: Spec
+    nodes: dict[str, IRNode]
+    blocks: dict[str, Block]
+    output: str
+    stages: list[str]
+
+
+class Build:
+    """One expansion in progress. Every piece of the expander reads and writes it; nothing else does."""
+
+    def __init__(self, spec: Spec, max_nodes: int = MAX_NODES):
+        self.spec = spec
+        self.max_nodes = max_nodes
+        self.nodes: dict[str, IRNode] = {}
+        self.blocks: dict[str, Block] = {}
+        self.diags: list[Diagnostic] = []
+        self.shapes: dict[str, Any] = {}  # shapes computed for `in_channels` / `in_shape`
+        self.size_memo: dict[str, int] = {}
+        self.stages: list[str] = []
+        self.steps = 0  # items visited, made or not: `when` can skip nodes but not the work
+        self.max_steps = 10 * max_nodes
+
+    def fail(self, e: Failed) -> None:
+        if e.diagnostic is not None:
+            self.diags.append(e.diagnostic)
+
+    def over_budget(self, message: str, loc: Loc | None, hint: str) -> SpecError:
+        """The error that stops expansion: what was found so far, and the budget that ran out."""
+        return SpecError(self.diags + [Diagnostic("E500", message, loc, hint=hint)])
+
+    def add(self, node: IRNode) -> None:
+        if len(self.nodes) >= self.max_nodes:
+            raise self.over_budget(f"the network expands beyond the budget of {self.max_nodes:,} nodes", node.loc,
+                                   "check `repeat` counts; `--max-nodes` raises the budget")
+        self.nodes[node.name] = node
+
+    def scope_path(self, block: str | None) -> tuple[str, ...]:
+        """The block instances enclosing `block` (itself included), outermost first."""
+        out = []
+        while block is not None and block not in out:
+            out.append(block)
+            block = self.blocks[block].parent
+        return tuple(reversed(out))
+
+
+def show_value(value: Any) -> str:
+    """A value as the spec would write it: `wide`, 64.5, [3, 3], true."""
+    import json
+
+    if isinstance(value, str):
+        return f"`{value}`"
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return str(value)
