@@ -63,30 +63,30 @@ class Compiled:
     def meta(self, node: str) -> dict[str, Any]:
         return self.graph.nodes[node]["meta"]
 
-    def _sum(self, key: str, nodes: Iterable[str] | None = None) -> int:
+    def summed(self, key: str, nodes: Iterable[str] | None = None) -> int:
         return sum(self.meta(n).get(key, 0) for n in (self.graph.nodes if nodes is None else nodes))
 
     @property
     def params(self) -> int:
-        return self._sum("params")
+        return self.summed("params")
 
     @property
     def buffers(self) -> int:
-        return self._sum("buffers")
+        return self.summed("buffers")
 
     @property
     def macs(self) -> int:
         """Conv and linear multiply-adds (the paper's and torchvision's "FLOPs")."""
-        return self._sum("macs")
+        return self.summed("macs")
 
     @property
     def extra(self) -> int:
         """BN, ReLU, add and pooling arithmetic (counted in `total` when count == "all")."""
-        return self._sum("extra")
+        return self.summed("extra")
 
     def total(self, nodes: Iterable[str] | None = None) -> int:
         """The headline figure in the chosen convention (see docs/conventions.md): MACs, or FLOPs."""
-        return self._sum("total_flops" if self.unit == "flops" else "total_macs", nodes)
+        return self.summed("total_flops" if self.unit == "flops" else "total_macs", nodes)
 
     @property
     def depth(self) -> int:
@@ -94,7 +94,7 @@ class Compiled:
 
     @property
     def activation_bytes(self) -> int:
-        return self._sum("activation_bytes")
+        return self.summed("activation_bytes")
 
     @property
     def convention(self) -> str:
@@ -122,9 +122,9 @@ class Compiled:
         for stage, nodes in members.items():
             if not nodes:
                 continue
-            counted = _stage_blocks(blocks, stage)
-            out.append(Stage(stage, nodes, self.meta(nodes[-1])["shape"], self._sum("params", nodes),
-                             self._sum("buffers", nodes), self._sum("macs", nodes), self._sum("extra", nodes),
+            counted = stage_blocks(blocks, stage)
+            out.append(Stage(stage, nodes, self.meta(nodes[-1])["shape"], self.summed("params", nodes),
+                             self.summed("buffers", nodes), self.summed("macs", nodes), self.summed("extra", nodes),
                              len(counted), counted[0].template if counted else None))
         return out
 
@@ -169,7 +169,7 @@ class Compiled:
                 f"{self.params:,} params, {self.macs:,} MACs>")
 
 
-def _stage_blocks(blocks: dict[str, Any], stage: str) -> list[Any]:
+def stage_blocks(blocks: dict[str, Any], stage: str) -> list[Any]:
     """The residual blocks of a stage: the outermost repeated block instances (or lone top-level ones)."""
     top = [b for b in blocks.values() if b.parent is None and b.stage == stage]
     repeated: dict[str, list[Any]] = {}

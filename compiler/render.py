@@ -87,7 +87,7 @@ def _annotation(c: Any, members: Iterable[str], annotate: Iterable[str]) -> str 
         if total:
             parts.append(f"{eng(total)} {'FLOPs' if c.unit == 'flops' else 'MACs'}")
     if "params" in annotate:
-        params = c._sum("params", members)
+        params = c.summed("params", members)
         if params:
             parts.append(f"{eng(params)} params")
     return " · ".join(parts) or None
@@ -137,22 +137,8 @@ def layer_picture(c: Any, fold: bool = True) -> Picture:
     return Picture(boxes, edges, {})
 
 
-def block_picture(c: Any, fold: bool = True, collapse: int = 2) -> Picture:
-    """Residual blocks as clusters; runs of `collapse` or more identical blocks as one box."""
-    from archspec.compiler.analysis import _stage_blocks
-
-    pic = layer_picture(c, fold)
-    g, blocks = c.graph, c.expansion.blocks
-    counted = [b for s in c.stages() for b in _stage_blocks(blocks, s.name)]
-    counted_names = {b.name for b in counted}
-    prefix_of: dict[str, str] = {}  # box id -> counted block name
-    for box_id in pic.boxes:
-        parts = box_id.split(".")
-        for k in range(1, len(parts) + 1):
-            if ".".join(parts[:k]) in counted_names:
-                prefix_of[box_id] = ".".join(parts[:k])
-                break
-    # runs of identical blocks
+def _identical_runs(g: Any, counted: list[Any]) -> list[list[tuple[Any, Any]]]:
+    """Consecutive blocks with the same template, arguments, shapes, stage and parent: (signature, block) runs."""
     runs: list[list[Any]] = []
     for b in counted:
         sig = (b.template, tuple(sorted((k, repr(v)) for k, v in b.args.items())),
@@ -162,6 +148,25 @@ def block_picture(c: Any, fold: bool = True, collapse: int = 2) -> Picture:
             runs[-1].append((sig, b))
         else:
             runs.append([(sig, b)])
+    return runs
+
+
+def block_picture(c: Any, fold: bool = True, collapse: int = 2) -> Picture:
+    """Residual blocks as clusters; runs of `collapse` or more identical blocks as one box."""
+    from archspec.compiler.analysis import stage_blocks
+
+    pic = layer_picture(c, fold)
+    g, blocks = c.graph, c.expansion.blocks
+    counted = [b for s in c.stages() for b in stage_blocks(blocks, s.name)]
+    counted_names = {b.name for b in counted}
+    prefix_of: dict[str, str] = {}  # box id -> counted block name
+    for box_id in pic.boxes:
+        parts = box_id.split(".")
+        for k in range(1, len(parts) + 1):
+            if ".".join(parts[:k]) in counted_names:
+                prefix_of[box_id] = ".".join(parts[:k])
+                break
+    runs = _identical_runs(g, counted)
     merged: dict[str, str] = {}  # counted block name -> collapsed box id
     boxes: dict[str, Box] = {}
     clusters: dict[str, str] = {}

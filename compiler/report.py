@@ -85,7 +85,7 @@ def layer_table(c: Any) -> str:
 
 def stage_descriptions(c: Any) -> dict[str, list[str]]:
     """Each stage as the paper writes it: "7x7, 64, stride 2", "[3x3, 64; 3x3, 64] x 2", "1000-d fc"."""
-    from archspec.compiler.analysis import _stage_blocks
+    from archspec.compiler.analysis import stage_blocks
 
     g, blocks = c.graph, c.expansion.blocks
     out: dict[str, list[str]] = {}
@@ -101,7 +101,7 @@ def stage_descriptions(c: Any) -> dict[str, list[str]]:
             if top in done:
                 continue
             done.add(top)
-            counted = _stage_blocks({k: b for k, b in blocks.items()}, stage)
+            counted = stage_blocks({k: b for k, b in blocks.items()}, stage)
             counted = [b for b in counted if b.name == top or b.name.startswith(top + ".")]
             first = counted[0] if counted else blocks[top]
             convs = [n for n in order(g) if g.nodes[n]["op"] == "conv" and g.nodes[n]["scope"]
@@ -177,7 +177,7 @@ def summary_rows(c: Any, max_depth: int = 3) -> list[dict[str, Any]]:
             out = g.nodes[block.output]["meta"]["shape"] if block is not None and block.output in g.nodes else \
                 g.nodes[nodes[-1]]["meta"]["shape"]
             rows.append({"name": prefix, "depth": k, "type": block.template if block else "module", "shape": out,
-                         "params": c._sum("params", nodes), "total": c.total(nodes), "leaf": False})
+                         "params": c.summed("params", nodes), "total": c.total(nodes), "leaf": False})
         if len(parts) <= max_depth and name not in shown:
             shown.add(name)
             m = g.nodes[name]["meta"]

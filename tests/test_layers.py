@@ -119,17 +119,3 @@ def test_no_module_imports_itself_through_others():
             visit(module)
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
 
-
-def test_language_and_compiler_front_end_never_import_torch_at_module_level():
-    """`archspec compile` stays fast: torch is imported only inside the functions that lower or train."""
-    modules, _ = import_graph()
-    offenders = []
-    for module, path in modules.items():
-        if layer_of(module) not in ("language", "compiler") or module == "archspec.compiler.lower":
-            continue
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            if any(n == "torch" or n.startswith("torch.") for n in names):
-                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
-    assert not offenders, offenders
