@@ -14,6 +14,14 @@ from archspec.runtime.data.common import DataError, parse_augment
 
 def test_the_table_gives_the_schema_fragments_the_schema_holds():
     assert augment_json_schema() == AUGMENT_OPS
+    assert AUGMENT_OPS == {  # what the schema checked before the table existed
+        "pad_crop": {"pad": {"type": "integer", "minimum": 0}, "size": {"type": "integer", "minimum": 1},
+                     "fill": {"type": "number"}},
+        "hflip": {"p": {"type": "number", "minimum": 0, "maximum": 1}},
+        "scale_jitter": {"min": {"type": "integer", "minimum": 1}, "max": {"type": "integer", "minimum": 1}},
+        "random_crop": {"size": {"type": "integer", "minimum": 1}},
+        "lighting": {"alphastd": {"type": "number", "minimum": 0}},
+    }
 
 
 def test_the_data_layer_takes_its_defaults_from_the_table():

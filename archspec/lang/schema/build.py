@@ -1,6 +1,6 @@
 """Building the JSON Schema (draft 2020-12) of spec files from the op registry.
 
-Owns the schema's constants (`FORMAT_VERSION`, `ITEM_KEYS`, `RESERVED_NAMES`, the name patterns, `AUGMENT_OPS`)
+Owns the schema's constants (`FORMAT_VERSION`, `ITEM_KEYS`, `RESERVED_NAMES`, the name patterns; `AUGMENT_OPS` comes from `archspec.lang.augment`)
 and `build_schema`/`schema_json`. An op's attributes are declared once, in `archspec.lang.ops`; of it this module
 reads only `OPS`, `USER_OPS`, each op's `.doc` and `.attrs` (`type`, `min`, `max`, `choices`, `doc`, `required`).
 The order in which the parts are put together is the order of the shipped `specs/archspec.schema.json`.
@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
+from archspec.lang.augment import augment_json_schema
+
 FORMAT_VERSION = 1
 ITEM_KEYS = {"op", "use", "cases", "repeat", "in", "when", "stage", "doc", "with"}
 RESERVED_NAMES = ITEM_KEYS | {"input", "index", "count", "in_channels", "in_shape"}
@@ -18,14 +20,7 @@ PARAM_TYPES = ["int", "float", "number", "bool", "str", "list", "map", "template
 NAME_PATTERN = r"^([A-Za-z_][A-Za-z0-9_]*|[0-9]+)$"
 IDENT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
-AUGMENT_OPS: dict[str, dict[str, Any]] = {
-    "pad_crop": {"pad": {"type": "integer", "minimum": 0}, "size": {"type": "integer", "minimum": 1},
-                 "fill": {"type": "number"}},
-    "hflip": {"p": {"type": "number", "minimum": 0, "maximum": 1}},
-    "scale_jitter": {"min": {"type": "integer", "minimum": 1}, "max": {"type": "integer", "minimum": 1}},
-    "random_crop": {"size": {"type": "integer", "minimum": 1}},
-    "lighting": {"alphastd": {"type": "number", "minimum": 0}},
-}
+AUGMENT_OPS: dict[str, dict[str, Any]] = augment_json_schema()  # from the one table, archspec.lang.augment
 
 
 def _expr() -> dict:
