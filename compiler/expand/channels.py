@@ -8,7 +8,7 @@ from typing import Any
 
 from archspec.compiler.expand.model import Build
 from archspec.lang.diagnostics import Diagnostic
-from archspec.lang.ops import OPS, ShapeError
+from archspec.lang.ops import ShapeError, node_shape
 from archspec.lang.values import Failed
 
 
@@ -48,7 +48,7 @@ def shape_of(b: Build, name: str) -> tuple[int, ...]:
                                     "defined later", node.loc,
                                     hint="define items before the blocks that read their channels"))
         try:
-            b.shapes[current] = OPS[node.op].shape(node.attrs, [b.shapes[p] for p in node.inputs])
+            b.shapes[current] = node_shape(node.op, node.attrs, [b.shapes[p] for p in node.inputs], node.inputs)
         except ShapeError as e:
             raise Failed(Diagnostic(e.code, f"{current}: {e.message}", node.loc, hint=e.hint)) from None
         todo.pop()

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import archspec
+
 from archspec.compiler.expand import expand
 from archspec.lang.diagnostics import SpecError
 from archspec.lang.spec import load_spec
@@ -652,3 +654,28 @@ def test_non_finite_float_attributes_are_refused(tmp_path, item):
 def test_attribute_checks(tmp_path, item, code):
     found = errors(tmp_path, f"network:\n  - x: {item}\n  - g: {{op: global_avgpool}}\n")
     assert code in [d.code for d in found]
+
+
+def test_a_stated_width_is_checked_by_the_same_shape_function_when_a_block_reads_in_channels(tmp_path):
+    """Expansion computes `in_channels` with the shape function validation and the passes use, so a conv whose
+    stated `in_channels` is wrong is reported once, at the conv, by both validate and compile."""
+    text = """\
+    archspec: 1
+    name: t
+    input: [3, 8, 8]
+    blocks:
+      unit:
+        body:
+          - c: {op: conv, out: =in_channels, kernel: 1}
+    network:
+      - conv1: {op: conv, out: 16, kernel: 3, pad: 1, in_channels: 4}
+      - b: {use: unit}
+      - pool: {op: global_avgpool}
+    """
+    path = tmp_path / "t.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    (d,) = archspec.validate(path).diagnostics
+    assert (d.code, d.loc.line) == ("E401", 9) and "expects 4 input channels, got 3" in d.message
+    with pytest.raises(SpecError) as e:
+        archspec.compile(path)
+    assert [(x.code, x.loc.line) for x in e.value.diagnostics] == [("E401", 9)]
