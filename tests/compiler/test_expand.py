@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 import archspec
-
 from archspec.compiler.expand import expand
 from archspec.lang.diagnostics import SpecError
 from archspec.lang.spec import load_spec
