@@ -18,6 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from archspec.lang.errors import UserError
+
 DEFAULTS: dict[str, Any] = {
     "dataset": {"name": "cifar10", "normalize": "per_pixel_mean"},
     "augment": [],
@@ -30,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class RecipeError(Exception):
+class RecipeError(UserError):
     """A recipe value or override that cannot be used; the message is one line with the fix."""
 
 

@@ -18,8 +18,9 @@ What the folder holds, and when it is written:
 
 Every folder is in one of these states (`state()`): `new` (absent or empty), `foreign` (files that no archspec
 run wrote: never touched, not even by a lock file), `missing_checkpoint` (run.json records a checkpoint that is
-not there: refused until it is restored), `failed_start` (a run that ended before its first checkpoint: a plain re-run replaces
-it, saying so; `--resume` starts it again from its own spec and recipe), `resumable`, or `finished`.
+not there: refused until it is restored), `failed_start` (a run that ended before its first checkpoint: a plain
+re-run replaces it, saying so; `--resume` starts it again from its own spec and recipe), `resumable`, or
+`finished`.
 Temporaries left by a write that was killed are removed when the owner starts.
 """
 
@@ -104,7 +105,7 @@ class RunDir:
         if self._lock_fd is None:
             return
         try:
-            if self._marker() is None:
+            if self.marker() is None:
                 (self.path / LOCK).unlink()
                 if self._created and not any(self.path.iterdir()):
                     self.path.rmdir()
@@ -134,7 +135,7 @@ class RunDir:
         names = [p.name for p in self.path.iterdir() if p.name != LOCK and not p.name.startswith(".archspec-probe.")]
         if not names:
             return "new"
-        info = self._marker()
+        info = self.marker()
         if info is None:
             return "foreign"
         if not self.last.is_file():
@@ -145,7 +146,8 @@ class RunDir:
     def foreign_files(self) -> list[str]:
         return sorted(p.name for p in self.path.iterdir() if p.name != LOCK)
 
-    def _marker(self) -> dict[str, Any] | None:
+    def marker(self) -> dict[str, Any] | None:
+        """run.json if it is an archspec run's (its marker), else None (absent, damaged or someone else's)."""
         try:
             info = json.loads((self.path / "run.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -153,7 +155,7 @@ class RunDir:
         return info if isinstance(info, dict) and info.get("format") == RUN_FORMAT else None
 
     def info(self) -> dict[str, Any]:
-        info = self._marker()
+        info = self.marker()
         if info is None:
             raise RunDirError(f"{self.path / 'run.json'} is missing or damaged, so {self.path} cannot be resumed: "
                               "start a new run in another folder")
@@ -161,7 +163,7 @@ class RunDir:
 
     def describe(self) -> str:
         """A few words on the run in the folder, for messages: `cifar_resnet20, stopped at iteration 20 of 40`."""
-        info = self._marker() or {}
+        info = self.marker() or {}
         name = info.get("spec", {}).get("name", "a run") if isinstance(info.get("spec"), dict) else "a run"
         at = info.get("checkpoint_iteration")
         total = info.get("iterations")
@@ -194,7 +196,7 @@ class RunDir:
         write_text(self.path / "run.json", json.dumps(info, indent=2) + "\n")
 
     def update_info(self, **fields: Any) -> None:
-        info = self._marker()
+        info = self.marker()
         if info is not None:
             info.update(fields)
             self.write_info(info)
@@ -220,4 +222,4 @@ def find_run(path: str | os.PathLike) -> RunDir | None:
     """The run folder a checkpoint file sits in, if it is one."""
     folder = Path(path).parent
     run = RunDir(folder)
-    return run if run._marker() is not None else None
+    return run if run.marker() is not None else None

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import resource
 import signal
 import time
 from dataclasses import dataclass
@@ -32,8 +31,12 @@ from torch import nn
 
 from archspec.runtime import checkpoint
 from archspec.runtime.evaluate import evaluate
+from archspec.runtime.measures import Window, peak_memory_mb, run_summary
 from archspec.runtime.metrics import MetricsLog, Progress
 from archspec.runtime.recipe import Recipe
+
+__all__ = ["Diverged", "Interrupted", "TrainOptions", "Window", "checkpoint_interval", "make_optimizer",
+           "peak_memory_mb", "train"]
 
 
 STOP_CHECK_STEPS = 10  # under torchrun, processes agree on a stop request this often (steps)
@@ -67,53 +70,6 @@ class TrainOptions:
     resume_state: dict[str, Any] | None = None  # last.pt, already read and verified by the caller
 
 
-class Window:
-    """Loss and error sums of the steps since the last log line, kept on the device (no per-step sync)."""
-
-    def __init__(self, device: torch.device):
-        self.device = device
-        self.reset()
-
-    def reset(self) -> None:
-        self.loss = torch.zeros((), dtype=torch.float64, device=self.device)
-        self.wrong = torch.zeros((), dtype=torch.int64, device=self.device)
-        self.images = 0
-        self.steps = 0
-        self.timed_images = 0  # images of this process's own steps in the window: what images/s is made of
-        self.started = time.perf_counter()
-
-    def restart_clock(self) -> None:
-        """Evaluation and checkpoints are not training: images/s counts from here."""
-        self.timed_images, self.started = 0, time.perf_counter()
-
-    def add(self, loss: torch.Tensor, logits: torch.Tensor, target: torch.Tensor) -> None:
-        n = target.shape[0]
-        self.loss += loss.detach().double() * n
-        self.wrong += (logits.detach().argmax(1) != target).sum()
-        self.images += n
-        self.timed_images += n
-        self.steps += 1
-
-    def read(self, dist: Any = None) -> tuple[float, float]:
-        """(mean loss, error fraction) over all processes; synchronises with the device."""
-        sums = torch.stack([self.loss, self.wrong.double(),
-                            torch.tensor(float(self.images), dtype=torch.float64, device=self.device)])
-        if dist is not None:
-            dist.sum_(sums)
-        loss, wrong, images = sums.tolist()
-        n = max(1.0, images)
-        return loss / n, wrong / n
-
-    def state(self) -> dict[str, Any]:
-        return {"loss": self.loss.cpu(), "wrong": self.wrong.cpu(), "images": self.images, "steps": self.steps}
-
-    def load(self, state: dict[str, Any]) -> None:
-        self.loss = state["loss"].to(self.device)
-        self.wrong = state["wrong"].to(self.device)
-        self.images, self.steps = state["images"], state["steps"]
-        self.timed_images, self.started = 0, time.perf_counter()  # steps before the restart were timed elsewhere
-
-
 class _StopFlag:
     """SIGINT/SIGTERM set a flag the loop reads after each step (a step is never cut in half)."""
 
@@ -139,12 +95,6 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
-def peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     o = recipe.optimizer
     return torch.optim.SGD(model.parameters(), lr=float(o["lr"]), momentum=float(o.get("momentum", 0)),
@@ -164,153 +114,196 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
 
     `log` receives every line worth keeping (evaluations, warm-up, checkpoints on stop): the caller writes it to
     log.txt and shows it. The progress bar is drawn here."""
-    from archspec.runtime.distributed import Dist, average_buffers, wrap
-
-    device = options.device
-    dist = options.dist or Dist()
-    main = dist.is_main
-    run_dir = options.run_dir
-    net = model.to(device)  # the module itself: state_dict, evaluation (whatever wraps it for training)
-    if options.channels_last:
-        net.to(memory_format=torch.channels_last)
-    model = wrap(net, dist, device)
-    evaluator = net
-    if options.compile:
-        model = torch.compile(model)
-        evaluator = torch.compile(net)  # evaluation runs compiled too (its own graph, in eval mode)
-    optimizer = make_optimizer(net, recipe)
-    ipe = data.iters_per_epoch
-    total = recipe.total_iters(ipe)
-    log_every = recipe.log_interval
-    eval_every = recipe.eval_interval(ipe)
-    ckpt_every = checkpoint_interval(total, log_every, eval_every, options.checkpoint_interval)
-    ckpt_seconds = 60.0 * options.checkpoint_minutes
-    stop_every = min(log_every, STOP_CHECK_STEPS)
-    state: dict[str, Any] = {"iteration": 0, "warming_up": bool(recipe.warmup), "best_val_err": None,
-                             "started": time.time()}
-    window = Window(device)
-    metrics = MetricsLog(run_dir / "metrics.jsonl") if main else _Silent()
-    if not main:
-        log = _quiet_log
-    last = run_dir / "last.pt"
-    saved_at: int | None = None  # the iteration of the checkpoint on disk
-    if options.resume:
-        ck = options.resume_state or checkpoint.training_state(last, options.arch or {})
-        options.resume_state = None  # (held only until here: it is the size of the model and its optimizer)
-        net.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        state.update(ck["state"])
-        note = checkpoint.set_rng_state(ck["rng"], device, dist)
-        if note:
-            log(note)
-        window.load(ck["window"])
-        metrics.open(keep_until=state["iteration"])
-        saved_at = state["iteration"]
-        log(f"resumed from {last} at iteration {state['iteration']:,} of {total:,}")
-    else:
-        metrics.open()
-    i = state["iteration"]
-    batches = data.train_iter(i)
-    progress = Progress(total, enabled=options.progress and main)
-    progress.begin(i)
-    start_time = time.perf_counter()
-    saved_time = time.monotonic()
-    waited = _waited(batches)
-    first_window = True
-
-    def save_checkpoint(at: int) -> None:
-        nonlocal saved_at, saved_time
-        if not _finite(net):  # the last update can break the weights although the losses before it were fine
-            raise Diverged(_diverged(float("nan"), at, at, recipe.lr(at - 1, ipe, state["warming_up"]), last,
-                                     saved_at, run_dir, where="the weights"))
-        average_buffers(net, dist)
-        rng = checkpoint.rng_state(device, dist)  # every process's generators (a collective under DDP)
-        if main:
-            checkpoint.save(last, {"model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                                   "state": {**state, "iteration": at}, "rng": rng,
-                                   "window": window.state(), "recipe": json.loads(recipe.to_json()),
-                                   "arch": options.arch or {}})
-            if options.on_checkpoint is not None:
-                options.on_checkpoint(at)
-        dist.barrier()
-        saved_at, saved_time = at, time.monotonic()
-
+    loop = _Loop(model, recipe, data, options, log)
+    loop.start()
     step = step_fn or _plain_step
     benchmark = torch.backends.cudnn.benchmark
-    if device.type == "cuda":
+    if loop.device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: cuDNN picks its fastest kernels once (reset below)
     if options.checkpoint_activations:
         from archspec.runtime.stages import RunningStats
 
-        options.running_stats = RunningStats(net)
-    model.train()
+        options.running_stats = RunningStats(loop.net)
+    loop.model.train()
     try:
         with _StopFlag() as stop:
-            while i < total:
-                lr = recipe.lr(i, ipe, state["warming_up"])
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                x, y = next(batches)
-                if options.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                loss, logits = step(model, optimizer, x, y, options)
-                window.add(loss, logits, y)
-                i += 1
-                logged = i % log_every == 0 or i == total
-                if logged:
-                    mean_loss, err = window.read(dist)
-                    if not math.isfinite(mean_loss):
-                        raise Diverged(_diverged(mean_loss, i - window.steps + 1, i, lr, last, saved_at, run_dir))
-                    elapsed = time.perf_counter() - window.started
-                    ips = window.timed_images * dist.world / max(elapsed, 1e-9)
-                    warmup = first_window  # compile warm-up, cuDNN autotuning, caches: not the steady speed
-                    first_window = False
-                    wait = _waited(batches) - waited
-                    waited += wait
-                    record = {"kind": "train", "iter": i, "epoch": round(i / ipe, 4), "loss": mean_loss, "lr": lr,
-                              "train_err": 100 * err, "images_per_s": ips,
-                              "time": time.perf_counter() - start_time, "data_wait": wait / max(elapsed, 1e-9),
-                              "window_s": elapsed, "peak_mem_mb": peak_memory_mb(device)}
-                    if warmup:
-                        record["warmup"] = True
-                    if device.type == "cuda":
-                        torch.cuda.reset_peak_memory_stats(device)  # each record: the peak of its own window
-                    metrics.write(record)
-                    progress.update(i, mean_loss, lr, 100 * err, ips)
-                    if wait > 0.2 * elapsed and elapsed > 1:
-                        log(f"input pipeline is the bottleneck: {100 * wait / elapsed:.0f}% of the "
-                            f"last {window.steps} steps waited for data (more --workers?)")
-                    if state["warming_up"] and not recipe.warmup_still(i, err, ipe):
-                        state["warming_up"] = False
-                        log(f"warm-up ends at iteration {i:,} (training error {100 * err:.1f}%)")
-                    window.reset()
-                if i % eval_every == 0 or i == total:
-                    average_buffers(net, dist)
-                    _evaluate_all(net, evaluator, data, recipe, options, i, state, metrics, log, run_dir, dist)
-                    model.train()
-                    window.restart_clock()
-                due = logged and time.monotonic() - saved_time >= ckpt_seconds
-                if dist.active and logged:
-                    due = dist.any(due, device)  # every process saves (and waits) at the same step
-                if i % ckpt_every == 0 or i == total or due:
-                    save_checkpoint(i)
-                    window.restart_clock()
-                # alone, stop right after the step; together, decide every few steps so all stop at the same step
-                # (within torchrun's grace between SIGTERM and SIGKILL) without a collective on every step
-                asked = stop.signal is not None
-                if dist.active:
-                    asked = dist.any(asked, device) if i % stop_every == 0 else False
-                if asked and i < total:
-                    mean_loss, _ = window.read(dist) if window.images or dist.active else (0.0, 0.0)
-                    if math.isfinite(mean_loss):
-                        save_checkpoint(i)
-                    raise Interrupted(f"stopped at iteration {i:,} of {total:,}; saved {last}; continue with "
-                                      f"`archspec train --resume --out {run_dir}`")
+            loop.run(step, stop)
     finally:
         torch.backends.cudnn.benchmark = benchmark
-        progress.end()
-        metrics.close()
-    return _summary(run_dir, state, total, start_time, device) if main else {}
+        loop.progress.end()
+        loop.metrics.close()
+    return run_summary(loop.run_dir, loop.state, loop.total, loop.start_time, loop.device) if loop.main else {}
+
+
+class _Loop:
+    """One call of `train`: the module (`net`), what trains it (`model`: wrapped for DDP, maybe compiled) and what
+    evaluates it, the optimizer, the schedule's intervals, the run's state, the metric window and the checkpoint
+    on disk (`saved_at`, `saved_time`)."""
+
+    def __init__(self, model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
+                 log: Callable[[str], None]) -> None:
+        from archspec.runtime.distributed import Dist, wrap
+
+        self.recipe, self.data, self.options = recipe, data, options
+        self.device = device = options.device
+        self.dist = dist = options.dist or Dist()
+        self.main = dist.is_main
+        self.run_dir = options.run_dir
+        self.net = net = model.to(device)  # the module itself: state_dict, evaluation (whatever wraps it to train)
+        if options.channels_last:
+            net.to(memory_format=torch.channels_last)
+        self.model = wrap(net, dist, device)
+        self.evaluator = net
+        if options.compile:
+            self.model = torch.compile(self.model)
+            self.evaluator = torch.compile(net)  # evaluation runs compiled too (its own graph, in eval mode)
+        self.optimizer = make_optimizer(net, recipe)
+        self.ipe = ipe = data.iters_per_epoch
+        self.total = total = recipe.total_iters(ipe)
+        self.log_every = recipe.log_interval
+        self.eval_every = recipe.eval_interval(ipe)
+        self.ckpt_every = checkpoint_interval(total, self.log_every, self.eval_every, options.checkpoint_interval)
+        self.ckpt_seconds = 60.0 * options.checkpoint_minutes
+        self.stop_every = min(self.log_every, STOP_CHECK_STEPS)
+        self.state: dict[str, Any] = {"iteration": 0, "warming_up": bool(recipe.warmup), "best_val_err": None,
+                                      "started": time.time()}
+        self.window = Window(device)
+        self.metrics: Any = MetricsLog(self.run_dir / "metrics.jsonl") if self.main else _Silent()
+        self.log = log if self.main else _quiet_log
+        self.last = self.run_dir / "last.pt"
+        self.saved_at: int | None = None  # the iteration of the checkpoint on disk
+
+    def start(self) -> None:
+        """Resume from last.pt (or start afresh), open the metrics and the train stream, start the clocks."""
+        options, state = self.options, self.state
+        if options.resume:
+            ck = options.resume_state or checkpoint.training_state(self.last, options.arch or {})
+            options.resume_state = None  # (held only until here: it is the size of the model and its optimizer)
+            self.net.load_state_dict(ck["model"])
+            self.optimizer.load_state_dict(ck["optimizer"])
+            state.update(ck["state"])
+            note = checkpoint.set_rng_state(ck["rng"], self.device, self.dist)
+            if note:
+                self.log(note)
+            self.window.load(ck["window"])
+            self.metrics.open(keep_until=state["iteration"])
+            self.saved_at = state["iteration"]
+            self.log(f"resumed from {self.last} at iteration {state['iteration']:,} of {self.total:,}")
+        else:
+            self.metrics.open()
+        self.i = state["iteration"]
+        self.batches = self.data.train_iter(self.i)
+        self.progress = Progress(self.total, enabled=options.progress and self.main)
+        self.progress.begin(self.i)
+        self.start_time = time.perf_counter()
+        self.saved_time = time.monotonic()
+        self.waited = _waited(self.batches)
+        self.first_window = True
+
+    def run(self, step: Callable[..., Any], stop: _StopFlag) -> None:
+        """Train from iteration `i` to the end (or a stop request): step, log, evaluate, checkpoint."""
+        recipe, options, window = self.recipe, self.options, self.window
+        while self.i < self.total:
+            lr = recipe.lr(self.i, self.ipe, self.state["warming_up"])
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            x, y = next(self.batches)
+            if options.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            loss, logits = step(self.model, self.optimizer, x, y, options)
+            window.add(loss, logits, y)
+            self.i += 1
+            i = self.i
+            logged = i % self.log_every == 0 or i == self.total
+            if logged:
+                self.log_window(i, lr)
+            if i % self.eval_every == 0 or i == self.total:
+                self.evaluate(i)
+            self.checkpoint_if_due(i, logged)
+            self.stop_if_asked(i, stop)
+
+    def log_window(self, i: int, lr: float) -> None:
+        """The log line of the window that ends at iteration `i`: the NaN guard, metrics, progress, warm-up."""
+        window, dist, device = self.window, self.dist, self.device
+        mean_loss, err = window.read(dist)
+        if not math.isfinite(mean_loss):
+            raise Diverged(_diverged(mean_loss, i - window.steps + 1, i, lr, self.last, self.saved_at, self.run_dir))
+        elapsed = time.perf_counter() - window.started
+        ips = window.timed_images * dist.world / max(elapsed, 1e-9)
+        warmup = self.first_window  # compile warm-up, cuDNN autotuning, caches: not the steady speed
+        self.first_window = False
+        wait = _waited(self.batches) - self.waited
+        self.waited += wait
+        record = {"kind": "train", "iter": i, "epoch": round(i / self.ipe, 4), "loss": mean_loss, "lr": lr,
+                  "train_err": 100 * err, "images_per_s": ips,
+                  "time": time.perf_counter() - self.start_time, "data_wait": wait / max(elapsed, 1e-9),
+                  "window_s": elapsed, "peak_mem_mb": peak_memory_mb(device)}
+        if warmup:
+            record["warmup"] = True
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)  # each record: the peak of its own window
+        self.metrics.write(record)
+        self.progress.update(i, mean_loss, lr, 100 * err, ips)
+        if wait > 0.2 * elapsed and elapsed > 1:
+            self.log(f"input pipeline is the bottleneck: {100 * wait / elapsed:.0f}% of the "
+                     f"last {window.steps} steps waited for data (more --workers?)")
+        if self.state["warming_up"] and not self.recipe.warmup_still(i, err, self.ipe):
+            self.state["warming_up"] = False
+            self.log(f"warm-up ends at iteration {i:,} (training error {100 * err:.1f}%)")
+        window.reset()
+
+    def evaluate(self, i: int) -> None:
+        from archspec.runtime.distributed import average_buffers
+
+        average_buffers(self.net, self.dist)
+        _evaluate_all(self.net, self.evaluator, self.data, self.recipe, self.options, i, self.state, self.metrics,
+                      self.log, self.run_dir, self.dist)
+        self.model.train()
+        self.window.restart_clock()
+
+    def checkpoint_if_due(self, i: int, logged: bool) -> None:
+        """Save at the checkpoint interval, at the end, and at a log line when `checkpoint_minutes` have passed."""
+        due = logged and time.monotonic() - self.saved_time >= self.ckpt_seconds
+        if self.dist.active and logged:
+            due = self.dist.any(due, self.device)  # every process saves (and waits) at the same step
+        if i % self.ckpt_every == 0 or i == self.total or due:
+            self.save_checkpoint(i)
+            self.window.restart_clock()
+
+    def stop_if_asked(self, i: int, stop: _StopFlag) -> None:
+        """After Ctrl-C or SIGTERM: save a checkpoint (of a finite state) and raise Interrupted."""
+        # alone, stop right after the step; together, decide every few steps so all stop at the same step
+        # (within torchrun's grace between SIGTERM and SIGKILL) without a collective on every step
+        dist, window = self.dist, self.window
+        asked = stop.signal is not None
+        if dist.active:
+            asked = dist.any(asked, self.device) if i % self.stop_every == 0 else False
+        if asked and i < self.total:
+            mean_loss, _ = window.read(dist) if window.images or dist.active else (0.0, 0.0)
+            if math.isfinite(mean_loss):
+                self.save_checkpoint(i)
+            raise Interrupted(f"stopped at iteration {i:,} of {self.total:,}; saved {self.last}; continue with "
+                              f"`archspec train --resume --out {self.run_dir}`")
+
+    def save_checkpoint(self, at: int) -> None:
+        """last.pt at iteration `at` (never of non-finite weights), written by rank 0 after every process agreed."""
+        from archspec.runtime.distributed import average_buffers
+
+        net, dist, options, state = self.net, self.dist, self.options, self.state
+        if not _finite(net):  # the last update can break the weights although the losses before it were fine
+            raise Diverged(_diverged(float("nan"), at, at, self.recipe.lr(at - 1, self.ipe, state["warming_up"]),
+                                     self.last, self.saved_at, self.run_dir, where="the weights"))
+        average_buffers(net, dist)
+        rng = checkpoint.rng_state(self.device, dist)  # every process's generators (a collective under DDP)
+        if self.main:
+            checkpoint.save(self.last, {"model": net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                                        "state": {**state, "iteration": at}, "rng": rng,
+                                        "window": self.window.state(), "recipe": json.loads(self.recipe.to_json()),
+                                        "arch": options.arch or {}})
+            if options.on_checkpoint is not None:
+                options.on_checkpoint(at)
+        dist.barrier()
+        self.saved_at, self.saved_time = at, time.monotonic()
 
 
 def _finite(model: nn.Module) -> bool:
@@ -368,8 +361,9 @@ def _waited(batches: Iterator[Any]) -> float:
     return float(fn()) if callable(fn) else 0.0
 
 
-def _evaluate_all(model: nn.Module, evaluator: nn.Module, data: Any, recipe: Recipe, options: TrainOptions, i: int, state: dict[str, Any],
-                  metrics: Any, log: Callable[[str], None], run_dir: Path, dist: Any) -> None:
+def _evaluate_all(model: nn.Module, evaluator: nn.Module, data: Any, recipe: Recipe, options: TrainOptions, i: int,
+                  state: dict[str, Any], metrics: Any, log: Callable[[str], None], run_dir: Path, dist: Any) -> None:
+    """Evaluate every split (logged, in metrics.jsonl); a new best validation error saves best.pt."""
     views = int(recipe.eval.get("views", 1))
     for split in data.splits:
         result = evaluate(evaluator, data, split, views=views, batch_size=options.eval_batch_size,
@@ -384,26 +378,3 @@ def _evaluate_all(model: nn.Module, evaluator: nn.Module, data: Any, recipe: Rec
             state["best_val_err"] = result["err"]
             checkpoint.save(run_dir / "best.pt", {"model": model.state_dict(), "iteration": i,
                                                   "val_err": result["err"], "arch": options.arch or {}})
-
-
-def _summary(run_dir: Path, state: dict[str, Any], total: int, start: float, device: torch.device) -> dict[str, Any]:
-    """The run's summary: the last record of each kind, the best validation error, the steady training speed
-    (images over seconds of the windows after the first one of each start, which holds compile warm-up and
-    autotuning) and the peak memory (the highest window peak)."""
-    from archspec.runtime.metrics import read_metrics
-
-    records = read_metrics(run_dir / "metrics.jsonl")
-    trains = [r for r in records if r.get("kind") == "train"]
-    peaks = [r["peak_mem_mb"] for r in trains if isinstance(r.get("peak_mem_mb"), (int, float))]
-    final: dict[str, Any] = {"iterations": total, "best_val_err": state["best_val_err"],
-                             "peak_mem_mb": round(max(peaks + [peak_memory_mb(device)]), 1)}
-    for kind in ("train", "val", "test"):
-        last = [r for r in records if r.get("kind") == kind]
-        if last:
-            final[f"final_{kind}"] = last[-1]
-    steady = [r for r in trains if not r.get("warmup") and r.get("window_s")] or \
-        [r for r in trains if r.get("window_s")]
-    seconds = sum(r["window_s"] for r in steady)
-    if seconds > 0:
-        final["images_per_s"] = sum(r["images_per_s"] * r["window_s"] for r in steady) / seconds
-    return final

@@ -189,7 +189,7 @@ def test_compiled_runs_evaluate_compiled(cifar_dir, tmp_path, monkeypatch):
 # -- 10. images/s without warm-up or evaluation; a peak per window ----------------------------------------------
 
 def test_summary_speed_leaves_out_the_warm_up_window(tmp_path):
-    from archspec.runtime.train import _summary
+    from archspec.runtime.measures import run_summary as _summary
 
     records = [{"kind": "train", "iter": 10, "images_per_s": 10.0, "window_s": 50.0, "warmup": True,
                 "peak_mem_mb": 900.0},

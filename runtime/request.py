@@ -1,0 +1,67 @@
+"""What the user asked of the runtime: a `TrainRequest` or an `EvalRequest`, the options they carry, the exit
+codes of a run, and `RunError`, the refusal of a request that cannot be carried out as asked.
+
+The command line builds the requests (`archspec.train_cmd`); `archspec.runtime.driver` carries them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archspec.lang.errors import UserError
+
+EXIT_OK, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 3, 130
+
+# options of how to run: they may differ when a run is resumed (the run's own are the default)
+RUN_OPTIONS = ("bf16", "channels_last", "compile", "checkpoint_activations", "sync_bn")
+# recipe options and the recipe field each one sets
+OPTION_FIELDS = {"iters": "schedule.length", "epochs": "schedule.length", "batch_size": "batch_size",
+                 "lr": "optimizer.lr", "momentum": "optimizer.momentum", "weight_decay": "optimizer.weight_decay",
+                 "milestones": "schedule.milestones", "no_warmup": "schedule.warmup",
+                 "eval_interval": "eval.interval", "log_interval": "log_interval", "train_size": "dataset.train_size",
+                 "val_size": "dataset.val_size", "views": "eval.views", "dataset": "dataset.name"}
+
+
+class RunError(UserError):
+    """A request that cannot be carried out as asked; one line naming what and the fix (exit code 2)."""
+
+
+@dataclass
+class TrainRequest:
+    spec: str | None = None                 # a file or a shipped name; None with --resume: the folder's
+    overrides: list[str] = field(default_factory=list)      # --set
+    input_shape: str | None = None          # --input
+    recipe_options: dict[str, Any] = field(default_factory=dict)  # the named recipe options given (--iters, ...)
+    recipe_overrides: list[str] = field(default_factory=list)     # --recipe field=value
+    out: Path | None = None
+    resume: bool = False
+    seed: int | None = None
+    data_dir: Path | None = None
+    download: bool = False
+    workers: int = 4
+    device: str | None = None
+    run_options: dict[str, bool | None] = field(default_factory=dict)  # RUN_OPTIONS; None: not given
+    checkpoint_interval: int | None = None
+    checkpoint_minutes: float = 10.0
+    quiet: bool = False
+    command: str = ""
+
+
+@dataclass
+class EvalRequest:
+    checkpoint: Path
+    spec: str | None = None
+    overrides: list[str] = field(default_factory=list)
+    input_shape: str | None = None
+    split: str | None = None
+    views: int | None = None
+    batch_size: int | None = None
+    train_size: int | None = None
+    val_size: int | None = None
+    dataset: str | None = None
+    data_dir: Path | None = None
+    download: bool = False
+    workers: int = 4
+    device: str | None = None
