@@ -1,4 +1,6 @@
-"""Subcommands beyond `validate` (compile, table, ...): each adds its subparser and imports its work lazily."""
+"""`archspec compile`, `table`, `summary`, `export` and `render`: each adds its subparser and imports its work
+lazily. A bad spec raises SpecError out of `compile_args`; `archspec.cli.main` prints its diagnostics and exits 2.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +8,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from archspec import flags
+from archspec.cmdbase import EXIT_OK, Commands, UsageError, add_spec_args
 
-REGISTER: list[Callable[[Any], None]] = []
-
-
-def command(fn: Callable[[Any], None]) -> Callable[[Any], None]:
-    REGISTER.append(fn)
-    return fn
-
-
-def add_spec_args(p: argparse.ArgumentParser, *, many: bool = False, optional: bool = False) -> None:
-    """SPEC (or SPEC... with `many`; SPEC may be left out with `optional`), --set and --input."""
-    p.add_argument("specs" if many else "spec", nargs="+" if many else ("?" if optional else None), metavar="SPEC",
-                   help="a spec file or the name of a shipped spec (`archspec list`)"
-                   + ("; left out, the run folder's" if optional else ""))
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a param, e.g. --set n=200 or --set shortcut=C (repeatable)")
-    p.add_argument("--input", dest="input_shape", metavar="CxHxW", help="input shape, e.g. 3x224x224")
+command = Commands()
 
 
 def add_count_args(p: argparse.ArgumentParser) -> None:
@@ -40,21 +28,14 @@ def add_count_args(p: argparse.ArgumentParser) -> None:
                    help="node budget for expansion (default 100,000)")
 
 
-def compile_or_report(args: argparse.Namespace, ref: str) -> Any:
-    """Compile one spec; on a bad spec print its diagnostics and return None. Commands without the counting
+def compile_args(args: argparse.Namespace, ref: str) -> Any:
+    """Compile one spec with the command's options (SpecError if it is invalid). Commands without the counting
     options (export, eval) get the default convention."""
-    from archspec.cli import print_diagnostics
     from archspec.compiler.analysis import compile_spec
-    from archspec.lang.diagnostics import Sources, SpecError
 
-    sources = Sources()
-    try:
-        return compile_spec(ref, args.overrides, args.input_shape, count=getattr(args, "count", "conv"),
-                            unit=getattr(args, "unit", "macs"), dtype_bytes=getattr(args, "dtype_bytes", 4),
-                            max_nodes=getattr(args, "max_nodes", None), sources=sources)
-    except SpecError as e:
-        print_diagnostics(e.diagnostics, sources)
-        return None
+    return compile_spec(ref, args.overrides, args.input_shape, count=getattr(args, "count", "conv"),
+                        unit=getattr(args, "unit", "macs"), dtype_bytes=getattr(args, "dtype_bytes", 4),
+                        max_nodes=getattr(args, "max_nodes", None), sources=args.sources)
 
 
 @command
@@ -70,11 +51,7 @@ def _register_compile(sub: Any) -> None:
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
-    from archspec.cli import EXIT_INVALID, EXIT_OK
-
-    c = compile_or_report(args, args.spec)
-    if c is None:
-        return EXIT_INVALID
+    c = compile_args(args, args.spec)
     if args.json:
         json.dump(c.to_dict(), sys.stdout, indent=2)
         print()
@@ -103,12 +80,18 @@ def _register_table(sub: Any) -> None:
 
 
 def _cmd_table(args: argparse.Namespace) -> int:
-    from archspec.cli import EXIT_INVALID, EXIT_OK
+    """Every spec is compiled, so that the diagnostics of all the bad ones are shown together."""
     from archspec.compiler.report import markdown_table
+    from archspec.lang.diagnostics import SpecError
 
-    compiled = [compile_or_report(args, ref) for ref in args.specs]
-    if any(c is None for c in compiled):
-        return EXIT_INVALID
+    compiled, bad = [], []
+    for ref in args.specs:
+        try:
+            compiled.append(compile_args(args, ref))
+        except SpecError as e:
+            bad.append(e)
+    if bad:
+        raise SpecError(d for e in bad for d in e.diagnostics)
     print(markdown_table(compiled))
     return EXIT_OK
 
@@ -125,12 +108,9 @@ def _register_summary(sub: Any) -> None:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from archspec.cli import EXIT_INVALID, EXIT_OK
     from archspec.compiler.report import module_summary
 
-    c = compile_or_report(args, args.spec)
-    if c is None:
-        return EXIT_INVALID
+    c = compile_args(args, args.spec)
     print(module_summary(c, args.depth, args.batch))
     return EXIT_OK
 
@@ -158,8 +138,6 @@ def _register_export(sub: Any) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from archspec.cli import EXIT_INVALID, EXIT_OK, UsageError
-
     if not (args.onnx or args.torchscript or args.program):
         raise UsageError("say what to write: --onnx FILE, --torchscript FILE and/or --program FILE")
     outputs = [Path(p) for p in (args.onnx, args.torchscript, args.program) if p]
@@ -169,9 +147,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.weights and Path(args.weights).resolve() in resolved:
         raise UsageError(f"{args.weights} is the --weights file: writing the export there would destroy it; "
                          "name another file")
-    c = compile_or_report(args, args.spec)
-    if c is None:
-        return EXIT_INVALID
+    c = compile_args(args, args.spec)
     from archspec.compiler.export import export_all, load_weights
     from archspec.compiler.lower import lower
 
@@ -209,22 +185,15 @@ def _register_render(sub: Any) -> None:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from archspec.cli import EXIT_INVALID, EXIT_OK, UsageError
-
     annotate = [a.strip() for a in args.annotate.split(",") if a.strip()]
     bad = [a for a in annotate if a not in ("macs", "params")]
     if bad:
         raise UsageError(f"--annotate takes macs and/or params, not {bad[0]!r}")
-    c = compile_or_report(args, args.spec)
-    if c is None:
-        return EXIT_INVALID
-    from archspec.compiler.render import MAX_BOXES, RenderError, picture, to_graphviz, write
+    c = compile_args(args, args.spec)
+    from archspec.compiler.render import MAX_BOXES, picture, to_graphviz, write
 
     pic = picture(c, args.level, args.fold, args.collapse or 10**9)
     dg = to_graphviz(c, pic, level=args.level, direction=args.direction, annotate=annotate, legend=args.legend,
                      title=args.title)
-    try:
-        print(write(dg, args.output, len(pic.boxes), level=args.level, max_boxes=args.max_boxes or MAX_BOXES))
-    except RenderError as e:
-        raise UsageError(str(e)) from None
+    print(write(dg, args.output, len(pic.boxes), level=args.level, max_boxes=args.max_boxes or MAX_BOXES))
     return EXIT_OK

@@ -1,8 +1,9 @@
 """`archspec train`, `archspec eval` and `archspec plot`: their arguments. The work is in the runtime
 (`archspec.runtime.driver`, `archspec.runtime.rundir`, `archspec.runtime.plot`).
 
-Every value goes through `archspec.flags` (ranges, output paths). Exit codes: 0 done, 2 bad input (spec,
-recipe, data, checkpoint, flag, run folder), 3 the run diverged, 130 interrupted (a checkpoint was saved).
+Every value goes through `archspec.flags` (ranges, output paths). Exit codes: 0 done, 3 the run diverged, 130
+interrupted (a checkpoint was saved), as the runtime returns them; 2 bad input (spec, recipe, data, checkpoint,
+flag, run folder), raised as a `UserError` that `archspec.cli.main` prints.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from archspec import flags
-from archspec.commands import add_spec_args, command
+from archspec.cmdbase import EXIT_OK, Commands, UsageError, add_spec_args
+
+command = Commands()
 
 DATASETS = ["cifar10", "imagenet_folder", "synthetic"]
 RECIPE_OPTIONS = ("iters", "epochs", "batch_size", "lr", "momentum", "weight_decay", "milestones", "no_warmup",
@@ -80,13 +83,9 @@ def _register_train(sub: Any) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from archspec.cli import EXIT_INVALID, print_diagnostics
-    from archspec.lang.diagnostics import Sources, SpecError
     from archspec.runtime.driver import RUN_OPTIONS, TrainRequest, train_run
 
     if args.iters is not None and args.epochs is not None:
-        from archspec.cli import UsageError
-
         raise UsageError("give --iters or --epochs, not both")
     request = TrainRequest(
         spec=args.spec, overrides=args.overrides, input_shape=args.input_shape,
@@ -96,12 +95,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         run_options={k: getattr(args, k) for k in RUN_OPTIONS}, checkpoint_interval=args.checkpoint_interval,
         checkpoint_minutes=args.checkpoint_minutes, quiet=args.quiet,
         command=" ".join(["archspec"] + sys.argv[1:]))
-    sources = Sources()
-    try:
-        return train_run(request, sources)
-    except SpecError as e:
-        print_diagnostics(e.diagnostics, sources)
-        return EXIT_INVALID
+    return train_run(request, args.sources)
 
 
 # -- eval ------------------------------------------------------------------------------------------------------
@@ -126,8 +120,6 @@ def _register_eval(sub: Any) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from archspec.cli import EXIT_INVALID, EXIT_OK, print_diagnostics
-    from archspec.lang.diagnostics import Sources, SpecError
     from archspec.runtime.driver import EvalRequest, evaluate_checkpoint
 
     request = EvalRequest(
@@ -135,12 +127,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         split=args.split, views=args.views, batch_size=args.batch_size, train_size=args.train_size,
         val_size=args.val_size, dataset=args.dataset, data_dir=args.data_dir, download=args.download,
         workers=args.workers, device=args.device)
-    sources = Sources()
-    try:
-        result = evaluate_checkpoint(request, sources)
-    except SpecError as e:
-        print_diagnostics(e.diagnostics, sources)
-        return EXIT_INVALID
+    result = evaluate_checkpoint(request, args.sources)
     if args.json:
         print(json.dumps(result))
     else:
@@ -165,14 +152,11 @@ def _register_plot(sub: Any) -> None:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from archspec.cli import EXIT_OK, UsageError
-    from archspec.runtime.plot import PlotError, plot_runs
+    from archspec.runtime.plot import plot_runs
 
     try:
         text = plot_runs(args.runs, args.output, title=args.title, ymax=args.ymax)
-    except PlotError as e:
-        raise UsageError(str(e)) from None
-    except ImportError:
+    except ImportError:  # the message names the extra to install
         raise UsageError("archspec plot needs matplotlib: pip install 'archspec[train]'") from None
     print(text)
     return EXIT_OK

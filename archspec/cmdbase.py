@@ -1,0 +1,50 @@
+"""What every subcommand module shares, so that they need nothing from `archspec.cli` (which imports them):
+the exit codes, `UsageError`, the registry of subcommands and the SPEC/--set/--input arguments.
+
+Errors are not turned into exit codes here nor in the commands: a command raises (a `UsageError`, or any
+`archspec.lang.errors.UserError` from a layer below, a `SpecError` included) and `archspec.cli.main` prints it
+and exits with its `exit_code`. A command that reads specs passes `args.sources` (set by `main`) to the
+compiler, so that `main` can quote the offending source lines under a SpecError's diagnostics.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Callable
+
+from archspec.lang.errors import UserError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INVALID = 0, 1, 2
+
+Register = Callable[[Any], None]
+
+
+class UsageError(UserError):
+    """A bad command line or a bad non-spec input: printed as one line, exit code 2."""
+
+
+class Commands:
+    """The subcommands one module defines: `@command` on a function that adds a subparser (given the
+    subparsers object) and sets its `run`. They appear in `archspec --help` in the order they were defined."""
+
+    def __init__(self) -> None:
+        self._register: list[Register] = []
+
+    def __call__(self, register: Register) -> Register:
+        self._register.append(register)
+        return register
+
+    def add_to(self, sub: Any) -> None:
+        """Add every subcommand of the module to `sub` (argparse's subparsers action)."""
+        for register in self._register:
+            register(sub)
+
+
+def add_spec_args(p: argparse.ArgumentParser, *, many: bool = False, optional: bool = False) -> None:
+    """SPEC (or SPEC... with `many`; SPEC may be left out with `optional`), --set and --input."""
+    p.add_argument("specs" if many else "spec", nargs="+" if many else ("?" if optional else None), metavar="SPEC",
+                   help="a spec file or the name of a shipped spec (`archspec list`)"
+                   + ("; left out, the run folder's" if optional else ""))
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a param, e.g. --set n=200 or --set shortcut=C (repeatable)")
+    p.add_argument("--input", dest="input_shape", metavar="CxHxW", help="input shape, e.g. 3x224x224")

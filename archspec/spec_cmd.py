@@ -1,0 +1,86 @@
+"""`archspec validate`, `schema`, `list` and `explain`: the subcommands that need only the spec language and
+the validator (none imports torch or networkx)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from archspec import flags
+from archspec.cmdbase import EXIT_INVALID, EXIT_OK, Commands, UsageError, add_spec_args
+
+command = Commands()
+
+
+@command
+def _register(sub: Any) -> None:
+    p = sub.add_parser("validate", help="check specs and report every problem with file:line:col")
+    add_spec_args(p, many=True)
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--max-nodes", type=flags.POSITIVE, default=None, help="node budget for expansion (default 100,000)")
+    p.set_defaults(run=_cmd_validate)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of spec files")
+    p.set_defaults(run=_cmd_schema)
+
+    p = sub.add_parser("list", help="list the shipped specs")
+    p.set_defaults(run=_cmd_list)
+
+    p = sub.add_parser("explain", help="explain a diagnostic code, e.g. `archspec explain E305`")
+    p.add_argument("code")
+    p.set_defaults(run=_cmd_explain)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    """Every spec is reported (ok, or its diagnostics) and the command goes on: a bad spec is its result, not an
+    error that stops it; exit code 2 when any is invalid."""
+    from archspec.compiler.validate import validate
+    from archspec.lang.diagnostics import Sources, render_json, render_text
+    from archspec.lang.schema import SchemaChecker
+
+    checker = SchemaChecker()
+    results = []
+    for ref in args.specs:
+        sources = Sources()
+        result = validate(ref, args.overrides, args.input_shape, sources, checker, args.max_nodes)
+        results.append(result)
+        if args.format == "text":
+            if result.ok:
+                exp = result.expansion
+                print(f"{result.file}: ok ({exp.spec.name}, {len(exp.nodes) - 1:,} nodes)")
+            elif result.diagnostics:
+                print(render_text(result.diagnostics, sources), file=sys.stderr)
+    if args.format == "json":
+        print(render_json([r.as_dict() for r in results]))
+    bad = sum(not r.ok for r in results)
+    if args.format == "text" and len(results) > 1:
+        print(f"{len(results)} specs: {len(results) - bad} valid, {bad} invalid",
+              file=sys.stderr if bad else sys.stdout)
+    return EXIT_INVALID if bad else EXIT_OK
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from archspec.lang.schema import schema_json
+
+    sys.stdout.write(schema_json())
+    return EXIT_OK
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from archspec.lang.resolve import available_specs
+    from archspec.lang.yamlsrc import display_path
+
+    for name, path in available_specs().items():
+        print(f"{name:<20} {display_path(path)}")
+    return EXIT_OK
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from archspec.lang.diagnostics import CODES
+
+    code = args.code.upper()
+    if code not in CODES:
+        raise UsageError(f"unknown code {args.code}; codes run from E001 to E900")
+    print(f"{code}: {CODES[code]}")
+    return EXIT_OK
