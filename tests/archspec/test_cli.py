@@ -123,6 +123,37 @@ def test_max_nodes_option(cli):
     assert cli("validate", "resnet18", "--max-nodes", "1000").code == 0
 
 
+def test_a_bad_spec_is_reported_the_same_by_every_compiling_command(cli, bad_spec, tmp_path):
+    """A SpecError is printed as its diagnostics (source line and caret) by `main`, whichever command raised it."""
+    expected = cli("validate", bad_spec).err
+    for args in (("compile",), ("summary",), ("render", "-o", tmp_path / "x.svg"),
+                 ("export", "--onnx", tmp_path / "x.onnx")):
+        r = cli(args[0], bad_spec, *args[1:])
+        assert (r.code, r.out, r.err) == (2, "", expected), args
+
+
+def test_table_reports_every_bad_spec(cli, bad_spec, tmp_path):
+    other = tmp_path / "other.yaml"
+    other.write_text(INVALID.replace("shortcut", "elsewhere"))
+    r = cli("table", bad_spec, "resnet18", other)
+    assert r.code == 2 and r.out == ""
+    assert r.err == cli("validate", bad_spec).err + cli("validate", other).err
+
+
+def test_no_module_imports_the_cli_back():
+    """The subcommand modules take what they share from archspec.cmdbase: only the entry points import cli."""
+    import ast
+
+    for path in sorted((ROOT / "archspec").glob("*.py")):
+        if path.name in ("cli.py", "__main__.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, (ast.Import, ast.ImportFrom)) else []
+            module = node.module if isinstance(node, ast.ImportFrom) else None
+            assert module != "archspec.cli" and "archspec.cli" not in names, path.name
+            assert not (module == "archspec" and "cli" in names), path.name
+
+
 # ---------------------------------------------------------------------------------------------- several specs
 
 def test_several_specs_each_reported(cli, bad_spec):
