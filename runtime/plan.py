@@ -23,6 +23,9 @@ from archspec.runtime.rundir import RunDir, RunDirError
 
 @dataclass
 class Plan:
+    """What a train request means, once checked against the folder: the network, the recipe, the seed, whether to
+    load last.pt, the options of how to run, and the notes the log starts with."""
+
     spec: Any
     compiled: Any                # the spec's compiled graph (compiled once, here)
     spec_text: str

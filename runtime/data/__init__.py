@@ -23,6 +23,7 @@ naming the file or folder and the fix.
 
 from __future__ import annotations
 
+# the public face: the interface and constants live in base.py, the sources in cifar, memory and folder
 from archspec.runtime.data.base import (Batch, BatchStream, Data, DataConfig, DATASETS, FOLDER_OPS, IMAGE_SUFFIXES,
                                         IN_MEMORY_OPS, MEAN_IMAGES, NORMALIZATIONS, SYNTHETIC_VAL, checked_config)
 from archspec.runtime.data.common import DataError
