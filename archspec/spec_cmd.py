@@ -1,4 +1,4 @@
-"""`archspec validate`, `schema`, `list` and `explain`: the subcommands that need only the spec language and
+"""`archspec validate`, `schema`, `list`, `ops` and `explain`: the subcommands that need only the spec language and
 the validator (none imports torch or networkx)."""
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ def _register(sub: Any) -> None:
 
     p = sub.add_parser("list", help="list the shipped specs")
     p.set_defaults(run=_cmd_list)
+
+    p = sub.add_parser("ops", help="list the primitive ops with their attributes, defaults and ranges")
+    p.add_argument("names", nargs="*", metavar="OP", help="only these ops")
+    p.set_defaults(run=_cmd_ops)
 
     p = sub.add_parser("explain", help="explain a diagnostic code, e.g. `archspec explain E305`")
     p.add_argument("code")
@@ -73,6 +77,19 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     for name, path in available_specs().items():
         print(f"{name:<20} {display_path(path)}")
+    return EXIT_OK
+
+
+def _cmd_ops(args: argparse.Namespace) -> int:
+    from archspec.lang.diagnostics import did_you_mean
+    from archspec.lang.ops import USER_OPS
+    from archspec.lang.ops.catalogue import catalogue
+
+    for name in args.names:
+        if name not in USER_OPS:
+            hint = did_you_mean(name, USER_OPS, what="ops")
+            raise UsageError(f"unknown op {name!r}" + (f" ({hint})" if hint else f"; the ops are {', '.join(USER_OPS)}"))
+    print(catalogue(args.names))
     return EXIT_OK
 
 

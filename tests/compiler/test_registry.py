@@ -78,3 +78,20 @@ def test_sigmoid_lowers_to_torch_sigmoid(tmp_path):
     x = torch.randn(2, 8, 6, 6)
     expected = model.fc(torch.flatten(model.pool(torch.sigmoid(model.conv(x))), 1))
     assert torch.equal(model(x), expected)
+
+
+def test_archspec_ops_prints_every_entry_from_the_registry(cli):
+    r = cli("ops")
+    assert r.code == 0
+    listed = [line.split(":", 1)[0] for line in r.out.splitlines() if not line.startswith(" ")]
+    assert listed == USER_OPS  # sigmoid included, with no list to keep up to date
+    one = cli("ops", "conv")
+    assert one.code == 0 and one.out.startswith("conv: 2-D convolution (1 input; counts towards depth)")
+    for name, attr in OPS["conv"].attrs.items():
+        assert any(line.split()[0] == name for line in one.out.splitlines()[1:]), name
+    assert "groups             int >= 1               default 1" in one.out
+
+
+def test_archspec_ops_refuses_an_unknown_op_with_a_near_miss(cli):
+    r = cli("ops", "sigmod")
+    assert r.code == 2 and r.err.strip() == "archspec: error: unknown op 'sigmod' (did you mean `sigmoid`?)"
