@@ -122,16 +122,15 @@ class Expander:
         scope = frame.scope.child(builtins) if builtins else frame.scope
         self.b.steps += 1
         if self.b.steps > self.b.max_steps:
-            raise SpecError(self.b.diags + [Diagnostic(
-                "E500", f"expanding the network takes more than {self.b.max_steps:,} steps (items skipped by `when` "
-                "inside `repeat` still cost)", loc, hint="check `repeat` counts; `--max-nodes` raises the budget")])
+            raise self.b.over_budget(
+                f"expanding the network takes more than {self.b.max_steps:,} steps (items skipped by `when` "
+                "inside `repeat` still cost)", loc,
+                "check `repeat` counts; `--max-nodes` raises the budget")
         if "repeat" in body and builtins is None:
             return self._repeat(name, body, loc, frame, previous)
         if "when" in body:
-            try:
-                keep = evaluate_expression(body["when"], body.val_loc("when"), scope)
-            except Failed as e:
-                self.b.fail(e)
+            keep = self._holds(body, scope)
+            if keep is None:
                 return None
             if not keep:
                 excluded = Excluded(body.val_loc("when"), body["when"])
@@ -170,10 +169,10 @@ class Expander:
             return None
         per_copy = max(1, min_size(self.b, body))
         if count * per_copy + len(self.b.nodes) > self.b.max_nodes or count + self.b.steps > self.b.max_steps:
-            raise SpecError(self.b.diags + [Diagnostic(
-                "E500", f"`repeat: {count:,}` would expand to at least {count * per_copy:,} nodes; the budget is "
+            raise self.b.over_budget(
+                f"`repeat: {count:,}` would expand to at least {count * per_copy:,} nodes; the budget is "
                 f"{self.b.max_nodes:,} (ResNet-1202 has about 4,800)", body.val_loc("repeat"),
-                hint="check the count; `--max-nodes` raises the budget")])
+                "check the count; `--max-nodes` raises the budget")
         inner = LocDict({k: v for k, v in body.items() if k != "repeat"}, loc=body.loc)
         inner.key_locs, inner.val_locs = body.key_locs, body.val_locs
         current = previous  # the first copy reads `in` (or the previous item), the others chain
@@ -184,10 +183,10 @@ class Expander:
                 per_copy_steps = self.b.steps - steps_before
                 if (count - 1) * per_copy + len(self.b.nodes) > self.b.max_nodes or \
                         (count - 1) * per_copy_steps + self.b.steps > self.b.max_steps:
-                    raise SpecError(self.b.diags + [Diagnostic(
-                        "E500", f"`repeat: {count:,}` of {per_copy:,} nodes each would make {count * per_copy:,} "
+                    raise self.b.over_budget(
+                        f"`repeat: {count:,}` of {per_copy:,} nodes each would make {count * per_copy:,} "
                         f"nodes; the budget is {self.b.max_nodes:,} (ResNet-1202 has about 4,800)",
-                        body.val_loc("repeat"), hint="check the count; `--max-nodes` raises the budget")])
+                        body.val_loc("repeat"), "check the count; `--max-nodes` raises the budget")
             copy = LocDict(inner, loc=inner.loc)
             copy.key_locs, copy.val_locs = inner.key_locs, inner.val_locs
             if i > 0:
@@ -204,6 +203,14 @@ class Expander:
             frame.local[name] = current
         return current
 
+    def _holds(self, item: LocDict, scope: Scope) -> bool | None:
+        """Whether the item's `when:` holds; None when it cannot be evaluated (the diagnostic is recorded)."""
+        try:
+            return bool(evaluate_expression(item["when"], item.val_loc("when"), scope))
+        except Failed as e:
+            self.b.fail(e)
+            return None
+
     def _cases(self, name: str | None, body: LocDict, loc: Loc | None, frame: Frame, previous: str | None,
                scope: Scope, builtins: dict[str, Any] | None) -> str | Excluded | None:
         alternatives: LocList = body["cases"]
@@ -211,10 +218,8 @@ class Expander:
             if not isinstance(alt, LocDict):
                 continue
             if "when" in alt:
-                try:
-                    ok = evaluate_expression(alt["when"], alt.val_loc("when"), scope)
-                except Failed as e:
-                    self.b.fail(e)
+                ok = self._holds(alt, scope)
+                if ok is None:
                     return None
                 if not ok:
                     continue
