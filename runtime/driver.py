@@ -54,7 +54,11 @@ def train_run(req: TrainRequest, sources: Any) -> int:
         if req.resume and state == "finished":
             print(f"{out} holds a finished run ({run.describe()}): nothing left to do", file=sys.stderr)
             return EXIT_OK
-        return _execute(req, plan, run, dist, device)
+        code = _execute(req, plan, run, dist, device)
+        # Every process got here by the same collective decisions: leave the group together, so that no process
+        # tears its connections down while another still reads from them (gloo then aborts the reader).
+        dist.barrier()
+        return code
     finally:
         run.release()
         dist.close()
