@@ -81,11 +81,39 @@ def locate(ref: str | os.PathLike) -> Path:
             return specs[text]
         hint = did_you_mean(text, specs) or "`archspec list` shows the shipped specs"
         raise SpecError([Diagnostic("E123", f"no spec named `{text}`", Loc(text, 0, 0), hint=hint)])
+    shown = text if len(text) <= 120 else text[:117] + "..."
+    broken = broken_link(path)
+    if broken:
+        raise SpecError([Diagnostic("E001", f"{shown} {broken}", Loc(shown, 0, 0),
+                                    hint="point the link at a real file, or remove it")])
     hint = None
     if _exists(path.parent) and path.parent.is_dir() and len(path.name) < 256:
-        hint = did_you_mean(path.name, [p.name for p in path.parent.iterdir() if p.suffix in (".yaml", ".yml")])
-    shown = text if len(text) <= 120 else text[:117] + "..."
+        hint = did_you_mean(path.name, [p.name for p in path.parent.iterdir()
+                                        if p.suffix in (".yaml", ".yml") and p.name != path.name])
     raise SpecError([Diagnostic("E001", f"no such file: {shown}", Loc(shown, 0, 0), hint=hint)])
+
+
+def broken_link(path: Path) -> str | None:
+    """Why the symlink `path` leads to no file (`is a symlink loop: a -> b -> a`, `is a symlink to x, which does
+    not exist`), or None when `path` is no symlink or its target exists."""
+    try:
+        if not path.is_symlink():
+            return None
+        seen: list[Path] = [path]
+        current = path
+        while current.is_symlink() and len(seen) <= 40:
+            current = current.parent / os.readlink(current)
+            if any(os.path.normpath(current) == os.path.normpath(p) for p in seen):
+                chain = " -> ".join(display_path(p) for p in seen + [current])
+                return f"is a symlink loop: {chain}"
+            seen.append(current)
+        if len(seen) > 40:
+            return "is a chain of more than 40 symlinks (a loop?)"
+        if not current.exists():
+            return f"is a symlink to {display_path(current)}, which does not exist"
+    except OSError as e:
+        return f"is a symlink that cannot be followed: {e.strerror or e}"
+    return None
 
 
 @dataclass
@@ -143,13 +171,12 @@ class Resolver:
                 inside = _inside(path, self.root) or (_inside(owner.resolve(), self.packaged)
                                                       and _inside(path, self.packaged))
         except (OSError, ValueError, RuntimeError) as e:
-            self.diags.append(Diagnostic("E120", f"`{key}` names a path that cannot be used: "
-                                         f"{getattr(e, 'strerror', None) or e}", loc))
+            broken = broken_link(owner.parent / raw) if isinstance(e, (OSError, RuntimeError)) else None
+            why = f"{raw} {broken}" if broken else getattr(e, 'strerror', None) or e
+            self.diags.append(Diagnostic("E120", f"`{key}` names a path that cannot be used: {why}", loc))
             return None
         if not inside:
-            self.diags.append(Diagnostic(
-                "E122", f"`{key}: {raw}` leaves the spec's folder tree ({display_path(self.root)})", loc,
-                hint="keep shared files beside or below the spec, or use `archspec:lib/...` for shipped ones"))
+            self.diags.append(self._outside(key, raw, owner, path, loc))
             return None
         if not _is_file(path):
             hint = None
@@ -159,6 +186,21 @@ class Resolver:
                                          f"({display_path(path)})", loc, hint=hint))
             return None
         return path
+
+    def _outside(self, key: str, raw: str, owner: Path, path: Path, loc: Loc | None) -> Diagnostic:
+        """E122 for a target outside the tree: a plain `../` path, or a symlink inside the tree leading out."""
+        tree = display_path(self.root)
+        link = _symlink_on_the_way(owner.parent, raw)
+        if link is None:
+            return Diagnostic("E122", f"`{key}: {raw}` leaves the spec's folder tree ({tree})", loc,
+                              hint="keep shared files beside or below the spec, or use `archspec:lib/...` for "
+                              "shipped ones")
+        what = "is a symlink" if link == Path(os.path.normpath(owner.parent / raw)) else \
+            f"goes through the symlink {display_path(link)} and so leads"
+        return Diagnostic("E122", f"`{key}: {raw}` {what} to {display_path(path)}, outside the spec's folder tree "
+                          f"({tree}); symlinks are followed and must stay inside it", loc,
+                          hint="copy the file into the spec's folder (or below it) instead of linking to it, or "
+                          "use `archspec:lib/...` for shipped ones")
 
     # -- merging ------------------------------------------------------------------------------------------
 
@@ -246,6 +288,20 @@ class Resolver:
                 origin.setdefault(name, here)
             combined = merge(combined, content)
         return combined
+
+
+def _symlink_on_the_way(folder: Path, raw: str) -> Path | None:
+    """The first symlink among the folders and file that `raw` (relative to `folder`) passes through, or None."""
+    target, start = Path(os.path.normpath(folder / raw)), Path(os.path.normpath(folder))
+    for p in reversed([target, *target.parents]):
+        if p == start or p in start.parents:
+            continue
+        try:
+            if p.is_symlink():
+                return p
+        except OSError:
+            return None
+    return None
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from archspec.lang.diagnostics import Diagnostic, Loc, did_you_mean
-from archspec.lang.schema.build import FORMAT_VERSION, ITEM_KEYS
+from archspec.lang.schema.build import FORMAT_VERSION, IDENT_PATTERN, ITEM_KEYS, NAME_PATTERN
 from archspec.lang.yamlsrc import LocDict, LocList
 
 
@@ -24,7 +24,7 @@ def kind_of(v: Any) -> str:
     if isinstance(v, (int, float)):
         return f"{v:g}" if isinstance(v, float) else str(v)
     if isinstance(v, str):
-        return f"the string {json.dumps(v)}" if len(v) < 40 else "a string"
+        return f"the string {json.dumps(v, ensure_ascii=False)}" if len(v) < 40 else "a string"
     if isinstance(v, list):
         return "a list"
     if isinstance(v, dict):
@@ -262,11 +262,33 @@ def _property_names(f: _Failure) -> list[Diagnostic]:
                        hint="names are letters, digits and `_` (not starting with a digit), or a number")]
 
 
+# What a pattern of the schema asks for, in words (a regular expression is no message for a user).
+_PATTERN_WORDS = {
+    NAME_PATTERN: "letters A-Z and a-z, digits and `_`, not starting with a digit (or a plain number such as `0`)",
+    IDENT_PATTERN: "letters A-Z and a-z, digits and `_`, not starting with a digit",
+    r"^[0-9]+(x[0-9]+)*$": "whole numbers joined by `x`, such as `3x224x224`",
+}
+
+
 def _pattern(f: _Failure) -> list[Diagnostic]:
     if f.schema.get("pattern") == "^=":
         return [Diagnostic("E100", f"{f.where} should be a number or an `=expression`, found {kind_of(f.inst)}",
                            f.loc)]
+    if "propertyNames" in f.error.schema_path:
+        return _bad_name(f)
     return _limit(f)
+
+
+def _bad_name(f: _Failure) -> list[Diagnostic]:
+    """A key that is not a valid name: a node's (an item of `network` or of a body) or a param's or block's."""
+    name = f.inst
+    node = isinstance(f.path[-1], int) if f.path else False
+    kloc = _loc_of(f.doc, f.path + [name], f.display, key=True)
+    what = "node name" if node else {"params": "param name", "blocks": "block name"}.get(
+        f.path[-1] if f.path else "", "name")
+    words = _PATTERN_WORDS.get(f.schema.get("pattern"), f"of the form {f.schema.get('pattern')}")
+    return [Diagnostic("E316" if node else "E104", f"`{name}` is not a valid {what}", kloc,
+                       hint=f"a {what} is made of {words}")]
 
 
 def _limit(f: _Failure) -> list[Diagnostic]:
@@ -278,7 +300,8 @@ def _limit(f: _Failure) -> list[Diagnostic]:
     text = {"minimum": f"at least {limit}", "maximum": f"at most {limit}",
             "minItems": f"at least {limit} item{'s' if limit != 1 else ''}",
             "maxItems": f"at most {limit} item{'s' if limit != 1 else ''}",
-            "pattern": f"of the form {limit}"}.get(v, f"{v} {limit}")
+            "pattern": f"made of {_PATTERN_WORDS[limit]}" if limit in _PATTERN_WORDS else f"of the form {limit}",
+            }.get(v, f"{v} {limit}")
     code = "E208" if v == "minimum" and isinstance(inst, int) else "E104"
     return [Diagnostic(code, f"{f.where} must be {text}, found {found}", f.loc)]
 
