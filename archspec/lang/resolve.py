@@ -2,7 +2,8 @@
 
 - A spec is named by path (`specs/resnet50.yaml`) or by name (`resnet50`, looked up in `$ARCHSPEC_PATH` and then
   in the specs shipped with archspec). `archspec:lib/resnet.yaml` names a shipped file from anywhere.
-- `extends: base.yaml` starts from another spec; `imports: [lib.yaml]` brings a library's params, blocks and recipe.
+- `extends: base.yaml` starts from another spec; `imports: [lib.yaml]` brings a library's params, blocks, recipe
+  and constraints (never its description: only the spec's own file and what it extends describe the spec).
   Paths are relative to the file that names them and must stay inside the folder of the spec being loaded.
 - Merging: mappings merge key by key (a child can change one param default of one block); lists and scalars
   are replaced; `constraints` accumulate. Every merged value keeps the location of the file that wrote it.
@@ -276,7 +277,8 @@ class Resolver:
                     "files of params, blocks and recipes"))
                 continue
             inner = self._libraries(path, lib, stack + (path.resolve(),))
-            own = LocDict({k: v for k, v in lib.items() if k != "imports"}, loc=lib.loc)
+            # a library's description describes the library, not the spec that imports it
+            own = LocDict({k: v for k, v in lib.items() if k not in ("imports", "description")}, loc=lib.loc)
             own.key_locs, own.val_locs = lib.key_locs, lib.val_locs
             content = merge(inner, own) if inner is not None else own
             for name in content.get("blocks", {}):
