@@ -11,7 +11,7 @@ from typing import Any, Iterable
 from archspec.lang.diagnostics import Diagnostic, Sources, SpecError
 
 
-@dataclass
+@dataclass(repr=False)
 class Result:
     ref: str
     file: str
@@ -21,6 +21,12 @@ class Result:
     @property
     def ok(self) -> bool:
         return not any(d.severity == "error" for d in self.diagnostics)
+
+    def __repr__(self) -> str:  # short: the expansion of ResNet-1202 alone would print megabytes
+        errors = sum(d.severity == "error" for d in self.diagnostics)
+        nodes = f", nodes={len(self.expansion.nodes) - 1}" if self.expansion is not None else ""
+        return (f"Result(spec={self.ref!r}, ok={self.ok}, errors={errors}, "
+                f"warnings={len(self.diagnostics) - errors}{nodes})")
 
     def as_dict(self) -> dict:
         out: dict[str, Any] = {"spec": self.ref, "file": self.file, "valid": self.ok,
@@ -33,7 +39,10 @@ class Result:
 
 def validate(ref: str | Path, overrides: Iterable[str] = (), input_shape: str | None = None,
              sources: Sources | None = None, checker: Any = None, max_nodes: int | None = None) -> Result:
-    """Check one spec; problems come back as diagnostics, never as exceptions."""
+    """Check one spec; problems come back as diagnostics, never as exceptions (a `max_nodes` below 1 is a
+    ValueError: it is the caller's mistake, not the spec's)."""
+    if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1):
+        raise ValueError(f"max_nodes must be a whole number >= 1, got {max_nodes!r}")
     from archspec.compiler.expand import MAX_NODES, expand
     from archspec.lang.spec import load_spec
 
