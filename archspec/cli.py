@@ -19,7 +19,7 @@ import sys
 from typing import Sequence
 
 from archspec import commands, spec_cmd, train_cmd
-from archspec.cmdbase import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, UsageError
+from archspec.cmdbase import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, UsageError, allocation_problem, out_of_memory
 from archspec.lang.diagnostics import Sources, SpecError, render_text
 from archspec.lang.errors import UserError
 
@@ -54,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     sources = Sources()  # every spec file the command reads, to quote under a SpecError's diagnostics
     try:
+        _unknown_top_level_option(argv)
         args = build_parser().parse_args(argv)
         args.sources = sources
         return int(args.run(args) or 0)
@@ -74,9 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(e.code or 0) if isinstance(e.code, int) or e.code is None else EXIT_INVALID
     except Exception as e:  # noqa: BLE001 - the last line of defence: say it is our fault, not the user's
         if _out_of_memory(e) and not os.environ.get("ARCHSPEC_DEBUG"):
-            first = " ".join(str(e).split())[:160]
-            print(f"archspec: error: out of memory ({first}): lower the batch size (--batch-size, --batch), or use "
-                  "--checkpoint-activations or a smaller input", file=sys.stderr)
+            print(f"archspec: error: out of memory: could not allocate {allocation_problem(e)}; the network or "
+                  "a batch is too big for this machine (`archspec compile SPEC` shows its parameters and "
+                  "activation memory): make it smaller (check `out:` widths, `repeat` counts and the input size), "
+                  "or lower the batch size (--batch-size, --batch) or use --checkpoint-activations",
+                  file=sys.stderr)
             return EXIT_INVALID
         return _internal(e)
     finally:
@@ -109,9 +112,7 @@ def _os_error(e: OSError) -> int:
 
 def _out_of_memory(e: BaseException) -> bool:
     """A GPU or CPU allocation that failed: the request was too big for the machine (torch is not imported here)."""
-    text = str(e)
-    return (isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError"
-            or "can't allocate memory" in text or "CUDA out of memory" in text)
+    return out_of_memory(e)
 
 
 def _internal(e: Exception) -> int:
@@ -120,6 +121,20 @@ def _internal(e: Exception) -> int:
     print(f"archspec: internal error: {type(e).__name__}: {e} (this is a bug in archspec; "
           f"set ARCHSPEC_DEBUG=1 for the traceback)", file=sys.stderr)
     return EXIT_INTERNAL
+
+
+def _unknown_top_level_option(argv: list[str]) -> None:
+    """`archspec --bogus`: argparse would only say that a COMMAND is required; name the option instead."""
+    for arg in argv:
+        if arg in ("-h", "--help", "--version") or not arg.startswith("-") or arg == "-":
+            return
+        names = _command_names()
+        if arg.split("=")[0].lstrip("-") in names:
+            hint = f"; did you mean `archspec {arg.split('=')[0].lstrip('-')}`?"
+        else:
+            hint = (f"; options go after the command (`archspec COMMAND --help`), and the commands are "
+                    f"{', '.join(sorted(names))}")
+        raise UsageError(f"unknown option {arg}{hint}")
 
 
 def _command_names() -> set[str]:

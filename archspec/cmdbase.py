@@ -10,6 +10,7 @@ compiler, so that `main` can quote the offending source lines under a SpecError'
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any, Callable
 
 from archspec.lang.errors import UserError
@@ -48,3 +49,36 @@ def add_spec_args(p: argparse.ArgumentParser, *, many: bool = False, optional: b
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="override a param, e.g. --set n=200 or --set shortcut=C (repeatable)")
     p.add_argument("--input", dest="input_shape", metavar="CxHxW", help="input shape, e.g. 3x224x224")
+
+
+# What torch's allocators say when a request is too big (torch is not imported here).
+_OOM_TEXTS = ("can't allocate memory", "not enough memory", "DefaultCPUAllocator", "CUDA out of memory",
+              "out of memory")
+
+
+def out_of_memory(e: BaseException) -> bool:
+    """A GPU or CPU allocation that failed: the request was too big for the machine."""
+    text = str(e)
+    return (isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError"
+            or any(t in text for t in _OOM_TEXTS))
+
+
+def allocation_problem(e: BaseException) -> str:
+    """What could not be allocated, in words: `10.8 GB on the CPU`, `2.0 GB on the GPU`, or `memory`."""
+    text = str(e)
+    where = " on the GPU" if "CUDA" in text or "GPU" in text else (" on the CPU" if "CPU" in text else "")
+    found = re.search(r"(?:tried to allocate|allocate) ([0-9.]+) ?(bytes|[KMGT]i?B)", text)
+    if not found:
+        return f"memory{where}"
+    amount, unit = float(found.group(1)), found.group(2)
+    if unit == "bytes":
+        return f"{human_bytes(amount)}{where}"
+    return f"{found.group(1)} {unit}{where}"
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from archspec import flags
-from archspec.cmdbase import EXIT_OK, Commands, UsageError, add_spec_args
+from archspec.cmdbase import (EXIT_OK, Commands, UsageError, add_spec_args, allocation_problem, human_bytes,
+                              out_of_memory)
 
 command = Commands()
 
@@ -22,7 +23,7 @@ def add_count_args(p: argparse.ArgumentParser) -> None:
                    "add and pooling")
     p.add_argument("--unit", choices=["macs", "flops"], default="macs",
                    help="macs (default) or flops = 2 x multiply-adds")
-    p.add_argument("--dtype-bytes", type=int, choices=[1, 2, 4, 8], default=4,
+    p.add_argument("--dtype-bytes", type=flags.integer(1, 8), choices=[1, 2, 4, 8], default=4,
                    help="bytes per activation element for the memory figure (default 4, float32)")
     p.add_argument("--max-nodes", type=flags.POSITIVE, default=None,
                    help="node budget for expansion (default 100,000)")
@@ -133,13 +134,19 @@ def _register_export(sub: Any) -> None:
     p.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo",
                    help="ONNX exporter: torch.export-based (default) or the legacy TorchScript one")
     p.add_argument("--check", action="store_true",
-                   help="run the ONNX file with onnxruntime and compare with PyTorch (needs onnxruntime)")
+                   help="run the ONNX file with onnxruntime and compare with PyTorch (needs onnxruntime); fails "
+                   "(exit 1) when the largest difference is above the tolerance")
+    p.add_argument("--tolerance", type=flags.POSITIVE_REAL, default=None, metavar="T",
+                   help="for --check: the largest |onnxruntime - PyTorch| allowed, relative to the output scale "
+                   "(the largest |PyTorch output|, at least 1); default 1e-4")
     p.set_defaults(run=_cmd_export)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
     if not (args.onnx or args.torchscript or args.program):
         raise UsageError("say what to write: --onnx FILE, --torchscript FILE and/or --program FILE")
+    if args.tolerance is not None and not (args.check and args.onnx):
+        raise UsageError("--tolerance is the limit of --check: give it with --onnx FILE --check")
     outputs = [Path(p) for p in (args.onnx, args.torchscript, args.program) if p]
     resolved = [p.resolve() for p in outputs]
     if len(set(resolved)) < len(resolved):
@@ -151,7 +158,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from archspec.compiler.export import export_all, load_weights
     from archspec.compiler.lower import lower
 
-    model = lower(c)
+    model = _build(c, lower)
     if args.weights:
         from archspec.runtime import checkpoint
 
@@ -161,6 +168,20 @@ def _cmd_export(args: argparse.Namespace) -> int:
     for line in export_all(c, args, model):
         print(line)
     return EXIT_OK
+
+
+def _build(c: Any, lower: Any) -> Any:
+    """The lowered module; a model whose weights do not fit in memory is the user's to fix (exit 2)."""
+    try:
+        return lower(c)
+    except Exception as e:  # noqa: BLE001 - torch's allocators raise RuntimeError
+        if not out_of_memory(e):
+            raise
+        size = human_bytes(4 * c.params)
+        raise UsageError(f"the model does not fit in memory: it has {c.params:,} parameters ({size} as float32), "
+                         f"and allocating {allocation_problem(e)} failed; make it smaller (check the `out:` "
+                         "widths and `repeat` counts; `archspec compile SPEC --layers` shows where the parameters "
+                         "are)") from None
 
 
 @command

@@ -18,7 +18,19 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
+from archspec.lang.errors import UserError
 from archspec.lang.files import BadFile, atomic_path
+
+# `archspec export --check`: the largest |onnxruntime - PyTorch| allowed, relative to the output scale (the
+# largest |PyTorch output|, or 1 when the outputs are smaller): float32 kernels of two runtimes that agree differ
+# by about 1e-6 of it.
+TOLERANCE = 1e-4
+
+
+class CheckFailed(UserError):
+    """The ONNX file computes something else than the PyTorch module (exit code 1: the export is wrong)."""
+
+    exit_code = 1
 
 
 def load_tensors(path: str | os.PathLike, what: str) -> Any:
@@ -108,6 +120,13 @@ def _check_onnx(path: Path) -> None:
 
 def compare_onnx(model: nn.Module, path: str | os.PathLike, example: torch.Tensor) -> float | None:
     """Max |onnxruntime - PyTorch| on `example`, or None when onnxruntime is not installed."""
+    found = onnx_difference(model, path, example)
+    return None if found is None else found[0]
+
+
+def onnx_difference(model: nn.Module, path: str | os.PathLike, example: torch.Tensor) -> tuple[float, float] | None:
+    """(max |onnxruntime - PyTorch|, output scale: max |PyTorch output| but at least 1) on `example`, or None
+    when onnxruntime is not installed."""
     try:
         import onnxruntime
     except ImportError:
@@ -116,7 +135,24 @@ def compare_onnx(model: nn.Module, path: str | os.PathLike, example: torch.Tenso
     got = session.run(None, {session.get_inputs()[0].name: example.numpy()})[0]
     with torch.no_grad():
         want = model.eval()(example).numpy()
-    return float(abs(got - want).max())
+    return float(abs(got - want).max()), max(1.0, float(abs(want).max()))
+
+
+def _check(model: nn.Module, dest: str, example: torch.Tensor,
+           tolerance: float | None) -> tuple[str, CheckFailed | None]:
+    """What `--check` adds to the line of the ONNX file, and the failure when the difference is above tolerance."""
+    found = onnx_difference(model, dest, example)
+    if found is None:
+        return "; onnxruntime not installed, not compared", None
+    diff, scale = found
+    allowed = (TOLERANCE if tolerance is None else tolerance) * scale
+    line = f"; onnxruntime max |difference| {diff:.2e} (tolerance {allowed:.2e})"
+    if not diff <= allowed:  # a NaN difference fails too
+        return line, CheckFailed(f"{dest} was written, but onnxruntime's output differs from PyTorch's by up to {diff:.2e}, "
+                          f"above the tolerance of {allowed:.2e} ({TOLERANCE if tolerance is None else tolerance:g} "
+                          f"x output scale {scale:.3g}); try --exporter torchscript or another --opset, or raise "
+                          "--tolerance if the difference is acceptable")
+    return line, None
 
 
 def export_torchscript(model: nn.Module, dest: str | os.PathLike) -> None:
@@ -170,6 +206,7 @@ def export_all(compiled: Any, args: Any, model: nn.Module | None = None) -> Iter
         (args.torchscript, "TorchScript", lambda d: export_torchscript(model, d)),
         (args.program, "torch.export program", lambda d: export_program(model, example, d)),
     ]
+    failed: CheckFailed | None = None  # raised once every file is written
     for dest, what, run in jobs:
         if not dest:
             continue
@@ -177,7 +214,8 @@ def export_all(compiled: Any, args: Any, model: nn.Module | None = None) -> Iter
             run(dest)
         line = f"wrote {dest} ({what}, {Path(dest).stat().st_size / 2**20:.1f} MiB)"
         if what == "ONNX" and args.check:
-            diff = compare_onnx(model, dest, example)
-            line += ("; onnxruntime not installed, not compared" if diff is None
-                     else f"; onnxruntime max |difference| {diff:.2e}")
+            more, failed = _check(model, dest, example, getattr(args, "tolerance", None))
+            line += more
         yield line
+    if failed is not None:
+        raise failed
