@@ -59,6 +59,9 @@ CODES: dict[str, str] = {
     "E207": "a command-line override (`--set`) names an unknown parameter or is malformed",
     "E208": "a size that is not a positive whole number",
     "E209": "an expression is longer or more deeply nested than the budget",
+    "E210": "a list or mapping used as the key of a mapping (`[1] in m`, `m[[1]]`)",
+    "E211": "a number that is not finite (infinity, not-a-number, or a literal beyond the float range)",
+    "E212": "a value too large, counted through its nested lists, to compare, search, walk or return",
     # E3xx: templates, nodes and the graph
     "E300": "an unknown op",
     "E301": "an unknown block template",

@@ -4,7 +4,9 @@ A small expression language with Python's syntax for what it has: numbers, strin
 operators `+ - * / // % **`, comparisons, `and or not`, `x if c else y`, indexing, `.field` on mappings,
 and the functions min, max, abs, int, float, round, floor, ceil, len, str, sum. It is parsed by the hand
 written parser in `syntax` and evaluated by walking the tree in `evaluation`: there is no `eval`, no attribute
-access on Python objects, and every result is bounded (integers within 64 bits, strings and lists within 10,000 items).
+access on Python objects, and every result is bounded (integers within 64 bits, floats finite, strings and lists
+within 10,000 items, a value counted through its nested lists within 100,000), checked before a value is built or
+walked.
 
 A YAML value is an expression when it is a string starting with `=`; `${...}` interpolates inside strings.
 Fields that are always expressions (`when`, `check`) may leave out the `=`.
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from archspec.lang.expr.evaluation import Lookup, as_text, evaluate
+from archspec.lang.expr.evaluation import Lookup, evaluate, evaluate_text
 from archspec.lang.expr.syntax import MAX_DEPTH, MAX_INT, MAX_ITEMS, MAX_SOURCE, ExprError, names_in, parse
 
 __all__ = [
@@ -74,7 +76,7 @@ def interpolate(text: str, lookup: Lookup, names: Callable[[], Iterable[str]] = 
             out.append(part)
             continue
         try:
-            out.append(as_text(evaluate(parse(part), lookup, names)))
+            out.append(evaluate_text(parse(part), lookup, names))
         except ExprError as e:
             e.offset += offset
             raise

@@ -1,6 +1,7 @@
 """Evaluating a parsed expression tree, within the budgets.
 
-Owns the operators' meaning (`_binary`, `_compare`), the built-in functions (`_FUNCTIONS`) and `evaluate`.
+Owns the operators' meaning (`_binary`, `_compare`) and `evaluate`; the built-in functions are in `functions`, the
+size budgets of values walked or written in `sizes`.
 Each node kind has a small function, chosen through `_NODES`. Left-nested chains (`a + b + c`, `m.a.b`,
 `x[0][1]`, `p and q and r`), the only nesting the parser does not count towards `MAX_DEPTH`, are walked in a
 loop by `_ev` rather than by recursion, so a 1,000-character expression never nears Python's recursion limit.
@@ -11,15 +12,16 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Iterable
 
+from archspec.lang.expr.functions import FUNCTIONS, Call, as_text, not_finite, type_name
+from archspec.lang.expr.sizes import compare_budget, membership_budget, nested_size, text_budget
 from archspec.lang.expr.syntax import MAX_INT, MAX_ITEMS, ExprError
+
+__all__ = ["Lookup", "as_text", "evaluate", "evaluate_text"]
 
 Lookup = Callable[[str], Any]  # raises KeyError for unknown names
 
 
-def _type(v: Any) -> str:
-    return {bool: "bool", int: "int", float: "float", str: "string", list: "list", dict: "mapping",
-            type(None): "null"}.get(type(v), "list" if isinstance(v, list) else "mapping" if isinstance(v, dict)
-                                    else type(v).__name__)
+_type = type_name
 
 
 def _check(value: Any, pos: int) -> Any:
@@ -89,16 +91,19 @@ def _binary(op: str, a: Any, b: Any, pos: int) -> Any:
     raise ExprError("E200", f"unknown operator {op}", pos)
 
 
-def _compare(op: str, a: Any, b: Any, pos: int) -> bool:
-    if op == "==":
-        return a == b
-    if op == "!=":
-        return a != b
+def _compare(op: str, a: Any, b: Any, pos: int, left: tuple[int, int]) -> bool:
+    """`a op b`; `left` is where `a` is written, for a caret on a key that no mapping can hold."""
+    if op in ("==", "!="):
+        compare_budget(op, a, b, pos, len(op))
+        return (a == b) == (op == "==")
     if op in ("in", "not in"):
         if not isinstance(b, (list, str, dict)):
             raise ExprError("E204", f"`{op}` needs a list, string or mapping on its right, got {_type(b)}", pos)
         if isinstance(b, str) and not isinstance(a, str):
             raise ExprError("E204", f"`{op}` a string needs a string on its left, got {_type(a)}", pos)
+        if isinstance(b, dict):
+            _key_check(a, left, f"`{op}` a mapping")
+        membership_budget(op, a, b, pos, len(op))
         return (a in b) == (op == "in")
     numbers = isinstance(a, (int, float)) and isinstance(b, (int, float))
     if not numbers and not (isinstance(a, str) and isinstance(b, str)):
@@ -106,53 +111,13 @@ def _compare(op: str, a: Any, b: Any, pos: int) -> bool:
     return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
 
 
-def _minmax(fn: Callable, name: str, args: list, pos: int) -> Any:
-    values = args[0] if len(args) == 1 and isinstance(args[0], list) else args
-    if not values:
-        raise ExprError("E204", f"{name}() needs at least one value", pos)
+def _key_check(key: Any, where: tuple[int, int], what: str) -> None:
+    """E210 when `key` cannot be a key of a mapping (a list or a mapping)."""
     try:
-        return fn(values)
+        hash(key)
     except TypeError:
-        raise ExprError("E204", f"{name}() needs values that can be compared", pos) from None
-
-
-def _to_int(x: Any, pos: int) -> int:
-    if isinstance(x, bool) or not isinstance(x, (int, float, str)):
-        raise ExprError("E204", f"int() needs a number, got {_type(x)}", pos)
-    try:
-        return int(x)
-    except (ValueError, OverflowError):
-        raise ExprError("E204", f"int() cannot read {x!r}", pos) from None
-
-
-_FUNCTIONS: dict[str, tuple[int, int, Callable[[list, int], Any]]] = {
-    "min": (1, 99, lambda a, p: _minmax(min, "min", a, p)),
-    "max": (1, 99, lambda a, p: _minmax(max, "max", a, p)),
-    "abs": (1, 1, lambda a, p: abs(a[0]) if isinstance(a[0], (int, float)) else _bad("abs", a[0], p)),
-    "int": (1, 1, lambda a, p: _to_int(a[0], p)),
-    "float": (1, 1, lambda a, p: float(a[0]) if isinstance(a[0], (int, float)) else _bad("float", a[0], p)),
-    "round": (1, 2, lambda a, p: round(*a) if all(isinstance(x, (int, float)) for x in a)
-              else _bad("round", next(x for x in a if not isinstance(x, (int, float))), p)),
-    "floor": (1, 1, lambda a, p: math.floor(a[0]) if isinstance(a[0], (int, float)) else _bad("floor", a[0], p)),
-    "ceil": (1, 1, lambda a, p: math.ceil(a[0]) if isinstance(a[0], (int, float)) else _bad("ceil", a[0], p)),
-    "len": (1, 1, lambda a, p: len(a[0]) if isinstance(a[0], (str, list, dict)) else _bad("len", a[0], p)),
-    "str": (1, 1, lambda a, p: as_text(a[0])),
-    "sum": (1, 1, lambda a, p: sum(a[0]) if isinstance(a[0], list) and all(
-        isinstance(x, (int, float)) for x in a[0]) else _bad("sum", a[0], p)),
-}
-
-
-def _bad(fn: str, value: Any, pos: int) -> Any:
-    raise ExprError("E204", f"{fn}() cannot take {_type(value)}", pos)
-
-
-def as_text(v: Any) -> str:
-    """A value as `str(...)` and `${...}` write it: true, false and null as in YAML."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if v is None:
-        return "null"
-    return str(v)
+        raise ExprError("E210", f"{what} looks up a key, and a {_type(key)} cannot be one", where[0], where[1],
+                        hint="keys of a mapping are names, numbers, true/false or null") from None
 
 
 class _Env:
@@ -179,10 +144,13 @@ def _const(node: tuple, env: _Env) -> Any:
 
 def _name(node: tuple, env: _Env) -> Any:
     try:
-        return env.lookup(node[1])
+        value = env.lookup(node[1])
     except KeyError:
-        hint = _did_you_mean(node[1], list(env.names()) + list(_FUNCTIONS), what="names defined here")
+        hint = _did_you_mean(node[1], list(env.names()) + list(FUNCTIONS), what="names defined here")
         raise ExprError("E201", f"`{node[1]}` is not defined", node[2], len(node[1]), hint=hint) from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise not_finite(value, (node[2], len(node[1])), f"`{node[1]}`")
+    return value
 
 
 def _neg(node: tuple, env: _Env) -> Any:
@@ -205,11 +173,11 @@ def _if(node: tuple, env: _Env) -> Any:
 
 
 def _cmp(node: tuple, env: _Env) -> Any:
-    ops, operands, pos = node[1], node[2], node[3]
+    ops, operands, pos, spans = node[1], node[2], node[3], node[4]
     left = _ev(operands[0], env)
-    for op, right_node in zip(ops, operands[1:]):
+    for i, (op, right_node) in enumerate(zip(ops, operands[1:])):
         right = _ev(right_node, env)
-        if not _compare(op, left, right, pos):
+        if not _compare(op, left, right, pos, spans[i]):
             return False
         left = right
     return True
@@ -221,14 +189,14 @@ def _list(node: tuple, env: _Env) -> Any:
 
 def _call(node: tuple, env: _Env) -> Any:
     fname, arg_nodes, pos = node[1], node[2], node[3]
-    if fname not in _FUNCTIONS:
+    if fname not in FUNCTIONS:
         raise ExprError("E201", f"`{fname}` is not a built-in function", pos, len(fname),
-                        hint=_did_you_mean(fname, _FUNCTIONS, what="functions"))
-    lo, hi, fn = _FUNCTIONS[fname]
+                        hint=_did_you_mean(fname, FUNCTIONS, what="functions"))
+    lo, hi, fn = FUNCTIONS[fname]
     if not lo <= len(arg_nodes) <= hi:
         raise ExprError("E204", f"{fname}() takes {lo}{'' if lo == hi else f' to {hi}'} argument"
                         f"{'s' if hi > 1 else ''}, got {len(arg_nodes)}", pos)
-    return _check(fn([_ev(a, env) for a in arg_nodes], pos), pos)
+    return _check(fn([_ev(a, env) for a in arg_nodes], Call(fname, pos, node[4])), pos)
 
 
 # --- links of a left-nested chain: each takes the value of its left side, already evaluated
@@ -248,6 +216,7 @@ def _or_link(node: tuple, left: Any, env: _Env) -> Any:
 def _index_link(node: tuple, seq: Any, env: _Env) -> Any:
     idx, pos = _ev(node[2], env), node[3]
     if isinstance(seq, dict):
+        _key_check(idx, node[4], "indexing a mapping")
         if idx not in seq:
             raise ExprError("E201", f"no key {idx!r} in this mapping", pos)
         return seq[idx]
@@ -265,7 +234,7 @@ def _field_link(node: tuple, obj: Any, env: _Env) -> Any:
     if not isinstance(obj, dict):
         raise ExprError("E204", f"`.{name}`: {_type(obj)} has no fields", pos)
     if name not in obj:
-        raise ExprError("E201", f"no field `{name}` here", pos, len(name), hint=_did_you_mean(name, obj))
+        raise ExprError("E201", f"no field `{name}` here", pos, len(name), hint=_did_you_mean(name, [k for k in obj if isinstance(k, str)]))
     return obj[name]
 
 
@@ -296,4 +265,13 @@ def _ev(node: tuple, env: _Env) -> Any:
 
 def evaluate(tree: tuple, lookup: Lookup, names: Callable[[], Iterable[str]] = lambda: ()) -> Any:
     """Evaluate a parsed expression; `lookup` resolves names, `names` lists them for suggestions."""
-    return _ev(tree, _Env(lookup, names))
+    value = _ev(tree, _Env(lookup, names))
+    nested_size(value, 0, 1, what="the result")
+    return value
+
+
+def evaluate_text(tree: tuple, lookup: Lookup, names: Callable[[], Iterable[str]] = lambda: ()) -> str:
+    """Evaluate a parsed expression and write its value as text (`${...}`), within the text budget."""
+    value = _ev(tree, _Env(lookup, names))
+    text_budget(value, 0, 1)
+    return as_text(value)

@@ -3,15 +3,20 @@
 Owns `ExprError`, the limits (`MAX_SOURCE`, `MAX_DEPTH`, `MAX_INT`, `MAX_ITEMS`), `parse` (memoised) and
 `names_in`. A tree is nested tuples whose first item names the node kind: `("const", v)`, `("name", n, pos)`,
 `("bin", op, left, right, pos)`, `("neg"|"pos", x, pos)`, `("and"|"or", a, b)`, `("not", x)`,
-`("if", cond, then, else)`, `("cmp", ops, operands, pos)`, `("list", items)`, `("index", seq, i, pos)`,
-`("field", obj, name, pos)` and `("call", fname, args, pos)`; `evaluation` walks them.
+`("if", cond, then, else)`, `("cmp", ops, operands, pos, spans)`, `("list", items)`,
+`("index", seq, i, pos, span)`, `("field", obj, name, pos)` and `("call", fname, args, pos, spans)`, where a span
+is the (offset, length) of an operand, an index or an argument, for a caret on the one that is wrong; `evaluation`
+walks them. Syntax the language does not have gets a help line from `unsupported`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+from archspec.lang.expr.unsupported import for_call, for_character, for_string_prefix, for_word
 
 MAX_SOURCE = 1000  # characters in one expression
 MAX_DEPTH = 60  # nesting of the parsed expression
@@ -56,6 +61,9 @@ def _tokens(src: str) -> list[tuple[str, Any, int]]:
                 raise ExprError("E200", f"`{src[i:j]}` is not a number", i, j - i) from None
             if isinstance(value, int) and value > MAX_INT:
                 raise ExprError("E203", f"{src[i:j]} is beyond the 64-bit range", i, j - i)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ExprError("E211", f"{src[i:j]} is beyond the range of a number (about 1.8e308)", i, j - i,
+                                hint="expressions take only finite numbers")
             out.append(("num", value, i))
             i = j
         elif c.isalpha() or c == "_":
@@ -85,7 +93,8 @@ def _tokens(src: str) -> list[tuple[str, Any, int]]:
                     i += len(op)
                     break
             else:
-                hint = "use `==` to compare" if c == "=" else ("use `and`, `or`, `not`" if c in "&|!" else None)
+                hint = ("use `==` to compare" if c == "=" else "use `and`, `or`, `not`" if c in "&|!"
+                        else for_character(src, i))
                 raise ExprError("E200", f"unexpected character `{c}`", i, 1, hint=hint)
     out.append(("end", None, n))
     return out
@@ -119,7 +128,13 @@ class _Parser:
         if not self.accept(kind, value):
             k, v, pos = self.peek()
             found = "the end" if k == "end" else f"`{v}`"
-            raise ExprError("E200", f"expected `{value}` but found {found}", pos, 1)
+            hint = for_word(v) if k == "name" else None
+            raise ExprError("E200", f"expected `{value}` but found {found}", pos, 1, hint=hint)
+
+    def span(self, first: int) -> tuple[int, int]:
+        """(offset, length) of the text from token `first` up to the current token, without trailing space."""
+        start = self.toks[first][2]
+        return start, max(1, len(self.src[start : self.toks[self.i][2]].rstrip()))
 
     def parse(self) -> tuple:
         node = self.expr()
@@ -127,8 +142,15 @@ class _Parser:
         if k != "end":
             raw = self.src[pos : self.toks[self.i + 1][2]].strip() or str(v)
             raise ExprError("E200", f"unexpected `{raw}` after a complete expression", pos, len(raw),
-                            hint="expressions are one value; did you leave out an operator?")
+                            hint=self._after_hint(k, v, pos))
         return node
+
+    def _after_hint(self, kind: str, value: Any, pos: int) -> str:
+        prev_kind, prev, prev_pos = self.toks[self.i - 1]
+        hint = for_word(value) if kind == "name" else None
+        if hint is None and kind == "str" and prev_kind == "name" and prev_pos + len(prev) == pos:
+            hint = for_string_prefix(prev)
+        return hint or "expressions are one value; did you leave out an operator?"
 
     def expr(self) -> tuple:
         self.depth += 1
@@ -168,8 +190,9 @@ class _Parser:
             raise ExprError("E209", f"the expression is nested more than {MAX_DEPTH} deep", self.peek()[2])
 
     def comparison(self) -> tuple:
+        start = self.i
         first = self.sum_()
-        ops, operands, pos = [], [first], self.peek()[2]
+        ops, operands, pos, spans = [], [first], self.peek()[2], [self.span(start)]
         while True:
             k, v, p = self.peek()
             if k == "op" and v in ("==", "!=", "<", "<=", ">", ">="):
@@ -183,8 +206,10 @@ class _Parser:
                 ops.append("not in")
             else:
                 break
+            start = self.i
             operands.append(self.sum_())
-        return first if not ops else ("cmp", ops, operands, pos)
+            spans.append(self.span(start))
+        return first if not ops else ("cmp", ops, operands, pos, spans)
 
     def sum_(self) -> tuple:
         node = self.term()
@@ -234,20 +259,18 @@ class _Parser:
             k, v, p = self.peek()
             if k == "op" and v == "(":
                 if node[0] != "name":
-                    raise ExprError("E200", "only the built-in functions can be called", p)
+                    raise ExprError("E200", "only the built-in functions can be called", p,
+                                    hint=for_call(node[0]))
                 self.next()
-                args = []
-                if not self.accept("op", ")"):
-                    args.append(self.expr())
-                    while self.accept("op", ","):
-                        args.append(self.expr())
-                    self.expect("op", ")")
-                node = ("call", node[1], args, node[2])
+                args, spans = self.arguments()
+                node = ("call", node[1], args, node[2], spans)
             elif k == "op" and v == "[":
                 self.next()
+                start = self.i
                 index = self.expr()
+                span = self.span(start)
                 self.expect("op", "]")
-                node = ("index", node, index, p)
+                node = ("index", node, index, p, span)
             elif k == "op" and v == ".":
                 self.next()
                 k2, name, p2 = self.next()
@@ -256,6 +279,20 @@ class _Parser:
                 node = ("field", node, name, p2)
             else:
                 return node
+
+    def arguments(self) -> tuple[list, list]:
+        """The arguments of a call after its `(`, up to and including the `)`, and the (offset, length) of each."""
+        args: list = []
+        spans: list = []
+        if not self.accept("op", ")"):
+            while True:
+                start = self.i
+                args.append(self.expr())
+                spans.append(self.span(start))
+                if not self.accept("op", ","):
+                    break
+            self.expect("op", ")")
+        return args, spans
 
     def atom(self) -> tuple:
         k, v, p = self.next()
