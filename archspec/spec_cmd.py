@@ -1,9 +1,10 @@
-"""`archspec validate`, `schema`, `list`, `ops` and `explain`: the subcommands that need only the spec language and
+"""`archspec validate`, `schema`, `list`, `ops`, `explain` and `cache`: the subcommands that need only the spec language and
 the validator (none imports torch or networkx)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -31,9 +32,15 @@ def _register(sub: Any) -> None:
     p.add_argument("names", nargs="*", metavar="OP", help="only these ops")
     p.set_defaults(run=_cmd_ops)
 
-    p = sub.add_parser("explain", help="explain a diagnostic code, e.g. `archspec explain E305`")
-    p.add_argument("code")
+    p = sub.add_parser("explain", help="explain a diagnostic code, e.g. `archspec explain E305`; without a code, "
+                       "list every code")
+    p.add_argument("code", nargs="?")
     p.set_defaults(run=_cmd_explain)
+
+    p = sub.add_parser("cache", help="where the schema verdict cache is and its size; `archspec cache clear` "
+                       "empties it")
+    p.add_argument("action", nargs="?", choices=["clear"], help="clear: remove every entry")
+    p.set_defaults(run=_cmd_cache)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -93,11 +100,36 @@ def _cmd_ops(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# More than the catalogue's line, for the codes where a command says the rest.
+_SEE_ALSO = {"E300": "`archspec ops` lists every op with its inputs, attributes, defaults and ranges"}
+
+
 def _cmd_explain(args: argparse.Namespace) -> int:
     from archspec.lang.diagnostics import CODES
 
+    if args.code is None:
+        for code in sorted(CODES):
+            print(f"{code}: {CODES[code]}")
+        return EXIT_OK
     code = args.code.upper()
     if code not in CODES:
-        raise UsageError(f"unknown code {args.code}; codes run from E001 to E900")
+        raise UsageError(f"unknown code {args.code}; `archspec explain` lists every code")
     print(f"{code}: {CODES[code]}")
+    if code in _SEE_ALSO:
+        print(f"  see also: {_SEE_ALSO[code]}")
+    return EXIT_OK
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    """The schema verdict cache: a file per spec text known to pass the schema, bounded (see README)."""
+    from archspec.lang.schema import MAX_CACHE_ENTRIES, cache_info, clear_cache
+
+    if args.action == "clear":
+        folder, removed = cache_info()[0], clear_cache()
+        print(f"removed {removed} entr{'y' if removed == 1 else 'ies'} from {folder}")
+        return EXIT_OK
+    folder, count, size = cache_info()
+    state = " (off: ARCHSPEC_NO_CACHE is set)" if os.environ.get("ARCHSPEC_NO_CACHE") else ""
+    print(f"{folder}: {count} entr{'y' if count == 1 else 'ies'} of at most {MAX_CACHE_ENTRIES}, "
+          f"{size:,} bytes on disk{state}")
     return EXIT_OK

@@ -66,7 +66,6 @@ def test_unknown_flag_exit_2_one_line(cli):
     ("frobnicate",),
     (),
     ("schema", "--bogus"),
-    ("explain",),
     ("explain", "E999"),
 ])
 def test_usage_errors_exit_2_one_line(cli, args):

@@ -26,9 +26,18 @@ from archspec.lang.schema.build import (
     build_schema,
     schema_json,
 )
-from archspec.lang.schema.check import VERIFIED_NAME, SchemaChecker, shipped_manifest
+from archspec.lang.schema.check import (
+    MAX_CACHE_ENTRIES,
+    VERIFIED_NAME,
+    SchemaChecker,
+    cache_dir,
+    cache_info,
+    clear_cache,
+    shipped_manifest,
+)
 
 __all__ = [
     "AUGMENT_OPS", "FORMAT_VERSION", "IDENT_PATTERN", "ITEM_KEYS", "NAME_PATTERN", "PARAM_TYPES", "RESERVED_NAMES",
-    "VERIFIED_NAME", "SchemaChecker", "build_schema", "schema_json", "shipped_manifest",
+    "MAX_CACHE_ENTRIES", "VERIFIED_NAME", "SchemaChecker", "build_schema", "cache_dir", "cache_info", "clear_cache",
+    "schema_json", "shipped_manifest",
 ]

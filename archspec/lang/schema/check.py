@@ -19,6 +19,7 @@ from archspec.lang.schema.translate import dedupe, kind_of, translate
 from archspec.lang.yamlsrc import LocDict
 
 VERIFIED_NAME = "schema-verified.txt"
+MAX_CACHE_ENTRIES = 2000  # verdicts kept; adding one more removes the least recently used (each is an empty file)
 
 
 class SchemaChecker:
@@ -27,7 +28,8 @@ class SchemaChecker:
     jsonschema is imported only when a file is not already known to pass: a file whose exact text passed this
     exact schema before is remembered by its SHA-256 in the cache folder (`$ARCHSPEC_CACHE_DIR`, else
     `$XDG_CACHE_HOME/archspec`, else `~/.cache/archspec`; `ARCHSPEC_NO_CACHE=1` turns it off). Only passes are
-    remembered, so every problem is always found afresh.
+    remembered, so every problem is always found afresh. At most `MAX_CACHE_ENTRIES` verdicts are kept: a hit
+    marks its entry as used, and adding one beyond the bound removes the least recently used.
     """
 
     def __init__(self, cache: bool | None = None) -> None:
@@ -60,14 +62,11 @@ class SchemaChecker:
             return []  # a shipped file, checked against this very schema when archspec was built
         key = self._key(text)
         if key is not None and key.exists():
+            _touch(key)  # recently used: the last to be evicted
             return []
         problems = self.check(doc, display)
         if not problems and key is not None:
-            try:
-                key.parent.mkdir(parents=True, exist_ok=True)
-                key.touch()
-            except OSError:
-                pass  # a read-only home is no reason to fail
+            _remember(key)
         return problems
 
     def check(self, doc: Any, display: str) -> list[Diagnostic]:
@@ -114,3 +113,50 @@ def _cache_dir() -> Path:
         return Path(os.environ["ARCHSPEC_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "archspec"
+
+
+def cache_dir() -> Path:
+    """The folder of the schema verdict cache (whether or not it exists yet)."""
+    return _cache_dir() / "schema-ok"
+
+
+def _touch(key: Path) -> None:
+    try:
+        os.utime(key)
+    except OSError:
+        pass  # a read-only cache still answers
+
+
+def _remember(key: Path) -> None:
+    """Add a verdict, then remove the least recently used beyond `MAX_CACHE_ENTRIES`."""
+    try:
+        key.parent.mkdir(parents=True, exist_ok=True)
+        key.touch()
+        entries = _entries(key.parent)
+        if len(entries) > MAX_CACHE_ENTRIES:
+            entries.sort(key=lambda e: e.stat().st_mtime_ns)
+            for old in entries[:len(entries) - MAX_CACHE_ENTRIES]:
+                old.unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only home, or another process evicting too, is no reason to fail
+
+
+def _entries(folder: Path) -> list[Path]:
+    """The verdicts in the cache folder (files named by a SHA-256); nothing else there is touched."""
+    return [p for p in folder.iterdir() if len(p.name) == 64 and p.is_file()]
+
+
+def cache_info() -> tuple[Path, int, int]:
+    """(folder, number of verdicts, bytes on disk) of the schema verdict cache (each verdict is an empty file)."""
+    folder = cache_dir()
+    entries = _entries(folder) if folder.is_dir() else []
+    return folder, len(entries), sum(getattr(e.stat(), "st_blocks", 0) * 512 for e in entries)
+
+
+def clear_cache() -> int:
+    """Remove every verdict; the number removed."""
+    folder = cache_dir()
+    entries = _entries(folder) if folder.is_dir() else []
+    for e in entries:
+        e.unlink(missing_ok=True)
+    return len(entries)
