@@ -161,12 +161,15 @@ def test_a_literal_beyond_the_float_range_E211(src, offset, length):
     ("floor(nan)", 6, 3),
     ("round(big)", 6, 3),
     ("1 + big", 4, 3),
-    ("ceil(infs[0])", 5, 7),
-    ("floor(infs[1])", 6, 7),
-    ("round(infs[0], 2)", 6, 7),
-    ("int(infs[0])", 4, 7),
-    ("int(infs[1])", 4, 7),
-    ("round(1.5, infs[0])", 11, 7),
+    ("ceil(infs[0])", 9, 1),
+    ("floor(infs[1])", 10, 1),
+    ("round(infs[0], 2)", 10, 1),
+    ("int(infs[0])", 8, 1),
+    ("int(infs[1])", 8, 1),
+    ("round(1.5, infs[0])", 15, 1),
+    ("min(infs)", 4, 4),
+    ("max(1, big)", 7, 3),
+    ("sum(infs)", 4, 4),
 ])
 def test_non_finite_numbers_are_refused_E211(src, offset, length):
     e = err(src)

@@ -219,14 +219,21 @@ def _index_link(node: tuple, seq: Any, env: _Env) -> Any:
         _key_check(idx, node[4], "indexing a mapping")
         if idx not in seq:
             raise ExprError("E201", f"no key {idx!r} in this mapping", pos)
-        return seq[idx]
+        return _finite_item(seq[idx], pos)
     if not isinstance(seq, (list, str)):
         raise ExprError("E204", f"cannot index {_type(seq)}", pos)
     if not isinstance(idx, int) or isinstance(idx, bool):
         raise ExprError("E204", f"an index must be an int, got {_type(idx)}", pos)
     if not -len(seq) <= idx < len(seq):
         raise ExprError("E204", f"index {idx} is out of range for a {_type(seq)} of length {len(seq)}", pos)
-    return seq[idx]
+    return _finite_item(seq[idx], pos)
+
+
+def _finite_item(value: Any, pos: int) -> Any:
+    """An item read out of a list or mapping: E211 when it is a float that is not finite."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise not_finite(value, (pos, 1), "the item read here")
+    return value
 
 
 def _field_link(node: tuple, obj: Any, env: _Env) -> Any:
@@ -234,8 +241,9 @@ def _field_link(node: tuple, obj: Any, env: _Env) -> Any:
     if not isinstance(obj, dict):
         raise ExprError("E204", f"`.{name}`: {_type(obj)} has no fields", pos)
     if name not in obj:
-        raise ExprError("E201", f"no field `{name}` here", pos, len(name), hint=_did_you_mean(name, [k for k in obj if isinstance(k, str)]))
-    return obj[name]
+        keys = [k for k in obj if isinstance(k, str)]
+        raise ExprError("E201", f"no field `{name}` here", pos, len(name), hint=_did_you_mean(name, keys))
+    return _finite_item(obj[name], pos)
 
 
 _NODES: dict[str, Callable[[tuple, _Env], Any]] = {
