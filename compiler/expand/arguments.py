@@ -18,9 +18,10 @@ from archspec.lang.yamlsrc import LocDict
 MISSING = object()
 
 
-def bind(b: Build, tname: str, template: LocDict, body: LocDict, loc: Loc | None, scope: Scope, block: Block,
-          frame: Frame) -> dict[str, Any] | None:
-    decls: LocDict = template.get("params", LocDict())
+def _given(b: Build, tname: str, body: LocDict, scope: Scope, decls: LocDict
+           ) -> tuple[dict[str, tuple[Any, Loc | None]], set[str], bool] | None:
+    """The arguments the item gives (from its keys and its `with:` mapping), the ones that failed to evaluate
+    (already reported: not to be called missing too), and whether all is well so far."""
     given: dict[str, tuple[Any, Loc | None]] = {}
     if "with" in body:
         try:
@@ -30,10 +31,10 @@ def bind(b: Build, tname: str, template: LocDict, body: LocDict, loc: Loc | None
             return None
         if not isinstance(extra, dict):
             b.diags.append(Diagnostic("E100", f"`with` must be a mapping of arguments, got {extra!r}",
-                                         body.val_loc("with")))
+                                      body.val_loc("with")))
             return None
         given.update({k: (v, body.val_loc("with")) for k, v in extra.items()})
-    ok = True
+    ok, failed = True, set()
     for key, value in body.items():
         if key in ITEM_KEYS:
             continue
@@ -42,16 +43,29 @@ def bind(b: Build, tname: str, template: LocDict, body: LocDict, loc: Loc | None
         except Failed as e:
             b.fail(e)
             ok = False
-    for key in given:
+            failed.add(key)
+    for key in list(given) + sorted(failed - set(decls)):
         if key not in decls:
             b.diags.append(Diagnostic("E303", f"block `{tname}` has no parameter `{key}`",
-                                         body.key_loc(key) if key in body else given[key][1],
-                                         hint=did_you_mean(key, decls, what="parameters")))
+                                      body.key_loc(key) if key in body else given[key][1],
+                                      hint=did_you_mean(key, decls, what="parameters")))
             ok = False
+    return given, failed, ok
+
+
+def bind(b: Build, tname: str, template: LocDict, body: LocDict, loc: Loc | None, scope: Scope, block: Block,
+         frame: Frame) -> dict[str, Any] | None:
+    decls: LocDict = template.get("params", LocDict())
+    found = _given(b, tname, body, scope, decls)
+    if found is None:
+        return None
+    given, failed, ok = found
     args: dict[str, Any] = {}
     lookup = in_lookup(b, block.inputs, frame)
     for pname, decl in decls.items():
         kind, default, dloc = declaration(decl, decls.val_loc(pname))
+        if pname in failed:
+            continue  # its value is already reported; it is not missing
         if pname in given:
             value, vloc = given[pname]
         elif default is not MISSING:

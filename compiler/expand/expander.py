@@ -43,9 +43,12 @@ class Expander:
             self.b.diags.append(Diagnostic("E125", "every item of the network is excluded by `when`",
                                          spec.doc.val_loc("network")))
         if not self.b.diags:
-            self.b.diags += check_graph(self.b.nodes, output)
-        if not self.b.diags and self.check_shapes:
-            self.b.diags += check_shapes(self.b.nodes, self.b.blocks)
+            structure = check_graph(self.b.nodes, output)
+            self.b.diags += structure
+            # every node is built: shapes can be checked beside an unused node (not around a loop). A spec that
+            # fails anyway gets its shape problems now too, so that one run reports them all.
+            if (self.check_shapes or structure) and not any(d.code == "E307" for d in structure):
+                self.b.diags += check_shapes(self.b.nodes, self.b.blocks)
         if self.b.diags:
             raise SpecError(collapse(self.b.diags))
         return Expansion(spec, self.b.nodes, self.b.blocks, output, self.b.stages)

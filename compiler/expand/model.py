@@ -61,6 +61,7 @@ class Build:
         self.blocks: dict[str, Block] = {}
         self.diags: list[Diagnostic] = []
         self.shapes: dict[str, Any] = {}  # shapes computed for `in_channels` / `in_shape`
+        self.shape_failed: set[str] = set()  # nodes whose shape failed (reported once) or that read one
         self.size_memo: dict[str, int] = {}
         self.stages: list[str] = []
         self.steps = 0  # items visited, made or not: `when` can skip nodes but not the work

@@ -15,7 +15,7 @@ Counting convention (see docs/conventions.md):
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from archspec.lang.ops import elementwise, layers, pooling, structure
 from archspec.lang.ops.base import (REQUIRED, Attr, Counts, OpDef, Shape, ShapeError, fmt_shape, numel,
@@ -32,9 +32,10 @@ def check_attr(op: str, name: str, spec: Attr, value: Any) -> str | None:
     return value_problem(spec.type, value, minimum=spec.min, maximum=spec.max, choices=spec.choices)
 
 
-def node_shape(op: str, attrs: dict, ins: list[Shape], producers: list[str]) -> Shape:
-    """The output shape of one node from its input shapes: the op's rule, and the input width the spec states
-    (`in_channels` on a conv, `in_features` on a linear, `channels` on a bn), if it states one."""
+def node_shape(op: str, attrs: dict, ins: list[Shape], producers: Sequence[str], node: str = "") -> Shape:
+    """The output shape of node `node` from its input shapes: the op's rule, and the input width the spec states
+    (`in_channels` on a conv, `in_features` on a linear, `channels` on a bn), if it states one. A problem's help
+    is the entry's `advise` when it has one (it knows the node and its producers)."""
     definition = OPS[op]
     key = definition.expects
     if key and attrs.get(key) is not None and attrs[key] != ins[0][0]:
@@ -42,7 +43,12 @@ def node_shape(op: str, attrs: dict, ins: list[Shape], producers: list[str]) -> 
         producer = producers[0]
         raise ShapeError("E401", f"{op} expects {attrs[key]} input {what}, got {ins[0][0]} from `{producer}`",
                          f"set `{key}: {ins[0][0]}` or change the width of `{producer}`")
-    return tuple(definition.shape(attrs, ins))
+    try:
+        return tuple(definition.shape(attrs, ins))
+    except ShapeError as e:
+        if definition.advise is not None:
+            e.hint = definition.advise(ins, node, list(producers)) or e.hint
+        raise
 
 
 def propagate_shapes(names: Iterable[str], node: Callable[[str], Any],
@@ -56,7 +62,7 @@ def propagate_shapes(names: Iterable[str], node: Callable[[str], Any],
         if any(s is None for s in ins):
             continue
         try:
-            shapes[name] = node_shape(data["op"], data["attrs"], ins, data["inputs"])
+            shapes[name] = node_shape(data["op"], data["attrs"], ins, data["inputs"], name)
         except ShapeError as e:
             on_error(name, e)
     return shapes

@@ -74,6 +74,8 @@ class OpDef:
     weighted: bool = False  # counts towards depth (conv and linear layers)
     expects: str | None = None  # the optional attribute that states the input width (checked by the shape pass)
     aliases: tuple[str, ...] = field(default=())
+    # a better help line for a shape problem, knowing the node's name and its producers' (None: keep the rule's)
+    advise: Callable[[list[Shape], str, list[str]], str | None] | None = None
     # -- reports and diagrams
     label: Callable[[dict], str] | None = None  # its text in a diagram box (default: the op's name)
     table: Callable[[dict], str] | None = None  # its line in a Table 1 stage cell (None: not listed)

@@ -42,20 +42,33 @@ def _add_shape(a: dict, ins: list[Shape]) -> Shape:
     for i, s in enumerate(ins[1:], 1):
         if s != first:
             raise ShapeError("E400", f"the inputs of add disagree: input 1 is {fmt_shape(first)} but input {i + 1} "
-                             f"is {fmt_shape(s)}", _add_hint(first, s))
+                             f"is {fmt_shape(s)}", "the inputs of an add must have equal shapes")
     return first
 
 
-def _add_hint(first: Shape, s: Shape) -> str | None:
-    if len(s) != 3 or len(first) != 3:
-        return None
-    if s[0] != first[0] and s[1:] != first[1:]:
+def _add_advice(ins: list[Shape], node: str, producers: list[str]) -> str | None:
+    """Help for unequal inputs. A residual add reads the block's own input (the identity shortcut, from outside
+    the block): say how to shape the shortcut. Any other add: name the inputs that disagree."""
+    block = node.rpartition(".")[0]
+    outside = [i for i, p in enumerate(producers) if block and not p.startswith(block + ".")]
+    if len(ins) == 2 and len(outside) == 1 and all(len(s) == 3 for s in ins):
+        skip, body = ins[outside[0]], ins[1 - outside[0]]
+        return _shortcut_hint(skip, body)
+    first = ins[0]
+    i = next(k for k, s in enumerate(ins) if s != first)
+    return (f"`{producers[0]}` gives {fmt_shape(first)} and `{producers[i]}` {fmt_shape(ins[i])}: change the width "
+            f"(`out`) or the stride of one of them so that they agree")
+
+
+def _shortcut_hint(skip: Shape, body: Shape) -> str:
+    if skip[0] != body[0] and skip[1:] != body[1:]:
         return (f"the skip path must match the body: project it with a strided 1x1 conv (option B) or subsample "
-                f"and zero-pad it (option A) to {fmt_shape(first)}")
-    if s[0] != first[0]:
-        return (f"the skip path carries {s[0]} channels and the body {first[0]}: use a projection shortcut "
+                f"and zero-pad it (option A) to {fmt_shape(body)}")
+    if skip[0] != body[0]:
+        return (f"the skip path carries {skip[0]} channels and the body {body[0]}: use a projection shortcut "
                 f"(option B) or zero-padding (option A)")
-    return f"the skip path is {s[1]}x{s[2]} and the body {first[1]}x{first[2]}: give the shortcut the block's stride"
+    return (f"the skip path is {skip[1]}x{skip[2]} and the body {body[1]}x{body[2]}: give the shortcut the block's "
+            "stride")
 
 
 def _add_counts(a: dict, ins: list[Shape], out: Shape) -> Counts:
@@ -84,5 +97,5 @@ OPS = [
           {"p": Attr("float", 0.5, min=0, max=1)}, (1, 1), same_shape, torch_name="Dropout",
           module=_dropout_module),
     OpDef("add", "element-wise sum of equally shaped inputs", "merge", {}, (2, None), _add_shape, _add_counts,
-          torch_name="add", function=_add, overwritable=True),
+          torch_name="add", function=_add, overwritable=True, advise=_add_advice),
 ]

@@ -1,0 +1,109 @@
+"""One cause, one diagnostic: errors downstream of a reported one are not reported again, independent errors are
+all reported in one run, and the help fits the situation (issue: hardening the language)."""
+
+import textwrap
+
+import pytest
+
+import archspec
+from archspec.lang.diagnostics import SpecError
+
+UNIT = """\
+archspec: 1
+name: t
+input: [3, 8, 8]
+blocks:
+  unit:
+    params: {width: int}
+    body:
+      - conv: {op: conv, out: =width, kernel: 3, pad: 1, stride: 2}
+      - add: {op: add, in: ADD_INPUTS}
+      - c2: {op: conv, out: =in_channels, kernel: 1}
+network:
+  - stem: {op: conv, out: 16, kernel: 3, pad: 1}
+  - blocks: {use: unit, width: 16, repeat: COPIES}
+  - pool: {op: global_avgpool}
+"""
+
+
+def write(tmp_path, text, name="t.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def codes(path):
+    return [(d.code, d.loc.line) for d in archspec.validate(path).diagnostics]
+
+
+@pytest.mark.parametrize("inputs", ["[conv, input]", "[input, conv]"])
+def test_a_shape_error_in_a_repeated_block_that_reads_in_channels_is_reported_once(tmp_path, inputs):
+    """Before: `[input, conv]` also gave a false E307 "reads its own output" at the second copy's conv."""
+    path = write(tmp_path, UNIT.replace("ADD_INPUTS", inputs).replace("COPIES", "3"))
+    (d,) = archspec.validate(path).diagnostics
+    assert (d.code, d.loc.line) == ("E400", 9)
+    # the help names the skip path (the block's input, 16x8x8) and the body (16x4x4) the right way round
+    assert d.hint == "the skip path is 8x8 and the body 4x4: give the shortcut the block's stride"
+
+
+def test_no_count_of_repeats_that_are_follow_on_errors(tmp_path):
+    """Before: "occurs 14 more times (each use of this block)" for a chain of 16 copies, where the later copies
+    only failed because the first one did."""
+    path = write(tmp_path, UNIT.replace("ADD_INPUTS", "[conv, input]").replace("COPIES", "16"))
+    (d,) = archspec.validate(path).diagnostics
+    assert not any("more time" in note for _, note in d.notes)
+
+
+def test_an_argument_that_fails_to_evaluate_is_not_also_called_missing(tmp_path):
+    """Before: E200 at the expression, then `E302 block unit needs first` for the very same argument."""
+    path = write(tmp_path, """\
+    archspec: 1
+    name: t
+    input: [3, 8, 8]
+    blocks:
+      unit:
+        params: {first: int}
+        body:
+          - conv: {op: conv, out: =first, kernel: 3, pad: 1}
+    network:
+      - b: {use: unit, first: "=16 +* 2"}
+      - pool: {op: global_avgpool}
+    """)
+    assert [c for c, _ in codes(path)] == ["E200"]
+
+
+def test_an_unused_node_does_not_hide_the_shape_errors_of_the_same_spec(tmp_path):
+    """Before: E308 alone; the add's E400 appeared only after the unused node was fixed."""
+    path = write(tmp_path, """\
+    archspec: 1
+    name: t
+    input: [3, 8, 8]
+    network:
+      - c1: {op: conv, out: 16, kernel: 3, pad: 1}
+      - dead: {op: relu}
+      - c2: {op: conv, out: 16, kernel: 3, pad: 1, in: c1}
+      - a: {op: add, in: [c2, input]}
+      - pool: {op: global_avgpool}
+    """)
+    assert codes(path) == [("E308", 6), ("E400", 8)]
+    with pytest.raises(SpecError) as e:  # compile reports the same
+        archspec.compile(path)
+    assert [(d.code, d.loc.line) for d in e.value.diagnostics] == [("E308", 6), ("E400", 8)]
+
+
+def test_the_help_of_an_add_that_is_no_shortcut_names_its_inputs(tmp_path):
+    """Before: "the skip path carries 32 channels ... use a projection shortcut (option B)" for any add."""
+    path = write(tmp_path, """\
+    archspec: 1
+    name: t
+    input: [3, 8, 8]
+    network:
+      - a: {op: conv, out: 16, kernel: 3, pad: 1}
+      - b: {op: conv, out: 32, kernel: 3, pad: 1, in: input}
+      - s: {op: add, in: [a, b]}
+      - pool: {op: global_avgpool}
+    """)
+    (d,) = archspec.validate(path).diagnostics
+    assert d.code == "E400"
+    assert d.hint == ("`a` gives 16x8x8 and `b` 32x8x8: change the width (`out`) or the stride of one of them so "
+                      "that they agree")
