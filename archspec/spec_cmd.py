@@ -1,5 +1,5 @@
-"""`archspec validate`, `schema`, `list`, `ops`, `explain` and `cache`: the subcommands that need only the spec language and
-the validator (none imports torch or networkx)."""
+"""`archspec validate`, `schema`, `list`, `ops`, `explain` and `cache`: the subcommands that need only the spec
+language and the validator (none imports torch or networkx)."""
 
 from __future__ import annotations
 

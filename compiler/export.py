@@ -145,13 +145,14 @@ def _check(model: nn.Module, dest: str, example: torch.Tensor,
     if found is None:
         return "; onnxruntime not installed, not compared", None
     diff, scale = found
-    allowed = (TOLERANCE if tolerance is None else tolerance) * scale
+    relative = TOLERANCE if tolerance is None else tolerance
+    allowed = relative * scale
     line = f"; onnxruntime max |difference| {diff:.2e} (tolerance {allowed:.2e})"
     if not diff <= allowed:  # a NaN difference fails too
-        return line, CheckFailed(f"{dest} was written, but onnxruntime's output differs from PyTorch's by up to {diff:.2e}, "
-                          f"above the tolerance of {allowed:.2e} ({TOLERANCE if tolerance is None else tolerance:g} "
-                          f"x output scale {scale:.3g}); try --exporter torchscript or another --opset, or raise "
-                          "--tolerance if the difference is acceptable")
+        return line, CheckFailed(
+            f"{dest} was written, but onnxruntime's output differs from PyTorch's by up to {diff:.2e}, above the "
+            f"tolerance of {allowed:.2e} ({relative:g} x output scale {scale:.3g}); try --exporter torchscript or "
+            "another --opset, or raise --tolerance if the difference is acceptable")
     return line, None
 
 
