@@ -33,10 +33,14 @@ def compile_args(args: argparse.Namespace, ref: str) -> Any:
     """Compile one spec with the command's options (SpecError if it is invalid). Commands without the counting
     options (export, eval) get the default convention."""
     from archspec.compiler.analysis import compile_spec
+    from archspec.lang.diagnostics import render_text
 
-    return compile_spec(ref, args.overrides, args.input_shape, count=getattr(args, "count", "conv"),
-                        unit=getattr(args, "unit", "macs"), dtype_bytes=getattr(args, "dtype_bytes", 4),
-                        max_nodes=getattr(args, "max_nodes", None), sources=args.sources)
+    compiled = compile_spec(ref, args.overrides, args.input_shape, count=getattr(args, "count", "conv"),
+                            unit=getattr(args, "unit", "macs"), dtype_bytes=getattr(args, "dtype_bytes", 4),
+                            max_nodes=getattr(args, "max_nodes", None), sources=args.sources)
+    if compiled.warnings:  # e.g. a network no machine could hold: say so before anything tries to build it
+        print(render_text(compiled.warnings, args.sources), file=sys.stderr)
+    return compiled
 
 
 @command

@@ -40,6 +40,7 @@ class Compiled:
         self.spec, self.expansion, self.graph = spec, expansion, graph
         self.count, self.unit = ctx.count, unit
         self.dtype_bytes = ctx.dtype_bytes
+        self.warnings = list(ctx.warnings)  # located diagnostics with severity "warning" (e.g. E600: too big)
         self._stages: list[Stage] | None = None
 
     # -- totals --------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ class PassContext:
     count: str = "conv"  # conv: conv+linear multiply-adds only; all: also BN, ReLU, add, pooling
     dtype_bytes: int = 4  # activation memory per element
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)  # reported, but the spec still compiles
 
     def error(self, g: nx.DiGraph, node: str, code: str, message: str, hint: str | None = None) -> None:
         """A diagnostic at the node's YAML line, with notes naming the block instances it sits in."""

@@ -11,6 +11,7 @@ from archspec.compiler.passes.context import PassContext
 from archspec.compiler.passes.counts import activation_memory, count_macs, count_params, weighted_depth
 from archspec.compiler.passes.lint import check_structure
 from archspec.compiler.passes.shapes import infer_shapes
+from archspec.compiler.passes.size import check_size
 
 Pass = Callable[[nx.DiGraph, PassContext], None]
 
@@ -21,6 +22,7 @@ PIPELINE: list[tuple[str, Pass]] = [
     ("count_macs", count_macs),
     ("activation_memory", activation_memory),
     ("weighted_depth", weighted_depth),
+    ("check_size", check_size),
 ]
 
 

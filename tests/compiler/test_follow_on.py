@@ -107,3 +107,20 @@ def test_the_help_of_an_add_that_is_no_shortcut_names_its_inputs(tmp_path):
     assert d.code == "E400"
     assert d.hint == ("`a` gives 16x8x8 and `b` 32x8x8: change the width (`out`) or the stride of one of them so "
                       "that they agree")
+
+
+def test_an_unknown_op_with_no_near_miss_lists_the_ops(tmp_path):
+    """Before: `E300 unknown op` with no help at all when no op name was close."""
+    from archspec.lang.ops import USER_OPS
+
+    path = write(tmp_path, """\
+    archspec: 1
+    name: t
+    input: [3, 8, 8]
+    network:
+      - c1: {op: squeeze_excite}
+    """)
+    (d,) = archspec.validate(path).diagnostics
+    assert d.code == "E300" and all(f"`{op}`" in d.hint for op in USER_OPS) and "archspec ops" in d.hint
+    near = write(tmp_path, "archspec: 1\nname: t\ninput: [3, 8, 8]\nnetwork:\n  - c1: {op: sigmod}\n", "near.yaml")
+    assert archspec.validate(near).diagnostics[0].hint == "did you mean `sigmoid`?"

@@ -43,7 +43,7 @@ def write(tmp_path, text, name="spec.yaml"):
 
 def test_pipeline_reads_top_to_bottom():
     assert [name for name, _ in PIPELINE] == ["check_structure", "infer_shapes", "count_params", "count_macs",
-                                              "activation_memory", "weighted_depth"]
+                                              "activation_memory", "weighted_depth", "check_size"]
 
 
 def test_identity_shortcut_across_a_stride_two_stage_is_a_shape_error_at_the_add(tmp_path):

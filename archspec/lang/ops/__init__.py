@@ -20,11 +20,20 @@ from typing import Any, Callable, Iterable, Sequence
 from archspec.lang.ops import elementwise, layers, pooling, structure
 from archspec.lang.ops.base import (REQUIRED, Attr, Counts, OpDef, Shape, ShapeError, fmt_shape, numel,
                                     pair)
+from archspec.lang.diagnostics import suggest
 from archspec.lang.types import value_problem
 
 OPS: dict[str, OpDef] = {op.name: op for family in (structure, layers, pooling, elementwise) for op in family.OPS}
 
 USER_OPS = sorted(name for name in OPS if name != "input")
+
+
+def unknown_op_hint(name: object) -> str:
+    """Help for an op name the registry does not have: the near miss, or else every op there is."""
+    close = suggest(str(name), USER_OPS)
+    if close:
+        return f"did you mean `{close[0]}`?"
+    return "the ops are " + ", ".join(f"`{n}`" for n in USER_OPS) + " (`archspec ops` describes each)"
 
 
 def check_attr(op: str, name: str, spec: Attr, value: Any) -> str | None:
@@ -69,4 +78,4 @@ def propagate_shapes(names: Iterable[str], node: Callable[[str], Any],
 
 
 __all__ = ["OPS", "USER_OPS", "REQUIRED", "Attr", "Counts", "OpDef", "Shape", "ShapeError", "check_attr",
-           "fmt_shape", "node_shape", "numel", "pair", "propagate_shapes"]
+           "fmt_shape", "node_shape", "numel", "pair", "propagate_shapes", "unknown_op_hint"]

@@ -222,13 +222,12 @@ def _required(f: _Failure) -> list[Diagnostic]:
 
 
 def _enum(f: _Failure) -> list[Diagnostic]:
-    from archspec.lang.ops import USER_OPS
+    from archspec.lang.ops import unknown_op_hint
 
     inst, path = f.inst, f.path
     choices = f.schema.get("enum") or [f.schema.get("const")]
     if path and path[-1] == "op":
-        return [Diagnostic("E300", f"unknown op `{inst}`", f.loc,
-                           hint=did_you_mean(str(inst), USER_OPS, what="ops"))]
+        return [Diagnostic("E300", f"unknown op `{inst}`", f.loc, hint=unknown_op_hint(inst))]
     if path == ["archspec"]:
         return [Diagnostic("E105", f"this is archspec format {inst!r}; this version reads format "
                            f"{FORMAT_VERSION}", f.loc, hint=f"write `archspec: {FORMAT_VERSION}`")]
