@@ -87,6 +87,8 @@ CODES: dict[str, str] = {
     "E403": "the network input shape is invalid",
     # E5xx: budgets
     "E500": "the spec would expand beyond the node budget",
+    # E6xx: warnings (the spec compiles)
+    "E600": "the network is larger than any machine could hold (parameters or one sample's activations)",
     # E9xx: the command line
     "E900": "a command-line option has an invalid value",
 }
