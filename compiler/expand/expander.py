@@ -75,11 +75,9 @@ class Expander:
                 stage = body.get("stage") if isinstance(body.get("stage"), str) else None
                 if stage is None and not uses_stages:
                     stage = name
-                frame.stage = stage or frame.stage or name or "network"
-                if frame.stage not in self.b.stages:
-                    self.b.stages.append(frame.stage)
+                self._open_stage(frame, stage or frame.stage or name or "network")
             elif isinstance(body.get("stage"), str):
-                frame.stage = body["stage"]
+                self._open_stage(frame, body["stage"])
             before = len(self.b.diags)
             out = self._item(name, body, name_loc, frame, previous)
             if isinstance(out, str):
@@ -89,6 +87,12 @@ class Expander:
                 included = True  # do not also claim that nothing was included
         resolve_pending(self.b, frame)
         return previous if included else None
+
+    def _open_stage(self, frame: Frame, stage: str) -> None:
+        """Items from here on belong to Table 1 row `stage` (a row of the network's own body)."""
+        frame.stage = stage
+        if frame.block is None and stage not in self.b.stages:
+            self.b.stages.append(stage)
 
     def _split(self, raw: Any, loc: Loc | None, frame: Frame, sole: bool
                ) -> tuple[str | None, LocDict, Loc | None] | None:
@@ -233,6 +237,8 @@ class Expander:
                 if k != "when":
                     chosen[k] = v
                     chosen.key_locs[k], chosen.val_locs[k] = alt.key_loc(k), alt.val_loc(k)
+            if isinstance(alt.get("stage"), str):  # the chosen alternative opens its own row
+                self._open_stage(frame, alt["stage"])
             return self._item(name, chosen, loc, frame, previous, builtins)
         conditions = ", ".join(f"`{a.get('when')}`" for a in alternatives if isinstance(a, LocDict))
         self.b.diags.append(Diagnostic("E310", f"no alternative of `cases` applies (conditions: {conditions})",

@@ -124,3 +124,56 @@ def test_an_unknown_op_with_no_near_miss_lists_the_ops(tmp_path):
     assert d.code == "E300" and all(f"`{op}`" in d.hint for op in USER_OPS) and "archspec ops" in d.hint
     near = write(tmp_path, "archspec: 1\nname: t\ninput: [3, 8, 8]\nnetwork:\n  - c1: {op: sigmod}\n", "near.yaml")
     assert archspec.validate(near).diagnostics[0].hint == "did you mean `sigmoid`?"
+
+
+def test_a_repeated_item_whose_cases_open_stages_is_counted_in_those_stages(tmp_path):
+    """Before: every copy was counted in the row before it (`conv1 ... 3 x unit`), and the rows its cases
+    name were missing from the stage table."""
+    path = write(tmp_path, """\
+    archspec: 1
+    name: t
+    input: [3, 32, 32]
+    blocks:
+      unit:
+        params: {width: int}
+        body:
+          - conv: {op: conv, out: =width, kernel: 3, pad: 1}
+          - relu: {op: relu}
+    network:
+      - stem: {op: conv, out: 16, kernel: 3, pad: 1, stage: conv1}
+      - layers:
+          repeat: 3
+          cases:
+            - {when: "index == 0", use: unit, width: 16, stage: conv2_x}
+            - {when: "index == 1", use: unit, width: 32, stage: conv3_x}
+            - {use: unit, width: 64, stage: conv4_x}
+      - pool: {op: global_avgpool, stage: head}
+    """)
+    c = archspec.compile(path)
+    rows = {s.name: s for s in c.stages()}
+    assert list(rows) == ["conv1", "conv2_x", "conv3_x", "conv4_x", "head"]
+    assert rows["conv1"].params == 16 * 3 * 9
+    assert [rows[f"conv{k}_x"].output[0] for k in (2, 3, 4)] == [16, 32, 64]
+    assert [(rows[f"conv{k}_x"].blocks, rows[f"conv{k}_x"].block) for k in (2, 3, 4)] == [(1, "unit")] * 3
+
+
+def test_a_problem_in_independent_uses_of_a_block_is_counted_once_per_use(tmp_path):
+    path = write(tmp_path, """\
+    archspec: 1
+    name: t
+    input: [3, 8, 8]
+    blocks:
+      bad:
+        body:
+          - conv: {op: conv, out: 8, kernel: 3, pad: 1, stride: 2}
+          - add: {op: add, in: [conv, input]}
+    network:
+      - stem: {op: conv, out: 8, kernel: 3, pad: 1}
+      - a: {use: bad, in: stem}
+      - b: {use: bad, in: stem}
+      - c: {use: bad, in: stem}
+      - join: {op: concat, in: [a, b, c]}
+    """)
+    (d,) = archspec.validate(path).diagnostics
+    assert d.code == "E400" and ("the same problem occurs 2 more times (each use of this block)"
+                                 in [note for _, note in d.notes])
