@@ -3,7 +3,8 @@
 - A spec is named by path (`specs/resnet50.yaml`) or by name (`resnet50`, looked up in `$ARCHSPEC_PATH` and then
   in the specs shipped with archspec). `archspec:lib/resnet.yaml` names a shipped file from anywhere.
 - `extends: base.yaml` starts from another spec; `imports: [lib.yaml]` brings a library's params, blocks, recipe
-  and constraints (never its description: only the spec's own file and what it extends describe the spec).
+  and constraints (never its name or description: only the spec's own file and what it extends name and
+  describe the spec).
   Paths are relative to the file that names them and must stay inside the folder of the spec being loaded.
 - Merging: mappings merge key by key (a child can change one param default of one block); lists and scalars
   are replaced; `constraints` accumulate. Every merged value keeps the location of the file that wrote it.
@@ -22,6 +23,7 @@ from archspec.lang.yamlsrc import LocDict, LocList, display_path, parse, read_te
 PACKAGED_PREFIX = "archspec:"
 MAX_CHAIN = 32
 LIBRARY_FORBIDDEN = ("network", "input", "output", "extends")
+LIBRARY_OWN = ("imports", "name", "description")  # a library's own: never merged into the spec importing it
 
 
 def packaged_specs_dir() -> Path:
@@ -277,8 +279,8 @@ class Resolver:
                     "files of params, blocks and recipes"))
                 continue
             inner = self._libraries(path, lib, stack + (path.resolve(),))
-            # a library's description describes the library, not the spec that imports it
-            own = LocDict({k: v for k, v in lib.items() if k not in ("imports", "description")}, loc=lib.loc)
+            # a library's name and description are the library's, not those of the spec that imports it
+            own = LocDict({k: v for k, v in lib.items() if k not in LIBRARY_OWN}, loc=lib.loc)
             own.key_locs, own.val_locs = lib.key_locs, lib.val_locs
             content = merge(inner, own) if inner is not None else own
             for name in content.get("blocks", {}):
