@@ -205,7 +205,8 @@ def compile_spec(ref: Any, overrides: Iterable[str] = (), input_shape: str | Non
     from archspec.compiler.expand import MAX_NODES
 
     spec = load_spec(ref, overrides, input_shape, sources, checker)
-    return analyse(spec, count=count, unit=unit, dtype_bytes=dtype_bytes, max_nodes=max_nodes or MAX_NODES)
+    return analyse(spec, count=count, unit=unit, dtype_bytes=dtype_bytes,
+                   max_nodes=MAX_NODES if max_nodes is None else max_nodes)
 
 
 def analyse(spec: Spec, *, count: str = "conv", unit: str = "macs", dtype_bytes: int = 4,
@@ -213,7 +214,7 @@ def analyse(spec: Spec, *, count: str = "conv", unit: str = "macs", dtype_bytes:
     """Expand and analyse an already loaded spec; raise SpecError with every problem found."""
     from archspec.compiler.expand import MAX_NODES
 
-    expansion = expand(spec, max_nodes or MAX_NODES)
+    expansion = expand(spec, MAX_NODES if max_nodes is None else max_nodes)
     graph = build_graph(expansion)
     ctx = run_pipeline(graph, PassContext(count=count, dtype_bytes=dtype_bytes))
     if ctx.diagnostics:

@@ -55,6 +55,8 @@ class Build:
     """One expansion in progress. Every piece of the expander reads and writes it; nothing else does."""
 
     def __init__(self, spec: Spec, max_nodes: int = MAX_NODES):
+        if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
+            raise ValueError(f"max_nodes must be a whole number >= 1, got {max_nodes!r}")
         self.spec = spec
         self.max_nodes = max_nodes
         self.nodes: dict[str, IRNode] = {}

@@ -177,3 +177,12 @@ def test_a_problem_in_independent_uses_of_a_block_is_counted_once_per_use(tmp_pa
     (d,) = archspec.validate(path).diagnostics
     assert d.code == "E400" and ("the same problem occurs 2 more times (each use of this block)"
                                  in [note for _, note in d.notes])
+
+
+@pytest.mark.parametrize("budget", [0, -1, True, 2.5])
+def test_a_node_budget_below_one_is_refused_by_the_python_api(budget):
+    """Before: `compile_spec(..., max_nodes=-1)` said the network "takes more than -10 steps"."""
+    from archspec.compiler.analysis import compile_spec
+
+    with pytest.raises(ValueError, match="max_nodes must be a whole number >= 1"):
+        compile_spec("cifar_resnet", max_nodes=budget)
