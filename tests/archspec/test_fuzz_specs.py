@@ -174,3 +174,109 @@ def test_regression_overlong_name_on_the_command_line(cli, ref):
     r = cli("validate", ref)
     assert r.code == 2, r.err
     assert "internal error" not in r.err
+
+
+# ---------------------------------------------------------------------------------------------- expressions in specs
+# Mutations aimed at the language inside a spec: `=expressions`, `${...}`, `in:` references, `use:` (templates and
+# block arguments) and `when:` conditions are replaced by generated values, each written as a quoted YAML string so
+# that it reaches the evaluator rather than stopping at the YAML reader. Each spec must finish in bounded time.
+
+import json  # noqa: E402
+import signal  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+
+SPEC_SECONDS = 20.0
+EXPR_SPEC_EXAMPLES = 300
+_SPECS_TRIED = {"specs": 0, "exit0": 0, "exit2": 0}
+
+SPEC_NAMES = ["n", "depth", "width", "stride", "index", "count", "in_channels", "in_shape", "out", "blocks", "block",
+              "shortcut", "stride_on", "expansion", "zero_init_residual", "num_classes", "stage", "input", "nope"]
+NASTY = ["[[[0]*10000]*10000]*3", "str([[[0]*10000]*10000]*3)", "1e400", "[1] in {m}", "{m}[[1]]", "round(2.5, 2.5)",
+         "ceil(1e308 * 10)", "[[0]*1000]*1000", "[[0]*1000]*1000 == [[0]*1000]*1000", "depth[:2]", "lambda: 1",
+         "'abc'.upper()", "[x for x in in_shape]", "n is None", "2 ** 64", "1 / 0", "'a' * 10001", "in_shape[5]",
+         "int('x')", "min()", "len(in_shape) * 'C'", "round(n, -9223372036854775807)"]
+SPEC_ATOM = st.one_of(st.sampled_from(SPEC_NAMES), st.sampled_from(["0", "1", "2", "-1", "3.5", "64", "'A'", "'B'",
+                                                                   "'basic'", "'bottleneck'", "true", "null", "[1, 2]",
+                                                                   "''"]),
+                      st.sampled_from(NASTY).map(lambda s: s.replace("{m}", "in_shape")))
+SPEC_EXPR = st.recursive(SPEC_ATOM, lambda c: st.one_of(
+    st.tuples(c, st.sampled_from(["+", "-", "*", "//", "/", "%", "**", "==", "!=", "<", "in", "and", "or"]), c).map(
+        lambda t: f"({t[0]} {t[1]} {t[2]})"),
+    st.tuples(c, c, c).map(lambda t: f"({t[0]} if {t[1]} else {t[2]})"),
+    st.tuples(c, c).map(lambda t: f"{t[0]}[{t[1]}]"),
+    st.tuples(st.sampled_from(["min", "max", "abs", "int", "float", "round", "floor", "ceil", "len", "str", "sum"]),
+              c).map(lambda t: f"{t[0]}({t[1]})"),
+    st.lists(c, max_size=3).map(lambda xs: f"[{', '.join(xs)}]"),
+), max_leaves=6)
+REFS = st.one_of(st.sampled_from(["input", "bn2", "conv1", "downsample", "add", "relu", "nope", "shortcut", "[]",
+                                  "[input, input]", "[bn2, bn2, bn2]", "[bn2, nope]", "=in_shape", "=1/0", "[[bn2]]",
+                                  "{a: 1}", "null", "0"]),
+                 SPEC_EXPR.map(lambda e: json.dumps("=" + e)))
+TEMPLATES = st.one_of(st.sampled_from(["basic", "bottleneck", "projection", "shortcut", "stack", "nope", "=block",
+                                       "conv", "\"=1/0\"", "\"=[1] in in_shape\"", "\"=block if n > 1 else 'stack'\""]),
+                      SPEC_EXPR.map(lambda e: json.dumps("=" + e)))
+SPOTS = {
+    "expression": (r"=[^,}\n#\"]+", lambda draw: "=" + draw(SPEC_EXPR)),
+    "interpolation": (r"\$\{[^}\n]*\}", lambda draw: "${" + draw(SPEC_EXPR).replace("}", ")") + "}"),
+    "in": (r"(?<=in: )(\[[^\]\n]*\]|[A-Za-z_]\w*)", lambda draw: draw(REFS)),
+    "use": (r"(?<=use: )[^,}\n]+", lambda draw: draw(TEMPLATES)),
+    "when": (r"(?<=when: )[^\n]+", lambda draw: json.dumps(draw(SPEC_EXPR))),
+    "argument": (r"(?<=width: |tride: |locks: |  out: |nsion: )[^,}\n]+",
+                 lambda draw: json.dumps("=" + draw(SPEC_EXPR))),
+}
+
+
+@st.composite
+def expression_mutated(draw) -> tuple[str, str, str]:
+    """(the file mutated, its new text, the spec to validate), with 1 to 3 language spots replaced."""
+    target = draw(st.sampled_from(MUTABLE[:4]))
+    text = FILES[target]
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        pattern, make = SPOTS[draw(st.sampled_from(sorted(SPOTS)))]
+        spots = [m.span() for m in re.finditer(pattern, text)]
+        if spots:
+            a, b = draw(st.sampled_from(spots))
+            replacement = make(draw)
+            if replacement.startswith("=") and text[a - 2: a] == ": ":
+                replacement = json.dumps(replacement)
+            text = text[:a] + replacement + text[b:]
+    top = target if target in TOP else draw(st.sampled_from(TOP))
+    return target, text, top
+
+
+@contextmanager
+def _spec_time_limit(seconds: float):
+    def expired(*_):
+        raise TimeoutError(f"validating one mutated spec took longer than {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@settings(max_examples=EXPR_SPEC_EXAMPLES, deadline=None, database=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(case=expression_mutated())
+def test_expression_mutations_never_crash(tmp_path, cli, case):
+    target, text, top = case
+    _layout(tmp_path, target, text)
+    with _spec_time_limit(SPEC_SECONDS):
+        r = cli("validate", tmp_path / top)
+    _SPECS_TRIED["specs"] += 1
+    _SPECS_TRIED[f"exit{r.code}"] = _SPECS_TRIED.get(f"exit{r.code}", 0) + 1
+    assert r.code in (0, 2), f"exit {r.code} for mutated {target}:\n{text}\n{r.err}"
+    assert "Traceback" not in r.out + r.err
+    assert "internal error" not in r.err
+
+
+def test_expression_mutation_volume(capsys):
+    """Runs after the property above: how many specs it validated (for the record)."""
+    with capsys.disabled():
+        print(f"\nspec expression fuzz: {_SPECS_TRIED['specs']} mutated specs validated "
+              f"({_SPECS_TRIED['exit0']} valid, {_SPECS_TRIED['exit2']} with diagnostics, 0 internal errors)")
+    if _SPECS_TRIED["specs"]:
+        assert _SPECS_TRIED["exit2"] > 0
