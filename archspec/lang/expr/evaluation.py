@@ -229,6 +229,26 @@ def _index_link(node: tuple, seq: Any, env: _Env) -> Any:
     return _finite_item(seq[idx], pos)
 
 
+def _slice_link(node: tuple, seq: Any, env: _Env) -> Any:
+    """`seq[lower:upper:step]` of a list or string, Python's meaning (bounds past either end are clamped)."""
+    pos, spans = node[5], node[6]
+    if not isinstance(seq, (list, str)):
+        raise ExprError("E204", f"cannot slice {_type(seq)}", pos, hint="slices take a list or a string")
+    bounds = []
+    for part, span, what in zip(node[2:5], spans, ("start", "end", "step")):
+        value = None if part is None else _ev(part, env)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ExprError("E204", f"the {what} of a slice must be an int or null, got {_type(value)}", *span)
+        bounds.append(value)
+    if bounds[2] == 0:
+        raise ExprError("E204", "the step of a slice cannot be zero", *spans[2], hint="e.g. `xs[::2]`, `xs[::-1]`")
+    part = seq[bounds[0]:bounds[1]:bounds[2]]
+    if isinstance(part, list):
+        for item in part:
+            _finite_item(item, pos)
+    return part
+
+
 def _finite_item(value: Any, pos: int) -> Any:
     """An item read out of a list or mapping: E211 when it is a float that is not finite."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -253,7 +273,7 @@ _NODES: dict[str, Callable[[tuple, _Env], Any]] = {
 # chain kind -> (where its left side is in the node, the function that finishes it)
 _CHAINS: dict[str, tuple[int, Callable[[tuple, Any, _Env], Any]]] = {
     "bin": (2, _bin_link), "and": (1, _and_link), "or": (1, _or_link), "index": (1, _index_link),
-    "field": (1, _field_link),
+    "slice": (1, _slice_link), "field": (1, _field_link),
 }
 
 

@@ -4,7 +4,9 @@ Owns `ExprError`, the limits (`MAX_SOURCE`, `MAX_DEPTH`, `MAX_INT`, `MAX_ITEMS`)
 `names_in`. A tree is nested tuples whose first item names the node kind: `("const", v)`, `("name", n, pos)`,
 `("bin", op, left, right, pos)`, `("neg"|"pos", x, pos)`, `("and"|"or", a, b)`, `("not", x)`,
 `("if", cond, then, else)`, `("cmp", ops, operands, pos, spans)`, `("list", items)`,
-`("index", seq, i, pos, span)`, `("field", obj, name, pos)` and `("call", fname, args, pos, spans)`, where a span
+`("index", seq, i, pos, span)`,
+`("slice", seq, lower, upper, step, pos, spans)` (a bound left out is None), `("field", obj, name, pos)` and
+`("call", fname, args, pos, spans)`, where a span
 is the (offset, length) of an operand, an index or an argument, for a caret on the one that is wrong; `evaluation`
 walks them. Syntax the language does not have gets a help line from `unsupported`.
 """
@@ -86,6 +88,9 @@ def _tokens(src: str) -> list[tuple[str, Any, int]]:
                 raise ExprError("E200", "a string is not closed", i, n - i, hint=f"add the closing {c}")
             out.append(("str", "".join(buf), i))
             i = j + 1
+        elif c == ":" and _in_brackets(src, i):
+            out.append(("op", ":", i))
+            i += 1
         else:
             for op in _OPS:
                 if src.startswith(op, i):
@@ -98,6 +103,13 @@ def _tokens(src: str) -> list[tuple[str, Any, int]]:
                 raise ExprError("E200", f"unexpected character `{c}`", i, 1, hint=hint)
     out.append(("end", None, n))
     return out
+
+
+def _in_brackets(src: str, i: int) -> bool:
+    """Whether a `:` at `src[i]` is inside `[...]` (a slice) rather than Python syntax the language lacks."""
+    before = src[:i]
+    words = before.replace("(", " ").replace(")", " ").replace("[", " ").split()
+    return before.count("[") > before.count("]") and "lambda" not in words and before.count("{") <= before.count("}")
 
 
 # ---------------------------------------------------------------------------------------------- parser
@@ -266,11 +278,7 @@ class _Parser:
                 node = ("call", node[1], args, node[2], spans)
             elif k == "op" and v == "[":
                 self.next()
-                start = self.i
-                index = self.expr()
-                span = self.span(start)
-                self.expect("op", "]")
-                node = ("index", node, index, p, span)
+                node = self.subscript(node, p)
             elif k == "op" and v == ".":
                 self.next()
                 k2, name, p2 = self.next()
@@ -279,6 +287,27 @@ class _Parser:
                 node = ("field", node, name, p2)
             else:
                 return node
+
+    def subscript(self, seq: tuple, pos: int) -> tuple:
+        """After `seq[`: an index `seq[i]` or a slice `seq[a:b]`, `seq[a:b:c]` (each bound optional)."""
+        parts: list = []
+        spans: list = []
+        while True:
+            start = self.i
+            if self.peek()[:2] in (("op", ":"), ("op", "]")):
+                parts.append(None)
+                spans.append((self.peek()[2], 1))
+            else:
+                parts.append(self.expr())
+                spans.append(self.span(start))
+            if len(parts) == 3 or not self.accept("op", ":"):
+                break
+        self.expect("op", "]")
+        if len(parts) == 1:
+            return ("index", seq, parts[0], pos, spans[0])
+        parts += [None] * (3 - len(parts))
+        spans += [spans[-1]] * (3 - len(spans))
+        return ("slice", seq, parts[0], parts[1], parts[2], pos, tuple(spans))
 
     def arguments(self) -> tuple[list, list]:
         """The arguments of a call after its `(`, up to and including the `)`, and the (offset, length) of each."""

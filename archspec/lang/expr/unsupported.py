@@ -1,6 +1,6 @@
 """The help line of an E200 after syntax the expression language does not have: what was written, what there is.
 
-Python syntax that a user may reasonably try (slices, lambdas, method calls, comprehensions, `is`, mappings written
+Python syntax that a user may reasonably try (lambdas, method calls, comprehensions, `is`, mappings written
 inline, f-strings) is not part of the language; the parser reports it as E200 and asks `hint` here for a help line
 that names the construct and lists what is supported.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 FUNCTION_NAMES = ("min", "max", "abs", "int", "float", "round", "floor", "ceil", "len", "str", "sum")
 
 SUPPORTED = ("expressions have numbers, strings, lists `[a, b]`, names, `+ - * / // % **`, comparisons, `in`, "
-             "`and or not`, `x if c else y`, indexing `xs[i]`, fields `m.key` and the functions "
+             "`and or not`, `x if c else y`, indexing `xs[i]`, slices `xs[a:b:c]`, fields `m.key` and the functions "
              + ", ".join(FUNCTION_NAMES))
 
 # words of Python that are not part of the language, with what to write instead
@@ -45,8 +45,6 @@ def for_character(src: str, i: int) -> str:
         words = before.replace("(", " ").replace(")", " ").split()
         if "lambda" in words:
             return _with_supported(_WORDS["lambda"])
-        if before.count("[") > before.count("]"):
-            return _with_supported("slices (`xs[a:b]`) are not supported; index one item at a time, `xs[i]`")
         if before.count("{") > before.count("}"):
             return _with_supported("mappings cannot be written inside an expression; define them in params")
         return _with_supported("`:` is not part of an expression")
