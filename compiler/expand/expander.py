@@ -18,7 +18,7 @@ from archspec.compiler.graph_checks import check_graph, check_shapes, collapse
 from archspec.lang.diagnostics import Diagnostic, Loc, SpecError, did_you_mean
 from archspec.lang.schema import ITEM_KEYS, RESERVED_NAMES
 from archspec.lang.spec import Spec
-from archspec.lang.values import Failed, Scope, evaluate_expression, evaluate_value
+from archspec.lang.values import Failed, Scope, evaluate_expression, evaluate_value, needs_evaluation
 from archspec.lang.yamlsrc import LocDict, LocList
 
 
@@ -71,13 +71,14 @@ class Expander:
             if parsed is None:
                 continue
             name, body, name_loc = parsed
-            if top:
-                stage = body.get("stage") if isinstance(body.get("stage"), str) else None
-                if stage is None and not uses_stages:
-                    stage = name
-                self._open_stage(frame, stage or frame.stage or name or "network")
-            elif isinstance(body.get("stage"), str):
-                self._open_stage(frame, body["stage"])
+            if not _per_copy_stage(body):  # a repeat whose stage reads `index` opens it copy by copy
+                stage = self._stage(body, frame.scope)
+                if top:
+                    if stage is None and not uses_stages:
+                        stage = name
+                    self._open_stage(frame, stage or frame.stage or name or "network")
+                elif stage is not None:
+                    self._open_stage(frame, stage)
             before = len(self.b.diags)
             out = self._item(name, body, name_loc, frame, previous)
             if isinstance(out, str):
@@ -93,6 +94,22 @@ class Expander:
         frame.stage = stage
         if frame.block is None and stage not in self.b.stages:
             self.b.stages.append(stage)
+
+    def _stage(self, body: LocDict, scope: Scope) -> str | None:
+        """The item's `stage:` with its `=expression` or `${...}` computed; None when it has none or it fails."""
+        if "stage" not in body:
+            return None
+        try:
+            stage = evaluate_value(body["stage"], body.val_loc("stage"), scope)
+        except Failed as e:
+            self.b.fail(e)
+            return None
+        if not isinstance(stage, str):
+            self.b.diags.append(Diagnostic("E100", f"`stage` must be the name of a row (a string), got "
+                                           f"{show_value(stage)}", body.val_loc("stage"),
+                                           hint='e.g. `stage: "conv${index + 2}_x"`, or `=str(...)` around a number'))
+            return None
+        return stage
 
     def _split(self, raw: Any, loc: Loc | None, frame: Frame, sole: bool
                ) -> tuple[str | None, LocDict, Loc | None] | None:
@@ -183,6 +200,7 @@ class Expander:
         inner = LocDict({k: v for k, v in body.items() if k != "repeat"}, loc=body.loc)
         inner.key_locs, inner.val_locs = body.key_locs, body.val_locs
         current = previous  # the first copy reads `in` (or the previous item), the others chain
+        dynamic_stage = _per_copy_stage(body)
         before, steps_before = len(self.b.nodes), self.b.steps
         for i in range(count):
             if i == 1:  # one copy is made: now the real cost of all of them is known
@@ -199,6 +217,12 @@ class Expander:
             if i > 0:
                 copy.pop("in", None)
             child = f"{name}.{i}" if name is not None else str(i)
+            if dynamic_stage:
+                before_stage = len(self.b.diags)
+                stage = self._stage(body, frame.scope.child({"index": i, "count": count}))
+                if stage is not None:
+                    self._open_stage(frame, stage)
+                dynamic_stage = len(self.b.diags) == before_stage  # a failing stage is reported once
             out = self._item(child, copy, loc, frame, current, {"index": i, "count": count})
             if isinstance(out, str):
                 current = out
@@ -237,8 +261,9 @@ class Expander:
                 if k != "when":
                     chosen[k] = v
                     chosen.key_locs[k], chosen.val_locs[k] = alt.key_loc(k), alt.val_loc(k)
-            if isinstance(alt.get("stage"), str):  # the chosen alternative opens its own row
-                self._open_stage(frame, alt["stage"])
+            stage = self._stage(alt, scope)  # the chosen alternative opens its own row
+            if stage is not None:
+                self._open_stage(frame, stage)
             return self._item(name, chosen, loc, frame, previous, builtins)
         conditions = ", ".join(f"`{a.get('when')}`" for a in alternatives if isinstance(a, LocDict))
         self.b.diags.append(Diagnostic("E310", f"no alternative of `cases` applies (conditions: {conditions})",
@@ -305,6 +330,11 @@ class Expander:
             return None
         block.output = out
         return out
+
+
+def _per_copy_stage(body: LocDict) -> bool:
+    """Whether the item is a `repeat` whose `stage` is computed: each copy then opens the row it names."""
+    return "repeat" in body and "stage" in body and needs_evaluation(body["stage"])
 
 
 def expand(spec: Spec, max_nodes: int = MAX_NODES, check_shapes: bool = False) -> Expansion:
