@@ -9,8 +9,9 @@ Counting convention (see docs/conventions.md):
 - `extra`: the other arithmetic, counted when asked (`--count all`): batch norm as one multiply-add per element
   (its inference form y = a*x + b), activations one op per element, add one op per element per extra operand,
   max pool k*k-1 comparisons and average pool k*k ops per output element, global average pool one op per input
-  element. In MACs each of these counts 1; in FLOPs (`extra_flops`) BN's multiply-add counts 2 and the others 1,
-  so FLOPs = 2 x MACs + extra_flops.
+  element; `mul` and `drop_path` one op per output element (drop_path also in eval, where it is the identity).
+  In MACs each of these counts 1; in FLOPs (`extra_flops`) BN's multiply-add counts 2 and the others 1, so
+  FLOPs = 2 x MACs + extra_flops.
 """
 
 from __future__ import annotations
@@ -38,7 +39,11 @@ def unknown_op_hint(name: object) -> str:
 
 def check_attr(op: str, name: str, spec: Attr, value: Any) -> str | None:
     """None if `value` suits the attribute; otherwise what was expected."""
-    return value_problem(spec.type, value, minimum=spec.min, maximum=spec.max, choices=spec.choices)
+    problem = value_problem(spec.type, value, minimum=spec.min, maximum=spec.max, choices=spec.choices)
+    if problem is None and spec.max_open and spec.max is not None and isinstance(value, (int, float)) \
+            and value >= spec.max:
+        return f"below {spec.max:g}"
+    return problem
 
 
 def node_shape(op: str, attrs: dict, ins: list[Shape], producers: Sequence[str], node: str = "") -> Shape:

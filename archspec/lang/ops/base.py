@@ -37,6 +37,7 @@ class Attr:
     max: float | None = None
     choices: tuple | None = None
     doc: str = ""
+    max_open: bool = False  # `max` itself is excluded (a probability p < 1); checked by `check_attr`
 
     @property
     def required(self) -> bool:

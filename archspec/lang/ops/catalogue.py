@@ -23,7 +23,7 @@ def _attr_line(name: str, a: Attr) -> str:
     if a.min is not None:
         bounds.append(f">= {a.min:g}")
     if a.max is not None:
-        bounds.append(f"<= {a.max:g}")
+        bounds.append(f"{'<' if a.max_open else '<='} {a.max:g}")
     default = "required" if a.required else ("optional" if a.default is None else f"default {_show(a.default)}")
     text = f"    {name:<18} {' '.join([kind] + bounds):<22} {default}"
     return text + (f"  ({a.doc})" if a.doc else "")

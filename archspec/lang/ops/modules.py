@@ -23,3 +23,27 @@ class SubsamplePad(nn.Module):
 
     def extra_repr(self) -> str:
         return f"out={self.out}, stride={self.stride}, where={self.where}"
+
+
+class DropPath(nn.Module):
+    """Stochastic depth (Huang et al. 2016): in training, each sample of the batch is zeroed with probability
+    `p` and the kept ones are scaled by 1 / (1 - p); the identity in eval mode and when p is 0.
+
+    The mask is drawn from torch's default generator of the input's device, so restoring the RNG state (a resumed
+    run, a recomputed checkpoint) draws the same mask again.
+    """
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        shape = [x.shape[0]] + [1] * (x.dim() - 1)  # one draw per sample, broadcast over the rest
+        mask = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(keep)
+        return (x * mask).div_(keep)  # kept samples are exactly x / keep; the product is not kept for backward
+
+    def extra_repr(self) -> str:
+        return f"p={self.p:g}"
