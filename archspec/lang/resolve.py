@@ -6,8 +6,10 @@
   and constraints (never its name or description: only the spec's own file and what it extends name and
   describe the spec).
   Paths are relative to the file that names them and must stay inside the folder of the spec being loaded.
-- Merging: mappings merge key by key (a child can change one param default of one block); lists and scalars
-  are replaced; `constraints` accumulate. Every merged value keeps the location of the file that wrote it.
+- Merging (`archspec.lang.merging`): mappings merge key by key (a child can change one param default of one
+  block); lists and scalars are replaced; `constraints` accumulate; a block's `edit:`, `insert_before:` and
+  `insert_after:` change named items of the body it inherits. Every merged value keeps the location of the file
+  that wrote it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from archspec.lang.diagnostics import Diagnostic, Loc, Sources, SpecError, did_you_mean
+from archspec.lang.merging import has_edits, merge_files
 from archspec.lang.yamlsrc import LocDict, LocList, display_path, parse, read_text
 
 PACKAGED_PREFIX = "archspec:"
@@ -213,10 +216,10 @@ class Resolver:
         for path, doc in reversed(chain):
             libs = self._libraries(path, doc, (path.resolve(),))
             if libs is not None:
-                merged = merge(merged, libs)
+                merged = merge_files(merged, libs, self.diags)
             own = LocDict({k: v for k, v in doc.items() if k not in ("extends", "imports")}, loc=doc.loc)
             own.key_locs, own.val_locs = doc.key_locs, doc.val_locs
-            merged = merge(merged, own)
+            merged = merge_files(merged, own, self.diags)
         if chain:
             merged.loc = chain[0][1].loc
         if self.diags:
@@ -282,15 +285,17 @@ class Resolver:
             # a library's name and description are the library's, not those of the spec that imports it
             own = LocDict({k: v for k, v in lib.items() if k not in LIBRARY_OWN}, loc=lib.loc)
             own.key_locs, own.val_locs = lib.key_locs, lib.val_locs
-            content = merge(inner, own) if inner is not None else own
-            for name in content.get("blocks", {}):
+            content = merge_files(inner, own, self.diags) if inner is not None else own
+            for name, template in content.get("blocks", {}).items():
+                if has_edits(template):  # it changes a block of another library, it does not define one
+                    continue
                 here = display_path(path)
                 if name in origin and origin[name] != here:
                     self.diags.append(Diagnostic(
                         "E126", f"block `{name}` is defined by both {origin[name]} and {here}",
                         content["blocks"].key_loc(name), hint="rename one of them, or import only one library"))
                 origin.setdefault(name, here)
-            combined = merge(combined, content)
+            combined = merge_files(combined, content, self.diags)
         return combined
 
 
@@ -314,22 +319,3 @@ def _inside(path: Path, root: Path) -> bool:
         return True
     except ValueError:
         return False
-
-
-def merge(base: Any, over: Any, key: str | None = None) -> Any:
-    """Deep merge of located documents: mappings key by key, `constraints` appended, the rest replaced."""
-    if isinstance(base, LocDict) and isinstance(over, LocDict):
-        out = LocDict(base, loc=over.loc or base.loc)
-        out.key_locs = dict(base.key_locs)
-        out.val_locs = dict(base.val_locs)
-        for k, v in over.items():
-            if k in out and k == "constraints" and isinstance(out[k], LocList) and isinstance(v, LocList):
-                joined = LocList(list(out[k]) + list(v), loc=v.loc)
-                joined.locs = list(out[k].locs) + list(v.locs)
-                out[k] = joined
-            else:
-                out[k] = merge(out[k], v, k) if k in out else v
-            out.key_locs[k] = over.key_locs.get(k, out.key_locs.get(k))
-            out.val_locs[k] = over.val_locs.get(k, out.val_locs.get(k))
-        return out
-    return over

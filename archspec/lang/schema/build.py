@@ -19,6 +19,7 @@ RESERVED_NAMES = ITEM_KEYS | {"input", "index", "count", "in_channels", "in_shap
 PARAM_TYPES = ["int", "float", "number", "bool", "str", "list", "map", "template", "any"]
 NAME_PATTERN = r"^([A-Za-z_][A-Za-z0-9_]*|[0-9]+)$"
 IDENT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+EDIT_PATH_PATTERN = r"^([A-Za-z_][A-Za-z0-9_]*|[0-9]+)(\.cases\.[0-9]+)*$"  # conv2, 0, downsample.cases.1
 
 AUGMENT_OPS: dict[str, dict[str, Any]] = augment_json_schema()  # from the one table, archspec.lang.augment
 
@@ -160,6 +161,16 @@ def _block_defs() -> dict[str, Any]:
                 "output": {"type": "string"},
                 "constraints": {"type": "array", "items": {"$ref": "#/$defs/constraint"}},
                 "body": {"$ref": "#/$defs/body"},
+                "edit": {"type": "object", "propertyNames": {"pattern": EDIT_PATH_PATTERN},
+                         "additionalProperties": {"type": "object"},
+                         "description": "changes to items of the inherited body: `conv2: {groups: =groups}` "
+                         "merges into item conv2 (`key: null` removes a key); `downsample.cases.0: {...}` into an "
+                         "alternative; an unnamed item by its position (`0`)"},
+                **{key: {"type": "object", "propertyNames": {"pattern": NAME_PATTERN},
+                         "additionalProperties": {"$ref": "#/$defs/body"},
+                         "description": f"new items {where} a named item of the inherited body: "
+                         f"`{{conv3: [{{se: {{use: se}}}}]}}`"}
+                   for key, where in (("insert_before", "before"), ("insert_after", "after"))},
             },
         },
     }

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from archspec.lang.diagnostics import Diagnostic, Loc, did_you_mean
-from archspec.lang.schema.build import FORMAT_VERSION, IDENT_PATTERN, ITEM_KEYS, NAME_PATTERN
+from archspec.lang.schema.build import EDIT_PATH_PATTERN, FORMAT_VERSION, IDENT_PATTERN, ITEM_KEYS, NAME_PATTERN
 from archspec.lang.yamlsrc import LocDict, LocList
 
 
@@ -266,6 +266,8 @@ _PATTERN_WORDS = {
     NAME_PATTERN: "letters A-Z and a-z, digits and `_`, not starting with a digit (or a plain number such as `0`)",
     IDENT_PATTERN: "letters A-Z and a-z, digits and `_`, not starting with a digit",
     r"^[0-9]+(x[0-9]+)*$": "whole numbers joined by `x`, such as `3x224x224`",
+    EDIT_PATH_PATTERN: "an item's name (or the position of an unnamed item, such as `0`), then `.cases.K` for "
+                       "alternative K of a `cases:` item: `conv2`, `downsample.cases.0`",
 }
 
 
@@ -283,7 +285,8 @@ def _bad_name(f: _Failure) -> list[Diagnostic]:
     name = f.inst
     node = isinstance(f.path[-1], int) if f.path else False
     kloc = _loc_of(f.doc, f.path + [name], f.display, key=True)
-    what = "node name" if node else {"params": "param name", "blocks": "block name"}.get(
+    what = "node name" if node else {"params": "param name", "blocks": "block name", "edit": "path of an edit",
+                                     "insert_before": "item name", "insert_after": "item name"}.get(
         f.path[-1] if f.path else "", "name")
     words = _PATTERN_WORDS.get(f.schema.get("pattern"), f"of the form {f.schema.get('pattern')}")
     return [Diagnostic("E316" if node else "E104", f"`{name}` is not a valid {what}", kloc,
