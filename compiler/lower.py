@@ -6,9 +6,9 @@ call, and whether its output may be overwritten in place); this module builds th
 - The module hierarchy follows the spec's names: parameters are `layer1.0.conv1.weight`, and each block instance
   is a container module named after its template, so `print(model)` reads like the spec and torchvision's weight
   files load as they are.
-- Ops with state or a train/eval difference (conv, bn, linear, pooling, dropout, subsample_pad) are modules;
-  the rest (relu, add, flatten, concat, softmax, ...) are function calls in the generated `forward`, which
-  `print(model.code)` shows.
+- Ops with state or a train/eval difference (conv, bn, linear, pooling, dropout, drop_path, subsample_pad) are
+  modules; the rest (relu, sigmoid, silu, add, mul, flatten, concat, softmax, ...) are function calls in the
+  generated `forward`, which `print(model.code)` shows.
 - Like hand-written ResNets, ReLU and the residual add run in place when autograd allows it: the tensor they
   overwrite has no other reader and its producer's entry says it is `overwritable` (not kept for backward).
 - The compiled spec stays reachable (a `Compiled`: the networkx graph with shapes, params and MACs per node):

@@ -48,11 +48,13 @@ def _bound(value: float) -> str:
 
 
 def value_problem(kind: str, value: Any, *, minimum: float | None = None, maximum: float | None = None,
-                  choices: Iterable[Any] | None = None, templates: Container[str] | None = None) -> str | None:
+                  choices: Iterable[Any] | None = None, templates: Container[str] | None = None,
+                  below_maximum: bool = False) -> str | None:
     """None if `value` suits; otherwise what was expected ("a whole number", "at least 1", "one of a, b").
 
     `kind` is an attribute type (int, size, bool, float, str, list) or a parameter type (also number, map,
-    template, any); `templates` is what a `template` value must name.
+    template, any); `templates` is what a `template` value must name; `below_maximum` excludes the maximum itself
+    (a probability p < 1).
     """
     problem = _kind_problem(kind, value)
     if problem:
@@ -64,6 +66,8 @@ def value_problem(kind: str, value: Any, *, minimum: float | None = None, maximu
     numbers = _whole_numbers(kind, value)[0] if kind in ("int", "size") else [value] if _is_number(value) else []
     if minimum is not None and any(v < minimum for v in numbers):
         return f"at least {_bound(minimum)}" if minimum or kind not in ("int", "size") else "zero or more"
+    if maximum is not None and below_maximum and any(v >= maximum for v in numbers):
+        return f"below {_bound(maximum)}"
     if maximum is not None and any(v > maximum for v in numbers):
         return f"at most {_bound(maximum)}"
     return None

@@ -79,11 +79,11 @@ class Expander:
                     self._open_stage(frame, stage or frame.stage or name or "network")
                 elif stage is not None:
                     self._open_stage(frame, stage)
-            before = len(self.b.diags)
+            before = self.b.problems
             out = self._item(name, body, name_loc, frame, previous)
             if isinstance(out, str):
                 previous, included = out, True
-            elif out is None and len(self.b.diags) > before and name is not None:
+            elif out is None and self.b.problems > before and name is not None:
                 frame.local.setdefault(name, Broken())
                 included = True  # do not also claim that nothing was included
         resolve_pending(self.b, frame)
@@ -318,11 +318,11 @@ class Expander:
             return None
         child = Frame(full, tname, child_scope, dict(zip(declared, block.inputs)), frame.stack + (tname,),
                        frame.stage, full)
-        before = len(self.b.diags)
+        before = self.b.problems
         out = self._body(template["body"], child)
         if "output" in template:
             out = self._named_output(template, child)
-        if out is None and len(self.b.diags) > before:
+        if out is None and self.b.problems > before:
             return None
         if out is None:
             self.b.diags.append(Diagnostic("E125", f"block `{tname}` produces nothing here: every item is excluded",

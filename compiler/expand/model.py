@@ -66,12 +66,20 @@ class Build:
         self.shape_failed: set[str] = set()  # nodes whose shape failed (reported once) or that read one
         self.size_memo: dict[str, int] = {}
         self.stages: list[str] = []
+        self.silent = 0  # failures that follow from a problem already reported (not reported again)
         self.steps = 0  # items visited, made or not: `when` can skip nodes but not the work
         self.max_steps = 10 * max_nodes
 
     def fail(self, e: Failed) -> None:
         if e.diagnostic is not None:
             self.diags.append(e.diagnostic)
+        else:
+            self.silent += 1  # a follow-on of a problem reported elsewhere
+
+    @property
+    def problems(self) -> int:
+        """Problems met so far, reported or silent: whether something failed since, not what to print."""
+        return len(self.diags) + self.silent
 
     def over_budget(self, message: str, loc: Loc | None, hint: str) -> SpecError:
         """The error that stops expansion: what was found so far, and the budget that ran out."""

@@ -186,3 +186,34 @@ def test_a_node_budget_below_one_is_refused_by_the_python_api(budget):
 
     with pytest.raises(ValueError, match="max_nodes must be a whole number >= 1"):
         compile_spec("cifar_resnet", max_nodes=budget)
+
+
+def test_a_choice_that_reads_a_failed_shape_is_not_called_empty(tmp_path):
+    """A `cases:` whose condition reads `in_channels` of a node whose shape failed fails silently; its block is
+    not also reported as producing nothing (E125)."""
+    path = write(tmp_path, """\
+    archspec: 1
+    name: t
+    input: [3, 8, 8]
+    blocks:
+      sc:
+        params: {out: int}
+        body:
+          - cases:
+              - when: in_channels != out
+                op: conv
+                out: =out
+                kernel: 1
+              - op: identity
+      unit:
+        params: {width: int}
+        body:
+          - conv: {op: conv, out: =width, kernel: 3, pad: 1, stride: 2}
+          - add: {op: add, in: [conv, input]}
+          - down: {use: sc, out: =width, in: add}
+    network:
+      - stem: {op: conv, out: 16, kernel: 3, pad: 1}
+      - blocks: {use: unit, width: 16, repeat: 3}
+      - pool: {op: global_avgpool}
+    """)
+    assert codes(path) == [("E400", 18)]

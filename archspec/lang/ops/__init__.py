@@ -39,11 +39,8 @@ def unknown_op_hint(name: object) -> str:
 
 def check_attr(op: str, name: str, spec: Attr, value: Any) -> str | None:
     """None if `value` suits the attribute; otherwise what was expected."""
-    problem = value_problem(spec.type, value, minimum=spec.min, maximum=spec.max, choices=spec.choices)
-    if problem is None and spec.max_open and spec.max is not None and isinstance(value, (int, float)) \
-            and value >= spec.max:
-        return f"below {spec.max:g}"
-    return problem
+    return value_problem(spec.type, value, minimum=spec.min, maximum=spec.max, choices=spec.choices,
+                         below_maximum=spec.max_open)
 
 
 def node_shape(op: str, attrs: dict, ins: list[Shape], producers: Sequence[str], node: str = "") -> Shape:

@@ -55,7 +55,7 @@ def _attr_schema(attr: Any) -> dict:
     if attr.min is not None and attr.type in ("int", "float"):
         base["minimum"] = attr.min if attr.type == "float" else int(attr.min)
     if attr.max is not None:
-        base["maximum"] = attr.max
+        base["exclusiveMaximum" if attr.max_open else "maximum"] = attr.max
     schema = _or_expr(base)
     if attr.doc:
         schema["description"] = attr.doc

@@ -299,7 +299,7 @@ def _limit(f: _Failure) -> list[Diagnostic]:
     found = kind_of(inst)
     if isinstance(inst, list):
         found = "an empty list" if not inst else f"{len(inst)} item{'s' if len(inst) != 1 else ''}"
-    text = {"minimum": f"at least {limit}", "maximum": f"at most {limit}",
+    text = {"minimum": f"at least {limit}", "maximum": f"at most {limit}", "exclusiveMaximum": f"below {limit}",
             "minItems": f"at least {limit} item{'s' if limit != 1 else ''}",
             "maxItems": f"at most {limit} item{'s' if limit != 1 else ''}",
             "pattern": f"made of {_PATTERN_WORDS[limit]}" if limit in _PATTERN_WORDS else f"of the form {limit}",
@@ -326,7 +326,8 @@ _BY_VALIDATOR: dict[str, Callable[[_Failure], list[Diagnostic]]] = {
     "maxProperties": _item_size, "minProperties": _item_size,
     "propertyNames": _property_names,
     "pattern": _pattern,
-    "minimum": _limit, "maximum": _limit, "exclusiveMinimum": _limit, "minItems": _limit, "maxItems": _limit,
+    "minimum": _limit, "maximum": _limit, "exclusiveMinimum": _limit, "exclusiveMaximum": _limit,
+    "minItems": _limit, "maxItems": _limit,
     "multipleOf": _limit,
     "not": _not,
 }
