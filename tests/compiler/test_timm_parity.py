@@ -1,0 +1,63 @@
+"""The ResNet family beyond the paper, as data, against timm's models: ResNet-C/D/S stems and shortcuts, and
+squeeze-and-excitation.
+
+Each shipped spec loads the reference's state_dict strictly and computes the same outputs, with non-trivial BN
+statistics, at 224x224 and at an odd size; its parameter and buffer counts equal the reference's, and its MACs
+equal what a trace of the reference counts (torch.utils.flop_counter, which reports 2 x multiply-adds).
+Runs in the parity environment (.ci/run), with timm installed there (`pip install --no-deps timm`).
+"""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+timm = pytest.importorskip("timm")
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+import archspec  # noqa: E402
+
+pytestmark = pytest.mark.torchvision
+TIMM = ["resnet50c", "resnet50d", "resnet50s", "resnet26d", "resnet101d", "seresnet50", "seresnext50_32x4d"]
+
+
+def _randomise_statistics(model, seed):
+    """Weights and BN running statistics far from their initial values, so that an eval forward tests them."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) * 0.5 + 0.75)
+                m.weight.copy_(torch.rand(m.num_features, generator=g) * 0.5 + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+
+
+@pytest.fixture(scope="module", params=TIMM)
+def pair(request):
+    name = request.param
+    torch.manual_seed(0)
+    reference = timm.create_model(name, pretrained=False).eval()
+    _randomise_statistics(reference, 1)
+    ours = archspec.build(name).eval()
+    return name, reference, ours
+
+
+def test_state_dict_loads_strictly_and_outputs_agree(pair):
+    name, reference, ours = pair
+    theirs = reference.state_dict()
+    assert list(ours.state_dict()) == list(theirs)
+    ours.load_state_dict(theirs, strict=True)
+    for shape in [(2, 3, 224, 224), (1, 3, 193, 161)]:
+        x = torch.randn(*shape, generator=torch.Generator().manual_seed(sum(shape)))
+        with torch.no_grad():
+            expected, got = reference(x), ours(x)
+        assert (got - expected).abs().max().item() <= 1e-5 * max(1.0, expected.abs().max().item()), (name, shape)
+
+
+def test_counts_equal_the_reference_and_a_trace(pair):
+    name, reference, _ = pair
+    c = archspec.compile(name)
+    assert c.params == sum(p.numel() for p in reference.parameters())
+    assert c.buffers == sum(b.numel() for b in reference.buffers())
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        reference(torch.zeros(1, 3, 224, 224))
+    assert 2 * c.macs == counter.get_total_flops()
