@@ -42,7 +42,7 @@ def test_drop_path_validates_compiles_and_counts(tmp_path):
     assert c.graph.nodes["drop"]["attrs"]["p"] == 0.25  # the expression, evaluated
 
 
-@pytest.mark.parametrize("value, code", [("1", "E314"), ("'=rate * 4'", "E314"), ("1.5", "E104"),
+@pytest.mark.parametrize("value, code", [("1", "E104"), ("'=rate * 4'", "E314"), ("1.5", "E104"),
                                          ("-0.1", "E104"), ("'=-rate'", "E314"), ("true", None)])
 def test_p_must_be_a_probability_below_1(tmp_path, value, code):
     path = write(tmp_path, RESIDUAL.replace('p: "=rate"', f"p: {value}"))
@@ -53,8 +53,11 @@ def test_p_must_be_a_probability_below_1(tmp_path, value, code):
 
 
 def test_p_1_is_refused_with_its_reason(tmp_path):
+    """Written as a number, the schema refuses it (as an editor would); computed, the type checker does."""
     (d,) = archspec.validate(write(tmp_path, RESIDUAL.replace('p: "=rate"', "p: 1"))).diagnostics
-    assert d.message == "`p` of drop_path must be below 1, got 1" and d.loc.line == 8
+    assert d.message == "`p` of node `drop` must be below 1, found 1" and d.loc.line == 8
+    (d,) = archspec.validate(write(tmp_path, RESIDUAL.replace('p: "=rate"', 'p: "=rate * 4"'))).diagnostics
+    assert d.message == "`p` of drop_path must be below 1, got 1.0" and d.loc.line == 8
 
 
 def test_p_is_required(tmp_path):
