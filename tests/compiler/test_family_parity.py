@@ -1,9 +1,11 @@
-"""The ResNet family beyond the paper, as data, against torchvision's own models: ResNeXt and Wide ResNet.
+"""The ResNet family beyond the paper, as data, against the reference models: torchvision's ResNeXt and Wide
+ResNet, timm's ResNet-C/D/S stems and shortcuts and its squeeze-and-excitation nets.
 
 Each shipped spec loads the reference's state_dict strictly and computes the same outputs, with non-trivial BN
 statistics, at 224x224 and at an odd size; its parameter and buffer counts equal the reference's, and its MACs
 equal what a trace of the reference counts (torch.utils.flop_counter, which reports 2 x multiply-adds).
-Runs in the parity environment (.ci/run), where torchvision imports.
+Runs in the parity environment (.ci/run), where torchvision imports and timm is installed with
+`pip install --no-deps timm`; the timm cases are skipped where timm is missing.
 """
 
 import pytest
@@ -16,6 +18,15 @@ import archspec  # noqa: E402
 
 pytestmark = pytest.mark.torchvision
 TORCHVISION = ["resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2"]
+TIMM = ["resnet50c", "resnet50d", "resnet50s", "resnet26d", "resnet101d", "seresnet50", "seresnext50_32x4d"]
+CASES = [("torchvision", n) for n in TORCHVISION] + [("timm", n) for n in TIMM]
+
+
+def reference_model(source, name):
+    if source == "timm":
+        timm = pytest.importorskip("timm")
+        return timm.create_model(name, pretrained=False)
+    return getattr(torchvision.models, name)()
 
 
 def _randomise_statistics(model, seed):
@@ -30,11 +41,11 @@ def _randomise_statistics(model, seed):
                 m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
 
 
-@pytest.fixture(scope="module", params=TORCHVISION)
+@pytest.fixture(scope="module", params=CASES, ids=[name for _, name in CASES])
 def pair(request):
-    name = request.param
+    source, name = request.param
     torch.manual_seed(0)
-    reference = getattr(torchvision.models, name)().eval()
+    reference = reference_model(source, name).eval()
     _randomise_statistics(reference, 1)
     ours = archspec.build(name).eval()
     return name, reference, ours
