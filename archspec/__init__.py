@@ -6,6 +6,7 @@ PyTorch, trained and drawn.
     spec = archspec.load("specs/cifar_resnet.yaml", n=200)
     net = archspec.compile("resnet50")              # net.graph is a networkx.DiGraph; net.params, net.macs
     model = archspec.build("resnet50_tv")           # a torch.nn.Module with torchvision's parameter names
+    print(archspec.diff("resnet34_b", "resnet34_c").format())   # what option C changes, block by block
 
 Importing archspec is cheap: torch, networkx and graphviz are imported only by the functions that need them.
 """
@@ -86,6 +87,23 @@ def render(path_or_name: str | Path, *, level: str = "block", direction: str = "
     c = compile_spec(path_or_name, _overrides(overrides), input)
     return render_graph(c, level, fold=fold, collapse=collapse or 10**9, direction=direction, annotate=annotate,
                         legend=legend)
+
+
+def diff(a: str | Path, b: str | Path, *, input: str | None = None, count: str = "conv", unit: str = "macs",
+         set_a: dict[str, Any] | None = None, set_b: dict[str, Any] | None = None, **overrides: Any):
+    """What changes from spec `a` to spec `b`, after expansion: `.equal`, `.groups` (the changes by residual
+    block), `.stages` (params and MACs before and after), `.format(level)` and `.to_dict(level)`, where level is
+    "stage", "block" or "layer". Raises archspec.SpecError if either spec is invalid.
+
+    Keyword overrides apply to both sides, `set_a` and `set_b` to one:
+    `archspec.diff("cifar_resnet", "cifar_resnet", set_a={"n": 3}, set_b={"n": 5})`.
+    """
+    from archspec.compiler.analysis import compile_spec
+    from archspec.compiler.diff import diff_compiled
+
+    sides = [compile_spec(ref, _overrides({**overrides, **(own or {})}), input, count=count, unit=unit)
+             for ref, own in ((a, set_a), (b, set_b))]
+    return diff_compiled(*sides)
 
 
 def compiled_of(model: Any):

@@ -18,13 +18,13 @@ import os
 import sys
 from typing import Sequence
 
-from archspec import commands, spec_cmd, train_cmd
+from archspec import commands, diff_cmd, spec_cmd, train_cmd
 from archspec.cmdbase import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, UsageError, allocation_problem, out_of_memory
 from archspec.lang.diagnostics import Sources, SpecError, render_text
 from archspec.lang.errors import UserError
 
 # The modules whose subcommands `archspec --help` lists, in this order.
-COMMAND_MODULES = (spec_cmd, commands, train_cmd)
+COMMAND_MODULES = (spec_cmd, commands, diff_cmd, train_cmd)
 
 __all__ = ["EXIT_INTERNAL", "EXIT_INVALID", "EXIT_OK", "UsageError", "build_parser", "main"]
 
