@@ -171,16 +171,15 @@ class Compiled:
 
 
 def stage_blocks(blocks: dict[str, Any], stage: str) -> list[Any]:
-    """The residual blocks of a stage: the outermost repeated block instances (or lone top-level ones)."""
+    """The residual blocks of a stage: in each top-level block instance of the stage, the outermost repeated
+    instances inside it (`layer2.0` .. `layer2.3`; `stages.1.blocks.0` .. for a repeated top-level stage), or
+    the instance itself where nothing inside it repeats."""
     top = [b for b in blocks.values() if b.parent is None and b.stage == stage]
-    repeated: dict[str, list[Any]] = {}
+    inner: dict[str, list[Any]] = {}
     for b in blocks.values():
-        if b.copy is not None and b.stage == stage and _outermost_repeat(blocks, b) is b:
-            repeated.setdefault(_root(blocks, b).name, []).append(b)
-    out = []
-    for t in top:
-        out.extend([t] if t.copy is not None else repeated.get(t.name) or [t])
-    return out
+        if b.copy is not None and b.parent is not None and b.stage == stage and _outermost_inner_repeat(blocks, b):
+            inner.setdefault(_root(blocks, b).name, []).append(b)
+    return [found for t in top for found in (inner.get(t.name) or [t])]
 
 
 def _root(blocks: dict[str, Any], b: Any) -> Any:
@@ -189,13 +188,14 @@ def _root(blocks: dict[str, Any], b: Any) -> Any:
     return b
 
 
-def _outermost_repeat(blocks: dict[str, Any], b: Any) -> Any:
-    found = None
-    while b is not None:
-        if b.copy is not None:
-            found = b
-        b = blocks.get(b.parent) if b.parent else None
-    return found
+def _outermost_inner_repeat(blocks: dict[str, Any], b: Any) -> bool:
+    """Is `b` a repeated copy with no repeated copy above it, short of its top-level instance?"""
+    up = blocks.get(b.parent) if b.parent else None
+    while up is not None and up.parent is not None:
+        if up.copy is not None:
+            return False
+        up = blocks.get(up.parent) if up.parent else None
+    return True
 
 
 def compile_spec(ref: Any, overrides: Iterable[str] = (), input_shape: str | None = None, *, count: str = "conv",

@@ -104,6 +104,10 @@ def stage_descriptions(c: Any) -> dict[str, list[str]]:
             counted = stage_blocks({k: b for k, b in blocks.items()}, stage)
             counted = [b for b in counted if b.name == top or b.name.startswith(top + ".")]
             first = counted[0] if counted else blocks[top]
+            if _plain_ops(g, top, counted, blocks):  # a stem or a head: its ops one by one, as Table 1 lists them
+                members = [n for n in order(g) if g.nodes[n]["scope"] and g.nodes[n]["scope"][0] == top]
+                lines.extend(t for t in map(lambda n: _op_text(g, n), members) if t)
+                continue
             convs = [n for n in order(g) if g.nodes[n]["op"] == "conv" and g.nodes[n]["scope"]
                      and g.nodes[n]["scope"][-1] == first.name]
             inner = "; ".join(conv_text(g.nodes[n]["attrs"], stride=False) for n in convs) or first.template
@@ -113,6 +117,13 @@ def stage_descriptions(c: Any) -> dict[str, list[str]]:
         if text:
             lines.append(text)
     return out
+
+
+def _plain_ops(g: Any, top: str, counted: list[Any], blocks: dict[str, Any]) -> bool:
+    """Is the top-level instance `top` neither repeated nor residual (no `add` in it)?"""
+    if len(counted) > 1 or blocks[top].copy is not None or any(b.name != top for b in counted):
+        return False
+    return not any(d["op"] == "add" and d["scope"] and d["scope"][0] == top for _, d in g.nodes(data=True))
 
 
 def _op_text(g: Any, name: str) -> str | None:

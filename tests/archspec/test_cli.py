@@ -35,7 +35,7 @@ def bad_spec(tmp_path: Path) -> Path:
 def test_valid_spec_exit_0(cli):
     r = cli("validate", "resnet18")
     assert r.code == 0, r.err
-    assert re.fullmatch(r"\S*resnet18\.yaml: ok \(resnet18, 74 nodes\)\n", r.out), r.out
+    assert re.fullmatch(r"\S*resnet18\.yaml: ok \(resnet18, 82 nodes\)\n", r.out), r.out
     assert r.err == ""
 
 
@@ -179,7 +179,7 @@ def test_json_format_valid(cli):
     assert [d["spec"] for d in data] == ["resnet18", "cifar_resnet"]
     first = data[0]
     assert first["valid"] is True and first["diagnostics"] == []
-    assert first["name"] == "resnet18" and first["nodes"] == 74
+    assert first["name"] == "resnet18" and first["nodes"] == 82
     assert first["file"].endswith("resnet18.yaml")
     assert data[1]["name"] == "cifar_resnet20"
 

@@ -125,7 +125,8 @@ def test_graph_is_a_networkx_dag_with_ordered_inputs():
     g = c.graph
     assert isinstance(g, nx.DiGraph) and nx.is_directed_acyclic_graph(g)
     add = g.nodes["layer2.0.add"]
-    assert add["inputs"] == ("layer2.0.bn2", "layer2.0.downsample.1")
+    assert add["inputs"] == ("layer2.0.drop_path", "layer2.0.downsample.1")  # drop_path: an identity at rate 0
+    assert g.nodes["layer2.0.drop_path"]["inputs"] == ("layer2.0.bn2",)
     assert g.edges["layer2.0.downsample.1", "layer2.0.add"]["ports"] == [1]
     assert add["loc"].file.endswith("lib/resnet.yaml")
     assert add["scope"] == ("layer2", "layer2.0")

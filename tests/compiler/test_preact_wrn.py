@@ -33,12 +33,12 @@ def test_published_depth_and_parameters(name, depth, millions):
 def test_pre_activation_means_bn_and_relu_before_every_conv_and_nothing_after_the_add():
     g = archspec.compile("preact_resnet164").graph
     for name, data in g.nodes(data=True):
-        if data["op"] == "conv" and name != "conv1" and not name.endswith("shortcut"):
+        if data["op"] == "conv" and name != "conv1" and not name.endswith(".downsample.conv"):
             (producer,) = data["inputs"]
             assert g.nodes[producer]["op"] == "relu", name
         if data["op"] == "add":
             readers = [v for v in g.successors(name)]
-            assert all(g.nodes[r]["op"] in ("bn", "add", "identity") or r.endswith("shortcut") for r in readers), name
+            assert all(g.nodes[r]["op"] in ("bn", "add", "identity") or ".downsample" in r for r in readers), name
 
 
 def test_wide_resnet_family_follows_its_params():
