@@ -78,6 +78,9 @@ def _register_train(sub: Any) -> None:
                    help="keep only each stage's inputs and recompute the rest in backward (less memory)")
     p.add_argument("--sync-bn", action=on_off, default=None,
                    help="under torchrun on CUDA: batch norm over the global batch (SyncBatchNorm)")
+    p.add_argument("--tensorboard", action=on_off, default=None,
+                   help="also write scalars as TensorBoard events in RUN/tensorboard/ (needs the tensorboard "
+                   "package; a resumed run keeps the run's choice)")
     _add_recipe_args(p)
     p.set_defaults(run=_cmd_train)
 

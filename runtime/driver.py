@@ -68,6 +68,10 @@ def _execute(req: TrainRequest, plan: Plan, run: RunDir, dist: Any, device: Any)
     """Build the model and the data, check everything, then change the folder and train."""
     from archspec.runtime import checkpoint
 
+    if plan.options["tensorboard"]:
+        from archspec.runtime.metrics import require_tensorboard
+
+        require_tensorboard()  # before anything is built or written: a missing package is one line (exit 2)
     model = _build_model(plan, dist, device)
     data = _training_data(req, plan, dist, device)
     arch = checkpoint.architecture(plan.compiled, model, plan.spec_text)
@@ -171,6 +175,7 @@ def _train(req: TrainRequest, plan: Plan, run: RunDir, model: Any, data: Any, ar
                            progress=not req.quiet, channels_last=opts["channels_last"], bf16=opts["bf16"],
                            compile=opts["compile"], dist=dist, arch=arch,
                            checkpoint_activations=opts["checkpoint_activations"], resume_state=resume_state,
+                           tensorboard=opts["tensorboard"],
                            on_checkpoint=(lambda at: run.update_info(checkpoint_iteration=at)) if main else None)
     try:
         summary = train(model, plan.recipe, data, options, log)

@@ -1,62 +1,204 @@
-"""What a run writes as it goes: metrics as JSON lines, a human log, and a progress line with an ETA.
+"""What a run writes as it goes: metrics as JSON lines, a CSV of the evaluations, optionally TensorBoard events,
+a human log, and a progress line with an ETA.
 
 `metrics.jsonl` has one record per line: `{"kind": "train", "iter", "epoch", "loss", "lr", "train_err",
-"images_per_s", "time", ...}` per log interval and `{"kind": "val" | "test", "iter", "loss", "err",
-"top5_err", "images"}` per evaluation. Errors are percentages. On resume, records past the checkpoint's
-iteration (logged after it, before the crash) are dropped, so a resumed run's file reads like an uninterrupted
-one's.
+"images_per_s", "time", ...}` per log interval and `{"kind": "val" | "test", "iter", "epoch", "loss", "err",
+"top5_err", "images"}` per evaluation. Errors are percentages. Every line is strict JSON (RFC 8259): a value that
+is NaN or infinite is written as `null`, and the record gains `"nonfinite"`, naming each such field and what it
+was (`"nan"`, `"inf"` or `"-inf"`):
+
+    {"kind": "val", "iter": 2000, "epoch": 5.12, "loss": null, "err": 9.1, "top5_err": 0.4, "images": 5000,
+     "nonfinite": {"loss": "inf"}}
+
+`read_metrics` gives such a record back with the values themselves (`loss` is `float("inf")` again, no
+`nonfinite` key), exactly as it reads files written before this rule, whose lines hold bare `NaN`/`Infinity`
+tokens: old and new files read the same. Writing uses `allow_nan=False`, so a non-finite value the encoder does
+not flag (one nested in a list, say) stops the run with an error rather than writing a line strict readers refuse.
+
+`evals.csv`, beside it, holds one row per evaluation (`EVAL_COLUMNS`: iter, epoch, kind, loss, err, top5_err,
+images; the header once; a value a record lacks is an empty cell; non-finite values as `nan`, `inf`, `-inf`,
+which pandas and numpy read as numbers). It is appended as the run goes and rebuilt, whole or not at all, from
+metrics.jsonl whenever the log is opened, so the two always agree.
+
+With `tensorboard=True`, scalars also go to TensorBoard event files in `<run>/tensorboard/`: `train/loss`,
+`train/lr`, `train/err`, `train/images_per_s`, `train/data_wait`, `train/peak_mem_mb` and, per split,
+`val/loss`, `val/err`, `val/top5_err` (`test/...` likewise), each at step = iteration. This needs the
+`tensorboard` package (`INSTALL_TENSORBOARD` says how to get it; `require_tensorboard` checks before a run starts).
+
+On resume, records past the checkpoint's iteration (logged after it, before the crash) are dropped from
+metrics.jsonl (and so from evals.csv), and TensorBoard is told to discard its events past that step, so a
+resumed run's files read like an uninterrupted one's. Old lines kept are rewritten in the strict form.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Iterable, TextIO
+
+DISTRIBUTION = "archspec"  # the name pip knows archspec by (pyproject.toml's project.name)
+INSTALL_TENSORBOARD = f"pip install '{DISTRIBUTION}[tensorboard]'"
+NONFINITE = "nonfinite"  # the key that names a record's non-finite fields
+_NONFINITE_VALUES = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+EVAL_KINDS = ("val", "test")
+EVAL_COLUMNS = ("iter", "epoch", "kind", "loss", "err", "top5_err", "images")
+EVALS_CSV = "evals.csv"
+TENSORBOARD_DIR = "tensorboard"
+TRAIN_TAGS = {"loss": "train/loss", "lr": "train/lr", "train_err": "train/err", "images_per_s": "train/images_per_s",
+              "data_wait": "train/data_wait", "peak_mem_mb": "train/peak_mem_mb"}
+EVAL_TAGS = ("loss", "err", "top5_err")
 
 
-class MetricsLog:
-    def __init__(self, path: Path):
-        self.path = path
-        self.file: TextIO | None = None
+# -- records as strict JSON -----------------------------------------------------------------------------------
 
-    def open(self, keep_until: int | None = None) -> None:
-        """Open for appending; with `keep_until`, first drop records of later iterations (and torn lines)."""
-        if keep_until is not None and self.path.exists():
-            kept = []
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line torn by a crash
-                if record.get("iter", 0) <= keep_until:
-                    kept.append(line)
-            from archspec.lang.files import write_text
+def encode_record(record: dict[str, Any]) -> str:
+    """One line of strict JSON: non-finite numbers as null, named under `"nonfinite"` (see the module's docstring).
+    ValueError for a non-finite number elsewhere (nested), rather than a line strict readers refuse."""
+    out: dict[str, Any] = {}
+    flagged: dict[str, str] = {}
+    for key, value in record.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            flagged[key] = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+            value = None
+        out[key] = value
+    if flagged:
+        out[NONFINITE] = flagged
+    return json.dumps(out, allow_nan=False)
 
-            write_text(self.path, "".join(k + "\n" for k in kept))
-        self.file = self.path.open("a", encoding="utf-8")
 
-    def write(self, record: dict[str, Any]) -> None:
-        assert self.file is not None
-        self.file.write(json.dumps(record, allow_nan=True) + "\n")
-        self.file.flush()
-
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-            self.file = None
+def decode_record(line: str) -> dict[str, Any] | None:
+    """A record from one line, new (null and `"nonfinite"`) or old (bare NaN/Infinity tokens) alike, with its
+    non-finite values as floats; None for a line torn by a crash or one that is not a record."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    flagged = record.pop(NONFINITE, None)
+    if isinstance(flagged, dict):
+        for key, text in flagged.items():
+            if record.get(key) is None and text in _NONFINITE_VALUES:
+                record[key] = _NONFINITE_VALUES[text]
+    return record
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
+    """The records of a metrics.jsonl, old or new (see `decode_record`); torn lines are skipped."""
+    records = (decode_record(line) for line in path.read_text(encoding="utf-8").splitlines())
+    return [r for r in records if r is not None]
+
+
+def eval_rows_csv(records: Iterable[dict[str, Any]], header: bool = True) -> str:
+    """evals.csv's text for the evaluation records among `records` (with the header line if asked)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EVAL_COLUMNS, restval="", extrasaction="ignore", lineterminator="\n")
+    if header:
+        writer.writeheader()
+    writer.writerows(r for r in records if r.get("kind") in EVAL_KINDS)
+    return buffer.getvalue()
+
+
+# -- TensorBoard ----------------------------------------------------------------------------------------------
+
+def require_tensorboard() -> Any:
+    """torch's SummaryWriter; a RunError (exit code 2) naming the fix when the tensorboard package is missing."""
+    from archspec.runtime.request import RunError
+
+    try:
+        import tensorboard  # noqa: F401  (torch.utils.tensorboard needs it; imported first for a plain ImportError)
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise RunError(f"--tensorboard needs the tensorboard package, which is not installed: "
+                       f"{INSTALL_TENSORBOARD}") from None
+    return SummaryWriter
+
+
+class TensorBoardSink:
+    """Scalars of every record as TensorBoard events in `folder`, at step = iteration. A new run removes the
+    event files a replaced run left there; a resumed one (`resume_after`: the checkpoint's iteration) tells
+    TensorBoard to discard the events logged after that step."""
+
+    def __init__(self, folder: Path, resume_after: int | None = None):
+        writer = require_tensorboard()
+        if resume_after is None and folder.is_dir():
+            for old in folder.glob("events.out.tfevents.*"):
+                old.unlink()
+        self.writer = writer(log_dir=str(folder), purge_step=None if resume_after is None else resume_after + 1)
+
+    def write(self, record: dict[str, Any]) -> None:
+        kind, step = record.get("kind"), record.get("iter")
+        if kind == "train":
+            tags = TRAIN_TAGS
+        elif kind in EVAL_KINDS:
+            tags = {field: f"{kind}/{field}" for field in EVAL_TAGS}
+        else:
+            return
+        for field, tag in tags.items():
+            value = record.get(field)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.writer.add_scalar(tag, value, global_step=step)
+        self.writer.flush()  # someone may be watching the run
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+# -- the log of a run -----------------------------------------------------------------------------------------
+
+class MetricsLog:
+    """metrics.jsonl, evals.csv beside it, and TensorBoard events when asked: what the training loop records."""
+
+    def __init__(self, path: Path, tensorboard: bool = False):
+        self.path = path
+        self.csv_path = path.with_name(EVALS_CSV)
+        self.tensorboard = tensorboard
+        self.file: TextIO | None = None
+        self.csv: TextIO | None = None
+        self.board: TensorBoardSink | None = None
+
+    def open(self, keep_until: int | None = None) -> None:
+        """Open for appending; with `keep_until` (a resume), first drop records of later iterations (and torn
+        lines), rewriting the kept ones strictly. evals.csv is rebuilt from what metrics.jsonl holds."""
+        from archspec.lang.files import remove_stale_temporaries, write_text
+
+        records = read_metrics(self.path) if self.path.exists() else []
+        if keep_until is not None and self.path.exists():
+            records = [r for r in records if _iteration(r) <= keep_until]
+            write_text(self.path, "".join(encode_record(r) + "\n" for r in records))
+        remove_stale_temporaries(self.path.parent, [EVALS_CSV])  # of a rebuild that was killed
+        write_text(self.csv_path, eval_rows_csv(records))
+        if self.tensorboard:
+            self.board = TensorBoardSink(self.path.parent / TENSORBOARD_DIR, resume_after=keep_until)
+        self.file = self.path.open("a", encoding="utf-8")
+        self.csv = self.csv_path.open("a", encoding="utf-8", newline="")
+
+    def write(self, record: dict[str, Any]) -> None:
+        assert self.file is not None and self.csv is not None
+        self.file.write(encode_record(record) + "\n")
+        self.file.flush()
+        if record.get("kind") in EVAL_KINDS:
+            self.csv.write(eval_rows_csv([record], header=False))
+            self.csv.flush()
+        if self.board is not None:
+            self.board.write(record)
+
+    def close(self) -> None:
+        for name in ("file", "csv", "board"):
+            sink = getattr(self, name)
+            if sink is not None:
+                sink.close()
+                setattr(self, name, None)
+
+
+def _iteration(record: dict[str, Any]) -> float:
+    value = record.get("iter", 0)
+    return value if isinstance(value, (int, float)) else 0
 
 
 def clock(seconds: float) -> str:

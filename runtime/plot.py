@@ -2,11 +2,16 @@
 
 Each run is drawn in its own colour: training error thin and dashed, test error (or validation error when the
 run has no test split) bold. Runs are named by their spec (run.json) or their folder.
+
+Every run folder is read the same way, whenever it was written: `read_metrics` gives NaN and infinities back as
+numbers from old files (bare `NaN`/`Infinity` tokens) and new ones (`null` with `"nonfinite"`), and a value that
+is missing or not a number is drawn as a gap (NaN), never an error.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -39,6 +44,11 @@ def _runs(paths: Sequence[Path]) -> list[tuple[str, list[dict[str, Any]]]]:
     return out
 
 
+def _number(value: Any) -> float:
+    """A value to draw: a number, or NaN (a gap) for anything else."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
 def plot_runs(paths: Sequence[Path], output: str | Path, *, title: str | None = None,
               ymax: float | None = None) -> str:
     import matplotlib
@@ -58,13 +68,14 @@ def plot_runs(paths: Sequence[Path], output: str | Path, *, title: str | None = 
     for k, (name, records) in enumerate(runs):
         colour = colours[k % len(colours)]
         train = [r for r in records if r.get("kind") == "train"]
-        ax.plot([r["iter"] / scale for r in train], [r["train_err"] for r in train], "--", lw=1, color=colour,
-                alpha=0.8)
+        ax.plot([r["iter"] / scale for r in train], [_number(r.get("train_err")) for r in train], "--", lw=1,
+                color=colour, alpha=0.8)
         held = [r for r in records if r.get("kind") == "test"] or [r for r in records if r.get("kind") == "val"]
         label = name
         if held:
-            ax.plot([r["iter"] / scale for r in held], [r["err"] for r in held], "-", lw=2.2, color=colour)
-            label += f" ({held[-1]['kind']} {held[-1]['err']:.2f}%)"
+            ax.plot([r["iter"] / scale for r in held], [_number(r.get("err")) for r in held], "-", lw=2.2,
+                    color=colour)
+            label += f" ({held[-1]['kind']} {_number(held[-1].get('err')):.2f}%)"
         ax.plot([], [], "-", lw=2.2, color=colour, label=label)
     ax.plot([], [], "--", lw=1, color="grey", label="training error (dashed)")
     ax.set_xlabel("iterations" + (" (1e4)" if scale != 1 else ""))

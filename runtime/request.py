@@ -15,7 +15,7 @@ from archspec.lang.errors import UserError
 EXIT_OK, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 3, 130
 
 # options of how to run: they may differ when a run is resumed (the run's own are the default)
-RUN_OPTIONS = ("bf16", "channels_last", "compile", "checkpoint_activations", "sync_bn")
+RUN_OPTIONS = ("bf16", "channels_last", "compile", "checkpoint_activations", "sync_bn", "tensorboard")
 # recipe options and the recipe field each one sets
 OPTION_FIELDS = {"iters": "schedule.length", "epochs": "schedule.length", "batch_size": "batch_size",
                  "lr": "optimizer.lr", "momentum": "optimizer.momentum", "weight_decay": "optimizer.weight_decay",

@@ -68,6 +68,7 @@ class TrainOptions:
     checkpoint_activations: bool = False  # the model is a runtime.stages.StageCheckpointed
     running_stats: Any = None  # set by train(): runtime.stages.RunningStats of the model when checkpointing
     resume_state: dict[str, Any] | None = None  # last.pt, already read and verified by the caller
+    tensorboard: bool = False  # scalars also as TensorBoard events in <run>/tensorboard/ (runtime.metrics)
 
 
 class _StopFlag:
@@ -168,7 +169,8 @@ class _Loop:
         self.state: dict[str, Any] = {"iteration": 0, "warming_up": bool(recipe.warmup), "best_val_err": None,
                                       "started": time.time()}
         self.window = Window(device)
-        self.metrics: Any = MetricsLog(self.run_dir / "metrics.jsonl") if self.main else _Silent()
+        self.metrics: Any = (MetricsLog(self.run_dir / "metrics.jsonl", tensorboard=options.tensorboard)
+                             if self.main else _Silent())
         self.log = log if self.main else _quiet_log
         self.last = self.run_dir / "last.pt"
         self.saved_at: int | None = None  # the iteration of the checkpoint on disk
@@ -371,7 +373,7 @@ def _evaluate_all(model: nn.Module, evaluator: nn.Module, data: Any, recipe: Rec
                           reduce=dist.sum_ if dist.active else None)
         if not dist.is_main:
             continue
-        metrics.write({"kind": split, "iter": i, **result})
+        metrics.write({"kind": split, "iter": i, "epoch": round(i / data.iters_per_epoch, 4), **result})
         log(f"iteration {i:,}: {split} error {result['err']:.2f}% (loss {result['loss']:.4f}, "
             f"{result['images']:,} images{', 10-crop' if views == 10 else ''})")
         if split == "val" and (state["best_val_err"] is None or result["err"] < state["best_val_err"]):
