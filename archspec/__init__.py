@@ -63,15 +63,24 @@ def compile(path_or_name: str | Path, *, input: str | None = None, count: str = 
     return compile_spec(path_or_name, _overrides(overrides), input, count=count, unit=unit)
 
 
-def build(path_or_name: str | Path, *, input: str | None = None, **overrides: Any):
+def build(path_or_name: str | Path, *, input: str | None = None, weights: str | Path | None = None,
+          **overrides: Any):
     """The spec as a `torch.nn.Module` (a torch.fx.GraphModule; `print(model.code)` shows its forward).
 
     Parameters are named as in the spec (`layer1.0.conv1.weight`) and initialised as in the paper;
     `model.archspec` (or `archspec.compiled_of(model)`) is the compiled graph with its shapes, params and MACs.
+    `weights` loads a state_dict file (.pt, .pth, .safetensors, or a run's checkpoint) or published weights by
+    name: "torchvision" (or "IMAGENET1K_V1", "torchvision:IMAGENET1K_V2") for the specs with torchvision's
+    layout, "timm" for the timm-named ones. With another `num_classes` the classifier starts afresh.
     """
     from archspec.compiler.lower import build as run
 
-    return run(path_or_name, _overrides(overrides), input)
+    model = run(path_or_name, _overrides(overrides), input)
+    if weights is not None:
+        from archspec.runtime.weights import load_into
+
+        model.weights_source = load_into(model, model.archspec, weights)
+    return model
 
 
 def render(path_or_name: str | Path, *, level: str = "block", direction: str = "TB", fold: bool = True,

@@ -51,6 +51,16 @@ def add_spec_args(p: argparse.ArgumentParser, *, many: bool = False, optional: b
     p.add_argument("--input", dest="input_shape", metavar="CxHxW", help="input shape, e.g. 3x224x224")
 
 
+def add_weights_arg(p: argparse.ArgumentParser, what: str) -> None:
+    """--weights: a state_dict file (.pt, .pth, .safetensors, a run's checkpoint) or published weights by name."""
+    from archspec import flags
+
+    p.add_argument("--weights", metavar="SOURCE", type=flags.weights_source,
+                   help=f"{what}: a state_dict file (.pt/.pth/.safetensors, or a run's best.pt/last.pt) or published "
+                   "ImageNet weights: torchvision (IMAGENET1K_V1, IMAGENET1K_V2) for torchvision-layout specs, timm "
+                   "for timm-named ones (a classifier of another size starts afresh)")
+
+
 # What torch's allocators say when a request is too big (torch is not imported here).
 _OOM_TEXTS = ("can't allocate memory", "not enough memory", "DefaultCPUAllocator", "CUDA out of memory",
               "out of memory")

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from archspec import flags
-from archspec.cmdbase import (EXIT_OK, Commands, UsageError, add_spec_args, allocation_problem, human_bytes,
-                              out_of_memory)
+from archspec.cmdbase import (EXIT_OK, Commands, UsageError, add_spec_args, add_weights_arg, allocation_problem,
+                              human_bytes, out_of_memory)
 
 command = Commands()
 
@@ -109,6 +109,7 @@ def _register_summary(sub: Any) -> None:
     add_count_args(p)
     p.add_argument("--depth", type=flags.POSITIVE, default=3, help="levels of the module tree to show (default 3)")
     p.add_argument("--batch", type=flags.POSITIVE, default=1, help="batch size for shapes and totals (default 1)")
+    add_weights_arg(p, "check that these weights load into the module and say where they come from")
     p.set_defaults(run=_cmd_summary)
 
 
@@ -116,6 +117,11 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     from archspec.compiler.report import module_summary
 
     c = compile_args(args, args.spec)
+    if args.weights:
+        from archspec.compiler.lower import lower
+        from archspec.runtime.weights import describe, load_into
+
+        print(describe(load_into(_build(c, lower), c, args.weights)))
     print(module_summary(c, args.depth, args.batch))
     return EXIT_OK
 
@@ -129,9 +135,7 @@ def _register_export(sub: Any) -> None:
     p.add_argument("--torchscript", metavar="FILE", type=flags.output_file,
                    help="write a TorchScript module (torch.jit.script)")
     p.add_argument("--program", metavar="FILE", type=flags.output_file, help="write a torch.export program (.pt2)")
-    p.add_argument("--weights", metavar="FILE", type=flags.input_file,
-                   help="load these weights first: a run's best.pt/last.pt (checksum and architecture checked) "
-                   "or a state_dict file")
+    add_weights_arg(p, "load these weights first")
     p.add_argument("--batch", type=flags.POSITIVE, default=1,
                    help="example batch size (the batch axis stays dynamic)")
     p.add_argument("--opset", type=flags.integer(7, 25), default=18, help="ONNX opset (default 18)")
@@ -159,16 +163,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.weights} is the --weights file: writing the export there would destroy it; "
                          "name another file")
     c = compile_args(args, args.spec)
-    from archspec.compiler.export import export_all, load_weights
+    from archspec.compiler.export import export_all
     from archspec.compiler.lower import lower
 
     model = _build(c, lower)
     if args.weights:
-        from archspec.runtime import checkpoint
+        from archspec.runtime.weights import describe, load_into
 
-        state = checkpoint.model_weights(args.weights, checkpoint.architecture(c, model),
-                                         "export it with the spec it was trained with (its run folder's spec.yaml)")
-        load_weights(model, state, args.weights)
+        print(describe(load_into(model, c, args.weights)))
     for line in export_all(c, args, model):
         print(line)
     return EXIT_OK

@@ -144,6 +144,19 @@ def output_file(text: str) -> Path:
     return path
 
 
+NAMED_WEIGHTS = ("torchvision", "timm", "IMAGENET1K_V1", "IMAGENET1K_V2")
+
+
+def weights_source(text: str) -> str:
+    """`--weights`: a file to read, or published weights by name (torchvision[:TAG], IMAGENET1K_V1/V2, timm[:TAG])."""
+    if text.split(":", 1)[0] in NAMED_WEIGHTS and not Path(text).exists():
+        return text
+    try:
+        return str(input_file(text))
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"{e} (or name published weights: {', '.join(NAMED_WEIGHTS)})") from None
+
+
 def input_file(text: str) -> Path:
     """A file to read: it must exist and be a file."""
     path = Path(text).expanduser()

@@ -1,0 +1,402 @@
+"""Weights from elsewhere, for `--weights` (build, summary, export, eval, train) and `archspec.build(weights=...)`.
+
+A source is one of:
+
+- a file: a state_dict saved with `torch.save` (`.pt`, `.pth`; read with `weights_only=True`, never code), an
+  archspec checkpoint (a run's `best.pt`/`last.pt`: checksum and architecture checked), or a `.safetensors` file
+  (read here: a JSON header, then the tensors' bytes; nothing else is executed or imported);
+- published ImageNet weights by name. `torchvision` (its DEFAULT: IMAGENET1K_V2 where there is one, else V1),
+  `torchvision:IMAGENET1K_V1`, or just `IMAGENET1K_V2`, for the specs with torchvision's layout and names;
+  `timm` for the timm-named specs. torchvision's files go through torch.hub's cache (`$TORCH_HOME/hub/
+  checkpoints`, the SHA-256 prefix in each file name checked); timm's through the Hugging Face hub's cache where
+  `huggingface_hub` is installed (the file's SHA-256 checked against the hub's content address). Offline
+  (`ARCHSPEC_OFFLINE=1` or `HF_HUB_OFFLINE=1`, or no network), a missing file is an error naming the URL and
+  where to put it.
+
+Named weights only go into the architecture they were trained for: the spec's convolutions, BN and pooling must
+be those of the shipped spec of that name (so `--set stride_on=1x1` on resnet50_tv is refused, not silently
+wrong). Any spec takes a file. A classifier of another size (`--set num_classes=10`) keeps the rest of the
+network and starts the classifier afresh, which the result says in one line; any other mismatch is an error
+naming the first key that differs and both shapes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from archspec.lang.errors import UserError
+
+TORCHVISION_URL = "https://download.pytorch.org/models/"
+# torchvision's architecture -> its published files by tag (torchvision 0.29's ResNet weights)
+TORCHVISION: dict[str, dict[str, str]] = {
+    "resnet18": {"IMAGENET1K_V1": "resnet18-f37072fd.pth"},
+    "resnet34": {"IMAGENET1K_V1": "resnet34-b627a593.pth"},
+    "resnet50": {"IMAGENET1K_V1": "resnet50-0676ba61.pth", "IMAGENET1K_V2": "resnet50-11ad3fa6.pth"},
+    "resnet101": {"IMAGENET1K_V1": "resnet101-63fe2227.pth", "IMAGENET1K_V2": "resnet101-cd907fc2.pth"},
+    "resnet152": {"IMAGENET1K_V1": "resnet152-394f9c45.pth", "IMAGENET1K_V2": "resnet152-f82ba261.pth"},
+    "resnext50_32x4d": {"IMAGENET1K_V1": "resnext50_32x4d-7cdf4587.pth",
+                        "IMAGENET1K_V2": "resnext50_32x4d-1a0047aa.pth"},
+    "resnext101_32x8d": {"IMAGENET1K_V1": "resnext101_32x8d-8ba56ff5.pth",
+                         "IMAGENET1K_V2": "resnext101_32x8d-110c445d.pth"},
+    "resnext101_64x4d": {"IMAGENET1K_V1": "resnext101_64x4d-173b62eb.pth"},
+    "wide_resnet50_2": {"IMAGENET1K_V1": "wide_resnet50_2-95faca4d.pth",
+                        "IMAGENET1K_V2": "wide_resnet50_2-9ba9bcbe.pth"},
+    "wide_resnet101_2": {"IMAGENET1K_V1": "wide_resnet101_2-32ee1156.pth",
+                         "IMAGENET1K_V2": "wide_resnet101_2-d733dc28.pth"},
+}
+# shipped spec -> torchvision's architecture (the paper-layout resnet50/101/152 stride elsewhere: not listed)
+TORCHVISION_SPECS: dict[str, str] = {
+    "resnet18": "resnet18", "resnet18_tv": "resnet18", "resnet34": "resnet34", "resnet34_b": "resnet34",
+    "resnet34_tv": "resnet34", "resnet50_tv": "resnet50", "resnet101_tv": "resnet101", "resnet152_tv": "resnet152",
+    **{name: name for name in ("resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
+                               "wide_resnet101_2")},
+}
+# shipped spec -> timm's default pretrained weights on the Hugging Face hub (timm 1.0)
+TIMM: dict[str, str] = {
+    "resnet50c": "timm/resnet50c.gluon_in1k", "resnet50d": "timm/resnet50d.ra2_in1k",
+    "resnet50s": "timm/resnet50s.gluon_in1k", "resnet26d": "timm/resnet26d.bt_in1k",
+    "resnet101d": "timm/resnet101d.ra2_in1k", "seresnet50": "timm/seresnet50.a1_in1k",
+    "seresnext50_32x4d": "timm/seresnext50_32x4d.racm_in1k", "resnetv2_50": "timm/resnetv2_50.a1h_in1k",
+}
+TIMM_FILE = "model.safetensors"
+HF_URL = "https://huggingface.co/{repo}/resolve/main/" + TIMM_FILE
+# the ops whose attributes make an architecture what named weights were trained for
+STRUCTURAL = ("conv", "bn", "linear", "maxpool", "avgpool", "global_avgpool", "subsample_pad", "mul", "add")
+
+
+class WeightsError(UserError):
+    """Weights that cannot be used: one line naming the file or source and the fix (exit code 2)."""
+
+
+@dataclass
+class Weights:
+    state: dict[str, torch.Tensor]
+    origin: str                       # what to print: "torchvision IMAGENET1K_V2 (resnet50-11ad3fa6.pth)"
+    sha256: str | None = None         # of the file, where one was read
+    notes: list[str] = field(default_factory=list)
+
+
+def is_named(source: str) -> bool:
+    return source.split(":", 1)[0] in ("torchvision", "timm") or source in ("IMAGENET1K_V1", "IMAGENET1K_V2")
+
+
+def fetch(source: str | os.PathLike, compiled: Any, model: torch.nn.Module) -> Weights:
+    """The weights `source` names, for `compiled` (lowered as `model`): read, hashed and checked, not loaded."""
+    text = os.fspath(source)
+    if is_named(text) and not Path(text).exists():
+        return _named(text, compiled)
+    return read_file(Path(text), compiled, model)
+
+
+def load_into(model: torch.nn.Module, compiled: Any, source: str | os.PathLike) -> Weights:
+    """Fetch the weights `source` names and load them into `model`; the result's `notes` say what changed."""
+    weights = fetch(source, compiled, model)
+    weights.notes.extend(apply(model, compiled, weights))
+    return weights
+
+
+# -- files ------------------------------------------------------------------------------------------------------
+
+def read_file(path: Path, compiled: Any, model: torch.nn.Module) -> Weights:
+    if not path.is_file():
+        hint = " (named sources: torchvision, torchvision:IMAGENET1K_V1, IMAGENET1K_V2, timm)" if os.sep not in str(
+            path) and not path.suffix else ""
+        raise WeightsError(f"no such weights file: {path}{hint}")
+    digest = file_sha256(path)
+    if path.suffix == ".safetensors":
+        return Weights(read_safetensors(path), str(path), digest)
+    from archspec.runtime import checkpoint
+
+    state = checkpoint.model_weights(path, checkpoint.architecture(compiled, model),
+                                     "use the spec it was trained with (its run folder's spec.yaml)")
+    return Weights(dict(state), str(path), digest)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+SAFETENSORS_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64,
+    "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool,
+}
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """A .safetensors file: 8 bytes of header length (little-endian), a JSON header naming each tensor's dtype,
+    shape and byte range, then the bytes. Anything inconsistent is refused in one line."""
+    data = path.read_bytes()
+    bad = f"{path} is not a readable .safetensors file"
+    if len(data) < 8:
+        raise WeightsError(f"{bad}: it is {len(data)} bytes long (truncated?)")
+    n = int.from_bytes(data[:8], "little")
+    if n > len(data) - 8:
+        raise WeightsError(f"{bad}: its header claims {n:,} bytes but the file has {len(data) - 8:,} (truncated?)")
+    try:
+        header = json.loads(data[8:8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise WeightsError(f"{bad}: its header is not JSON") from None
+    if not isinstance(header, dict):
+        raise WeightsError(f"{bad}: its header is not a JSON object")
+    body = memoryview(data)[8 + n:]
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        out[name] = _safetensors_tensor(name, info, body, bad)
+    if not out:
+        raise WeightsError(f"{path} holds no tensors")
+    return out
+
+
+def _safetensors_tensor(name: str, info: Any, body: memoryview, bad: str) -> torch.Tensor:
+    try:
+        dtype = SAFETENSORS_DTYPES[info["dtype"]]
+        shape = [int(s) for s in info["shape"]]
+        start, end = (int(x) for x in info["data_offsets"])
+    except (KeyError, TypeError, ValueError):
+        raise WeightsError(f"{bad}: the header entry of {name} is malformed (or its dtype unsupported)") from None
+    count = 1
+    for s in shape:
+        count *= s
+    size = count * torch.empty((), dtype=dtype).element_size()
+    if not 0 <= start <= end <= len(body) or end - start != size:
+        raise WeightsError(f"{bad}: {name} needs bytes {start}..{end} of {len(body)} for {size} bytes "
+                           "(truncated or damaged?)")
+    if size == 0:
+        return torch.empty(shape, dtype=dtype)
+    return torch.frombuffer(bytearray(body[start:end]), dtype=dtype).reshape(shape)
+
+
+def write_safetensors(path: Path, state: dict[str, torch.Tensor]) -> None:
+    """Write `state` as .safetensors (the format `read_safetensors` reads), whole or not at all."""
+    from archspec.lang.files import atomic_path
+
+    names = {v: k for k, v in SAFETENSORS_DTYPES.items()}
+    header: dict[str, Any] = {}
+    blobs, offset = [], 0
+    for k, t in state.items():
+        raw = t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        header[k] = {"dtype": names[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(len(text).to_bytes(8, "little") + text + b"".join(blobs))
+
+
+# -- named sources ----------------------------------------------------------------------------------------------
+
+def offline() -> bool:
+    return os.environ.get("ARCHSPEC_OFFLINE", "") == "1" or os.environ.get("HF_HUB_OFFLINE", "") == "1"
+
+
+def _named(source: str, compiled: Any) -> Weights:
+    kind, _, tag = source.partition(":")
+    if kind in ("IMAGENET1K_V1", "IMAGENET1K_V2"):
+        kind, tag = "torchvision", kind
+    if kind == "torchvision":
+        arch = TORCHVISION_SPECS.get(compiled.name)
+        if arch is None:
+            raise WeightsError(f"torchvision publishes no weights for {compiled.name}; specs with them: "
+                               f"{', '.join(sorted(TORCHVISION_SPECS))} (the paper-layout resnet50/101/152 stride "
+                               "on the first 1x1: use resnet50_tv ...)")
+        check_structure(compiled, compiled.name)
+        return _torchvision(arch, tag)
+    repo = TIMM.get(compiled.name)
+    if repo is None:
+        raise WeightsError(f"there are no timm weights for {compiled.name}; specs with them: {', '.join(TIMM)}")
+    if tag and not repo.endswith("." + tag):
+        raise WeightsError(f"timm:{tag}: archspec knows {repo} for {compiled.name}; give `timm`, or download "
+                           f"the weights you want and pass the file")
+    check_structure(compiled, compiled.name)
+    return _timm(repo)
+
+
+def _torchvision(arch: str, tag: str) -> Weights:
+    files = TORCHVISION[arch]
+    if tag in ("", "DEFAULT"):  # torchvision's DEFAULT: its best, V2 where there is one
+        tag = "IMAGENET1K_V2" if "IMAGENET1K_V2" in files else "IMAGENET1K_V1"
+    if tag not in files:
+        raise WeightsError(f"torchvision has no {tag} weights for {arch}: it has {', '.join(files)}")
+    name = files[tag]
+    url = TORCHVISION_URL + name
+    path = Path(torch.hub.get_dir()) / "checkpoints" / name
+    prefix = re.search(r"-([0-9a-f]+)\.", name).group(1)  # type: ignore[union-attr]
+    if not path.is_file():
+        _download(url, path, prefix)
+    digest = file_sha256(path)
+    if not digest.startswith(prefix):
+        raise WeightsError(f"{path} does not match its published hash (sha256 {digest[:8]}..., expected "
+                           f"{prefix}...): it is damaged or another file; delete it to download it again")
+    from archspec.compiler.export import load_tensors, state_dict_of
+
+    state = state_dict_of(load_tensors(path, "weights"), path)
+    return Weights(dict(state), f"torchvision {tag} ({name})", digest)
+
+
+def _download(url: str, path: Path, prefix: str) -> None:
+    where = f"put the file there by hand: {path} (torch.hub's cache; TORCH_HOME moves it)"
+    if offline():
+        raise WeightsError(f"{path.name} is not in the cache and downloads are off (offline): fetch {url} and {where}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(url, str(path), hash_prefix=prefix, progress=False)
+    except RuntimeError as e:  # torch.hub's hash check
+        raise WeightsError(f"{url} did not match its published hash ({e}); try again later") from None
+    except OSError as e:
+        raise WeightsError(f"cannot download {url} ({getattr(e, 'reason', None) or e}); {where}") from None
+
+
+def unreachable(host: str) -> str | None:
+    """Why `host` cannot be reached on port 443 (within 10 s), or None when it can."""
+    import socket
+
+    try:
+        socket.create_connection((host, 443), timeout=10).close()
+    except OSError as e:
+        return str(e) or type(e).__name__
+    return None
+
+
+def hub_cache() -> Path:
+    """The Hugging Face hub's cache folder, as huggingface_hub finds it (read now, so tests can move it)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
+def _timm(repo: str) -> Weights:
+    url = HF_URL.format(repo=repo)
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise WeightsError(f"timm's weights come through the Hugging Face hub: pip install huggingface_hub, or "
+                           f"download {url} and pass the file: --weights FILE") from None
+    cache = hub_cache()
+    found = huggingface_hub.try_to_load_from_cache(repo, TIMM_FILE, cache_dir=cache)
+    if not isinstance(found, str):
+        if offline():
+            raise WeightsError(f"{repo} is not in the Hugging Face cache ({cache}) and downloads are off "
+                               f"(offline): download {url} and pass the file: --weights FILE")
+        why = unreachable("huggingface.co")
+        if why:  # the hub's client would retry for half a minute
+            raise WeightsError(f"cannot download {url} ({why}); download it by hand and pass the file: --weights FILE")
+        try:
+            found = huggingface_hub.hf_hub_download(repo, TIMM_FILE, cache_dir=cache)
+        except Exception as e:  # noqa: BLE001 - the hub raises many kinds (HTTP, offline, not found)
+            raise WeightsError(f"cannot download {url} ({type(e).__name__}); download it by hand and pass the "
+                               "file: --weights FILE") from None
+    path = Path(found)
+    digest = file_sha256(path)
+    published = Path(os.path.realpath(path)).name  # the cache stores each file under its content address
+    if re.fullmatch(r"[0-9a-f]{64}", published) and published != digest:
+        raise WeightsError(f"{path} does not match its published hash (sha256 {digest[:8]}..., expected "
+                           f"{published[:8]}...): it is damaged; delete {os.path.realpath(path)} to download it again")
+    return Weights(read_safetensors(path), f"timm {repo.split('/', 1)[1]} ({TIMM_FILE})", digest)
+
+
+# -- checking and loading ---------------------------------------------------------------------------------------
+
+def structure(compiled: Any) -> list[str]:
+    """The ops that make an architecture what weights were trained for, one line each (the classifier's width
+    and BN's initialisation left out: the first may change, the second is overwritten)."""
+    from archspec.compiler.ir import describe_attrs
+
+    g = compiled.graph
+    head = classifier(compiled)
+    lines = []
+    for name in g.nodes:
+        data = g.nodes[name]
+        if data["op"] not in STRUCTURAL:
+            continue
+        attrs = {k: v for k, v in data["attrs"].items() if k != "zero_init" and not (name == head and k == "out")}
+        lines.append(f"{name} = {data['op']}[{describe_attrs(data['op'], attrs)}]")
+    return lines
+
+
+def check_structure(compiled: Any, shipped_name: str) -> None:
+    """Refuse named weights for a spec whose structure is not the shipped one of that name."""
+    from archspec.compiler.analysis import compile_spec
+
+    reference = compile_spec(shipped_name)
+    ours, theirs = structure(compiled), structure(reference)
+    if ours == theirs:
+        return
+    for a, b in zip(ours, theirs):
+        if a != b:
+            raise WeightsError(f"the published weights of {shipped_name} were trained for `{b}`, and this spec has "
+                               f"`{a}`; drop the --set that changes it, or start from a file (--weights FILE)")
+    raise WeightsError(f"the published weights of {shipped_name} were trained for {len(theirs)} such ops, and "
+                       f"this spec has {len(ours)}; drop the --set that changes it")
+
+
+def classifier(compiled: Any) -> str:
+    """The node that holds the classifier's weights: the last node with parameters before the output."""
+    g = compiled.graph
+    name = g.graph["output"]
+    while not g.nodes[name]["meta"].get("params") and g.nodes[name]["inputs"]:
+        name = g.nodes[name]["inputs"][0]
+    return name
+
+
+def apply(model: torch.nn.Module, compiled: Any, weights: Weights) -> list[str]:
+    """Load `weights` into `model`. Keys and shapes must match, except a classifier of another size (started
+    afresh, said in the returned notes) and BN's `num_batches_tracked` (absent from old files)."""
+    own = model.state_dict()
+    state = weights.state
+    head = classifier(compiled)
+    problems = _mismatches(own, state)
+    fresh = [k for k, _ in problems if k.startswith(head + ".") and k in own and k in state]
+    rest = [(k, why) for k, why in problems if k not in fresh]
+    if rest:
+        k, why = rest[0]
+        more = f" (and {len(rest) - 1} more)" if len(rest) > 1 else ""
+        raise WeightsError(f"{weights.origin} does not fit {compiled.name}: {k} {why}{more}; use weights of this "
+                           "architecture")
+    kept = {k: v for k, v in state.items() if k not in fresh}
+    model.load_state_dict(kept, strict=False)
+    if not fresh:
+        return []
+    theirs, mine = state[head + ".weight"].shape[0], own[head + ".weight"].shape[0]
+    return [f"{head} starts afresh: it has {mine} outputs here, {theirs} in the weights; the rest is loaded"]
+
+
+def _mismatches(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> list[tuple[str, str]]:
+    out = []
+    for k, v in own.items():
+        if k not in state:
+            if not k.endswith("num_batches_tracked"):
+                out.append((k, f"{_shape(v)} is missing from the weights"))
+        elif tuple(state[k].shape) != tuple(v.shape):
+            out.append((k, f"is {_shape(state[k])} in the weights, {_shape(v)} in the model"))
+    out.extend((k, f"{_shape(v)} in the weights is not in the model") for k, v in state.items() if k not in own)
+    return out
+
+
+def _shape(t: torch.Tensor) -> str:
+    return "x".join(map(str, t.shape)) if t.dim() else "scalar"
+
+
+def describe(weights: Weights) -> str:
+    """One line for the user: where the weights came from, and what changed."""
+    text = f"weights: {weights.origin}" + (f", sha256 {weights.sha256[:12]}" if weights.sha256 else "")
+    return "; ".join([text, *weights.notes])
+
+
+__all__ = ["Weights", "WeightsError", "apply", "describe", "fetch", "load_into", "read_safetensors",
+           "write_safetensors", "TORCHVISION", "TIMM"]
