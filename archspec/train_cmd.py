@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from archspec import flags
-from archspec.cmdbase import EXIT_OK, Commands, UsageError, add_spec_args
+from archspec.cmdbase import EXIT_OK, Commands, UsageError, add_spec_args, add_weights_arg
 
 command = Commands()
 
@@ -81,6 +81,7 @@ def _register_train(sub: Any) -> None:
     p.add_argument("--tensorboard", action=on_off, default=None,
                    help="also write scalars as TensorBoard events in RUN/tensorboard/ (needs the tensorboard "
                    "package; a resumed run keeps the run's choice)")
+    add_weights_arg(p, "fine-tune: start a new run from these weights")
     _add_recipe_args(p)
     p.set_defaults(run=_cmd_train)
 
@@ -96,7 +97,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         recipe_overrides=args.recipe_overrides, out=args.out, resume=args.resume, seed=args.seed,
         data_dir=args.data_dir, download=args.download, workers=args.workers, device=args.device,
         run_options={k: getattr(args, k) for k in RUN_OPTIONS}, checkpoint_interval=args.checkpoint_interval,
-        checkpoint_minutes=args.checkpoint_minutes, quiet=args.quiet,
+        checkpoint_minutes=args.checkpoint_minutes, quiet=args.quiet, weights=args.weights,
         command=" ".join(["archspec"] + sys.argv[1:]))
     return train_run(request, args.sources)
 
@@ -108,9 +109,10 @@ def _register_eval(sub: Any) -> None:
     p = sub.add_parser("eval", help="evaluate a checkpoint on a data split (single view or 10-crop)")
     add_spec_args(p, optional=True)
     _add_device_args(p, run_options=False)
-    p.add_argument("--checkpoint", required=True, type=flags.input_file,
+    p.add_argument("--checkpoint", type=flags.input_file,
                    help="a run's last.pt/best.pt (spec, recipe and data come from its run folder), or a "
                    "state_dict file (give the spec)")
+    add_weights_arg(p, "instead of --checkpoint, evaluate these weights (give the spec)")
     p.add_argument("--split", default=None, help="val or test (default: test when there is one)")
     p.add_argument("--views", type=int, choices=[1, 10], default=None, help="1, or 10-crop")
     p.add_argument("--batch-size", type=flags.POSITIVE, default=None)
@@ -126,7 +128,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from archspec.runtime.driver import EvalRequest, evaluate_checkpoint
 
     request = EvalRequest(
-        checkpoint=args.checkpoint, spec=args.spec, overrides=args.overrides, input_shape=args.input_shape,
+        checkpoint=args.checkpoint, weights=args.weights, spec=args.spec, overrides=args.overrides, input_shape=args.input_shape,
         split=args.split, views=args.views, batch_size=args.batch_size, train_size=args.train_size,
         val_size=args.val_size, dataset=args.dataset, data_dir=args.data_dir, download=args.download,
         workers=args.workers, device=args.device)

@@ -50,6 +50,9 @@ def train_run(req: TrainRequest, sources: Any) -> int:
             run.acquire()  # one process per folder; stale temporaries go
         dist.barrier()
         state = run.state()
+        if req.resume and req.weights:
+            raise RunError(f"--weights starts a run; a resumed run continues from its own last.pt: drop --weights "
+                           f"(or start a new run in another folder than {out})")
         plan = plan_resume(req, run, state, sources) if req.resume else plan_new(req, run, state, sources)
         if req.resume and state == "finished":
             print(f"{out} holds a finished run ({run.describe()}): nothing left to do", file=sys.stderr)
@@ -72,7 +75,7 @@ def _execute(req: TrainRequest, plan: Plan, run: RunDir, dist: Any, device: Any)
         from archspec.runtime.metrics import require_tensorboard
 
         require_tensorboard()  # before anything is built or written: a missing package is one line (exit 2)
-    model = _build_model(plan, dist, device)
+    model, weights = _build_model(req, plan, dist, device)
     data = _training_data(req, plan, dist, device)
     arch = checkpoint.architecture(plan.compiled, model, plan.spec_text)
     total = plan.recipe.total_iters(data.iters_per_epoch)
@@ -81,8 +84,11 @@ def _execute(req: TrainRequest, plan: Plan, run: RunDir, dist: Any, device: Any)
     if dist.is_main:  # everything is checked: now the folder changes
         if not plan.resume:
             run.clear()
-            run.begin(run_info(req, plan, arch, device, data, total, dist), plan.spec_text,
-                      plan.recipe.to_json() + "\n")
+            info = run_info(req, plan, arch, device, data, total, dist)
+            if weights is not None:
+                info["weights"] = {"source": req.weights, "from": weights.origin, "sha256": weights.sha256,
+                                   "notes": weights.notes}
+            run.begin(info, plan.spec_text, plan.recipe.to_json() + "\n")
         else:
             run.update_info(status="running", resumed=plan.info.get("resumed", 0) + 1)
     dist.barrier()
@@ -94,8 +100,9 @@ def _execute(req: TrainRequest, plan: Plan, run: RunDir, dist: Any, device: Any)
         log.close()
 
 
-def _build_model(plan: Plan, dist: Any, device: Any) -> Any:
-    """The network from the plan's graph, its initial weights from the run's seed (alike in every process)."""
+def _build_model(req: TrainRequest, plan: Plan, dist: Any, device: Any) -> tuple[Any, Any]:
+    """The network from the plan's graph, its initial weights from the run's seed (alike in every process) or
+    from --weights, and those weights (None without)."""
     import torch
 
     from archspec.compiler.lower import lower
@@ -104,13 +111,14 @@ def _build_model(plan: Plan, dist: Any, device: Any) -> Any:
         raise RunError("--sync-bn needs several processes on CUDA (torchrun --nproc_per_node=N ... --device cuda)")
     torch.manual_seed(plan.seed)  # the model's initial weights come from the run's seed (alike in every process)
     model = lower(plan.compiled)
+    weights = _start_weights(req, plan, model)
     if plan.options["checkpoint_activations"]:
         from archspec.runtime.stages import checkpoint_stages
 
         model = checkpoint_stages(model)
     if plan.options["sync_bn"]:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    return model
+    return model, weights
 
 
 def _training_data(req: TrainRequest, plan: Plan, dist: Any, device: Any) -> Any:
@@ -143,6 +151,18 @@ def _resume_state(plan: Plan, run: RunDir, arch: dict[str, Any]) -> dict[str, An
         return checkpoint.training_state(run.last, arch)
     except checkpoint.CheckpointError as e:
         raise RunError(str(e)) from None
+
+
+def _start_weights(req: TrainRequest, plan: Plan, model: Any) -> Any:
+    """Fine-tuning: a new run's model starts from `--weights` (every process reads the same file); the log's first
+    lines say where they come from and what starts afresh."""
+    if not req.weights or plan.resume:
+        return None
+    from archspec.runtime.weights import describe, load_into
+
+    weights = load_into(model, plan.compiled, req.weights)
+    plan.notes.append(describe(weights))
+    return weights
 
 
 def _log_start(log: RunLog, plan: Plan, run: RunDir, data: Any, total: int, dist: Any, device: Any) -> None:
@@ -229,10 +249,14 @@ def evaluate_checkpoint(req: EvalRequest, sources: Any) -> dict[str, Any]:
     from archspec.runtime.evaluate import evaluate
 
     device = pick_device(req.device)
-    run = find_run(req.checkpoint)
+    if (req.checkpoint is None) == (req.weights is None):
+        raise RunError("give one of --checkpoint FILE (a run's checkpoint or a state_dict) and --weights SOURCE "
+                       "(a file, or published weights such as torchvision)")
+    run = find_run(req.checkpoint) if req.checkpoint is not None else None
     if req.spec is None and run is None:
-        raise RunError(f"{req.checkpoint} is not in a run folder: give the spec it was trained with "
-                       f"(`archspec eval SPEC --checkpoint {req.checkpoint}`)")
+        what = f"--checkpoint {req.checkpoint}" if req.checkpoint is not None else f"--weights {req.weights}"
+        raise RunError(f"{req.checkpoint or req.weights} is not in a run folder: give the spec it was trained with "
+                       f"(`archspec eval SPEC {what}`)")
     spec, compiled = load_graph(req.spec if req.spec is not None else run / "spec.yaml",
                                 req.overrides, req.input_shape, sources)
     model = _trained_model(req, run, compiled)
@@ -260,6 +284,11 @@ def _trained_model(req: EvalRequest, run: RunDir | None, compiled: Any) -> Any:
     from archspec.runtime import checkpoint
 
     model = lower(compiled)
+    if req.weights is not None:
+        from archspec.runtime.weights import describe, load_into
+
+        print(describe(load_into(model, compiled, req.weights)), file=sys.stderr)
+        return model
     fix = ("evaluate it with the spec it was trained with"
            + (f" (`archspec eval --checkpoint {req.checkpoint}` takes {run / 'spec.yaml'})" if run else ""))
     try:

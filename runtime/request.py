@@ -47,11 +47,13 @@ class TrainRequest:
     checkpoint_minutes: float = 10.0
     quiet: bool = False
     command: str = ""
+    weights: str | None = None              # --weights: start from these (a new run only)
 
 
 @dataclass
 class EvalRequest:
-    checkpoint: Path
+    checkpoint: Path | None = None          # a run's checkpoint or a state_dict file; or:
+    weights: str | None = None              # --weights: published weights by name, or a file
     spec: str | None = None
     overrides: list[str] = field(default_factory=list)
     input_shape: str | None = None

@@ -216,3 +216,37 @@ def test_export_loads_named_weights(cli, monkeypatch, tmp_path):
     assert "weights: torchvision IMAGENET1K_V1" in r.out
     program = torch.export.load(str(tmp_path / "m.pt2"))
     assert torch.equal(program.state_dict["layer1.0.conv1.weight"], state["layer1.0.conv1.weight"])
+
+
+def test_train_fine_tunes_from_weights_and_records_them(cli, tmp_path):
+    state = made_state("cifar_resnet20", seed=9)
+    torch.save(state, tmp_path / "w.pt")
+    run = tmp_path / "run"
+    r = cli("train", "cifar_resnet20", "--weights", str(tmp_path / "w.pt"), "--set", "num_classes=7",
+            "--dataset", "synthetic", "--iters", "2", "--batch-size", "4", "--eval-interval", "2", "--device", "cpu",
+            "--quiet", "--out", str(run))
+    assert r.code == 0, r.err
+    info = json.loads((run / "run.json").read_text())
+    assert info["weights"]["source"] == str(tmp_path / "w.pt")
+    assert info["weights"]["sha256"] == hashlib.sha256((tmp_path / "w.pt").read_bytes()).hexdigest()
+    assert info["weights"]["notes"] == ["fc starts afresh: it has 7 outputs here, 10 in the weights; the rest is loaded"]
+    assert "weights: " in (run / "log.txt").read_text()
+    from archspec.runtime import checkpoint
+
+    trained = checkpoint.load(run / "last.pt")["model"]
+    fresh = made_state("cifar_resnet20", seed=123, num_classes=7)
+    k = "layer2.1.conv1.weight"  # two small steps from the file, far from any fresh initialisation
+    assert (trained[k] - state[k]).abs().max() < 0.1 * (fresh[k] - state[k]).abs().max()
+    # resuming takes the run's own weights: --weights is refused there
+    r = cli("train", "--resume", "--out", str(run), "--weights", str(tmp_path / "w.pt"))
+    assert r.code == 2 and "--weights starts a run" in r.err
+
+
+def test_eval_takes_weights_instead_of_a_checkpoint(cli, tmp_path):
+    torch.save(made_state("cifar_resnet20"), tmp_path / "w.pt")
+    r = cli("eval", "cifar_resnet20", "--weights", str(tmp_path / "w.pt"), "--dataset", "synthetic", "--device",
+            "cpu", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["images"] == 256 and "weights: " in r.err
+    r = cli("eval", "cifar_resnet20", "--dataset", "synthetic", "--device", "cpu")
+    assert r.code == 2 and "give one of --checkpoint FILE" in r.err
