@@ -39,12 +39,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="archspec", description="Neural-network architectures as YAML: validate, compile, "
                      "lower to PyTorch, train and draw them.")
-    parser.add_argument("--version", action="version", version=f"archspec {__version__}")
+    from archspec.lang import DISTRIBUTION
+
+    parser.add_argument("--version", action="version", version=f"archspec {__version__} ({DISTRIBUTION})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for module in COMMAND_MODULES:
         module.command.add_to(sub)
     return parser
+
+
+def foreign_archspec() -> str | None:
+    """A warning when this environment also holds PyPI's `archspec` (CPU micro-architecture detection, which conda
+    and spack depend on): it installs a Python package named `archspec` too, so one overwrote the other's files."""
+    from importlib import metadata
+
+    from archspec.lang import DISTRIBUTION
+
+    try:
+        other = metadata.distribution("archspec")
+    except metadata.PackageNotFoundError:
+        return None
+    summary = other.metadata.get("Summary") or ""
+    if summary.startswith("Declarative neural-network"):  # this project, installed under its former name
+        return None
+    what = summary or "another project"
+    return (f"archspec: warning: this environment also holds the package `archspec` {other.version} ({what}), "
+            "which installs a Python package of the same name; each overwrites the other's files: install "
+            f"{DISTRIBUTION} in a virtual environment of its own (README, \"Installing\")")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.disable()
     argv = list(sys.argv[1:] if argv is None else argv)
     sources = Sources()  # every spec file the command reads, to quote under a SpecError's diagnostics
+    clash = foreign_archspec()
+    if clash:
+        print(clash, file=sys.stderr)
     try:
         _unknown_top_level_option(argv)
         args = build_parser().parse_args(argv)

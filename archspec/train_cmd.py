@@ -134,7 +134,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         workers=args.workers, device=args.device)
     result = evaluate_checkpoint(request, args.sources)
     if args.json:
-        print(json.dumps(result))
+        from archspec.runtime.metrics import strict_tree
+
+        print(json.dumps(strict_tree(result), allow_nan=False))
     else:
         views = result["views"]
         print(f"{result['spec']} on {result['split']} ({result['images']:,} images, {views} "
@@ -162,6 +164,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     try:
         text = plot_runs(args.runs, args.output, title=args.title, ymax=args.ymax)
     except ImportError:  # the message names the extra to install
-        raise UsageError("archspec plot needs matplotlib: pip install 'archspec[train]'") from None
+        from archspec.lang import install_hint
+
+        raise UsageError(f"archspec plot needs matplotlib: {install_hint('train')}") from None
     print(text)
     return EXIT_OK

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from archspec.runtime.inputs import check_fit, data_config, open_data, pick_device
-from archspec.runtime.plan import Plan, load_graph, plan_new, plan_resume, resolve_recipe
+from archspec.runtime.plan import Plan, load_graph, plan_new, plan_resume, resolve_recipe, weights_recipe
 from archspec.runtime.request import (EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, OPTION_FIELDS, RUN_OPTIONS,
                                       EvalRequest, RunError, TrainRequest)
 from archspec.runtime.rundir import RunDir, find_run
@@ -260,7 +260,7 @@ def evaluate_checkpoint(req: EvalRequest, sources: Any) -> dict[str, Any]:
     spec, compiled = load_graph(req.spec if req.spec is not None else run / "spec.yaml",
                                 req.overrides, req.input_shape, sources)
     model = _trained_model(req, run, compiled)
-    recipe, data_dir = _eval_recipe(req, run, spec.recipe)
+    recipe, data_dir = _eval_recipe(req, run, spec.recipe, spec.name)
     data = open_data(data_config(recipe, spec.input_shape, data_dir, device, 0, compiled.output_shape[0],
                                  req.workers, req.download))
     check_fit(spec.name, spec.input_shape, compiled.output_shape[0], data)
@@ -299,7 +299,7 @@ def _trained_model(req: EvalRequest, run: RunDir | None, compiled: Any) -> Any:
     return model
 
 
-def _eval_recipe(req: EvalRequest, run: RunDir | None, base: Any) -> tuple[Any, Path | None]:
+def _eval_recipe(req: EvalRequest, run: RunDir | None, base: Any, spec_name: str) -> tuple[Any, Path | None]:
     """The recipe evaluation follows (the run folder's, else the spec's `base`, with the options given) and the
     data location (given, else the run's)."""
     info: dict[str, Any] = {}
@@ -309,7 +309,11 @@ def _eval_recipe(req: EvalRequest, run: RunDir | None, base: Any) -> tuple[Any, 
             base = json.loads(run.read_text("recipe.json"))
         except ValueError:
             raise RunError(f"{run / 'recipe.json'} is damaged: give the data options (--train-size, ...)") from None
-    recipe = resolve_recipe(base, {"batch_size": req.batch_size, "views": req.views, "train_size": req.train_size,
-                                   "val_size": req.val_size, "dataset": req.dataset}, [])
+    options = {"batch_size": req.batch_size, "views": req.views, "train_size": req.train_size,
+               "val_size": req.val_size, "dataset": req.dataset}
+    recipe = resolve_recipe(base, options, [])
+    recipe, notes = weights_recipe(recipe, req.weights, spec_name, base, options, [])
+    for note in notes:
+        print(note, file=sys.stderr)
     data_dir = req.data_dir or (Path(info["data_dir"]) if info.get("data_dir") else None)
     return recipe, data_dir

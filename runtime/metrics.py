@@ -41,8 +41,9 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, TextIO
 
-DISTRIBUTION = "archspec"  # the name pip knows archspec by (pyproject.toml's project.name)
-INSTALL_TENSORBOARD = f"pip install '{DISTRIBUTION}[tensorboard]'"
+from archspec.lang import install_hint
+
+INSTALL_TENSORBOARD = install_hint("tensorboard")
 NONFINITE = "nonfinite"  # the key that names a record's non-finite fields
 _NONFINITE_VALUES = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 EVAL_KINDS = ("val", "test")
@@ -69,6 +70,25 @@ def encode_record(record: dict[str, Any]) -> str:
     if flagged:
         out[NONFINITE] = flagged
     return json.dumps(out, allow_nan=False)
+
+
+def strict_tree(value: Any) -> Any:
+    """`value` with every mapping's non-finite numbers as null and named under `"nonfinite"`, at any depth (for
+    run.json and `archspec eval --json`, which hold records inside other mappings)."""
+    if isinstance(value, dict):
+        return json.loads(encode_record({k: strict_tree(v) for k, v in value.items()}))
+    if isinstance(value, (list, tuple)):
+        return [strict_tree(v) for v in value]
+    return value
+
+
+def read_tree(value: Any) -> Any:
+    """The inverse of `strict_tree`: flagged nulls back to float nan/inf at any depth (old bare tokens read as is)."""
+    if isinstance(value, dict):
+        return decode_record(json.dumps({k: read_tree(v) for k, v in value.items()}, allow_nan=True))
+    if isinstance(value, list):
+        return [read_tree(v) for v in value]
+    return value
 
 
 def decode_record(line: str) -> dict[str, Any] | None:

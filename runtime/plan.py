@@ -128,6 +128,22 @@ def resolve_recipe(base: dict[str, Any] | None, options: dict[str, Any], generic
         raise RunError(str(e)) from None
 
 
+def weights_recipe(recipe: Any, weights: str | None, spec_name: str, base: Any, options: dict[str, Any],
+                   generic: list[str]) -> tuple[Any, list[str]]:
+    """The recipe with the inputs that named `weights` expect (their normalisation; an image folder's eval resize
+    and crop) where the user did not set them, and the note that says so."""
+    from archspec.runtime.weights import expected_inputs
+
+    given = {g.split("=", 1)[0].strip() for g in generic}
+    fields = {k: v for k, v in expected_inputs(weights, spec_name, recipe.data["dataset"]["name"]).items()
+              if k not in given and recipe.data[k.split(".")[0]].get(k.split(".")[1]) != v}
+    if not fields:
+        return recipe, []
+    changed = resolve_recipe(base, options, [f"{k}={v}" for k, v in fields.items()] + list(generic))
+    shown = ", ".join(f"{k}={v}" for k, v in fields.items())
+    return changed, [f"recipe: {shown}, as the {weights} weights expect (--recipe FIELD=VALUE sets another)"]
+
+
 def plan_new(req: TrainRequest, run: RunDir, state: str, sources: Any) -> Plan:
     """The plan of a new run in `run` (whose state is `state`), or the RunError that refuses it."""
     where = run.path
@@ -148,7 +164,8 @@ def plan_new(req: TrainRequest, run: RunDir, state: str, sources: Any) -> Plan:
                        "--resume --out RUN to continue a run")
     spec, compiled = load_graph(req.spec, req.overrides, req.input_shape, sources)
     recipe = resolve_recipe(spec.recipe, req.recipe_options, req.recipe_overrides)
-    notes = []
+    recipe, notes = weights_recipe(recipe, req.weights, spec.name, spec.recipe, req.recipe_options,
+                                   req.recipe_overrides)
     if state == "failed_start":
         info = run.marker() or {}
         notes.append(f"replacing the run in {where} that ended before its first checkpoint (started "

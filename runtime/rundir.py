@@ -13,7 +13,9 @@ What the folder holds, and when it is written:
 |            | the spec's name and hashes, `status` (running/finished/diverged/interrupted/failed), `final` |
 | `spec.yaml` | the resolved spec (a spec itself); its SHA-256 is in run.json and in every checkpoint |
 | `recipe.json` | the recipe after overrides |
-| `metrics.jsonl`, `log.txt` | records and the log, appended |
+| `metrics.jsonl`, `log.txt` | records (strict JSON) and the log, appended |
+| `evals.csv` | a row per evaluation, rebuilt from metrics.jsonl when a run starts or resumes |
+| `tensorboard/` | with `--tensorboard`: TensorBoard event files |
 | `last.pt`, `best.pt` | checkpoints (runtime.checkpoint) |
 
 Every folder is in one of these states (`state()`): `new` (absent or empty), `foreign` (files that no archspec
@@ -39,7 +41,7 @@ from archspec.lang.files import os_problem, remove_stale_temporaries, write_text
 
 RUN_FORMAT = "archspec-run"
 LOCK = ".archspec.lock"
-RUN_FILES = ("run.json", "spec.yaml", "recipe.json", "metrics.jsonl", "log.txt", "last.pt", "best.pt")
+RUN_FILES = ("run.json", "spec.yaml", "recipe.json", "metrics.jsonl", "evals.csv", "log.txt", "last.pt", "best.pt")
 
 
 class RunDirError(UserError):
@@ -148,8 +150,10 @@ class RunDir:
 
     def marker(self) -> dict[str, Any] | None:
         """run.json if it is an archspec run's (its marker), else None (absent, damaged or someone else's)."""
+        from archspec.runtime.metrics import read_tree
+
         try:
-            info = json.loads((self.path / "run.json").read_text(encoding="utf-8"))
+            info = read_tree(json.loads((self.path / "run.json").read_text(encoding="utf-8")))
         except (OSError, ValueError):
             return None
         return info if isinstance(info, dict) and info.get("format") == RUN_FORMAT else None
@@ -193,7 +197,9 @@ class RunDir:
         write_text(self.path / "recipe.json", recipe_json)
 
     def write_info(self, info: dict[str, Any]) -> None:
-        write_text(self.path / "run.json", json.dumps(info, indent=2) + "\n")
+        from archspec.runtime.metrics import strict_tree
+
+        write_text(self.path / "run.json", json.dumps(strict_tree(info), indent=2, allow_nan=False) + "\n")
 
     def update_info(self, **fields: Any) -> None:
         info = self.marker()

@@ -285,8 +285,10 @@ def _timm(repo: str) -> Weights:
     try:
         import huggingface_hub
     except ImportError:
-        raise WeightsError(f"timm's weights come through the Hugging Face hub: pip install huggingface_hub, or "
-                           f"download {url} and pass the file: --weights FILE") from None
+        from archspec.lang import install_hint
+
+        raise WeightsError(f"timm's weights come through the Hugging Face hub: pip install huggingface_hub "
+                           f"({install_hint('hub')}), or download {url} and pass the file: --weights FILE") from None
     cache = hub_cache()
     found = huggingface_hub.try_to_load_from_cache(repo, TIMM_FILE, cache_dir=cache)
     if not isinstance(found, str):
@@ -308,6 +310,42 @@ def _timm(repo: str) -> Weights:
         raise WeightsError(f"{path} does not match its published hash (sha256 {digest[:8]}..., expected "
                            f"{published[:8]}...): it is damaged; delete {os.path.realpath(path)} to download it again")
     return Weights(read_safetensors(path), f"timm {repo.split('/', 1)[1]} ({TIMM_FILE})", digest)
+
+
+# -- the inputs published weights expect ---------------------------------------------------------------------------
+
+# timm's weights: (normalisation, eval crop, eval resize) from each default pretrained config (timm 1.0; the resize
+# is the crop divided by its crop_pct)
+TIMM_INPUTS: dict[str, tuple[str, int, int]] = {
+    "resnet50c": ("imagenet", 224, 256), "resnet50d": ("imagenet", 224, 256), "resnet50s": ("imagenet", 224, 256),
+    "resnet26d": ("imagenet", 224, 256), "resnet101d": ("imagenet", 256, 269), "seresnet50": ("imagenet", 224, 236),
+    "seresnext50_32x4d": ("imagenet", 224, 256), "resnetv2_50": ("inception", 224, 236),
+}
+
+
+def expected_inputs(source: str | None, spec_name: str, dataset: str) -> dict[str, Any]:
+    """The recipe fields that named weights were trained and evaluated with: the normalisation always, and the
+    evaluation's resize and crop on an image folder (torchvision: 224 crops of a 256 resize for V1, 232 for V2).
+    Empty for a file: its inputs are the user's to know."""
+    if source is None or not is_named(source) or Path(source).exists():
+        return {}
+    kind, _, tag = source.partition(":")
+    if kind == "timm":
+        if spec_name not in TIMM_INPUTS:
+            return {}
+        norm, crop, resize = TIMM_INPUTS[spec_name]
+    else:
+        arch = TORCHVISION_SPECS.get(spec_name)
+        if arch is None:
+            return {}
+        files = TORCHVISION[arch]
+        tag = kind if kind.startswith("IMAGENET1K") else (tag or "DEFAULT")
+        v2 = tag == "IMAGENET1K_V2" or (tag == "DEFAULT" and "IMAGENET1K_V2" in files) or arch == "resnext101_64x4d"
+        norm, crop, resize = "imagenet", 224, (232 if v2 else 256)
+    fields: dict[str, Any] = {"dataset.normalize": norm}
+    if dataset == "imagenet_folder":
+        fields.update({"eval.crop": crop, "eval.resize": resize})
+    return fields
 
 
 # -- checking and loading ---------------------------------------------------------------------------------------

@@ -42,8 +42,9 @@ def make_data(config: DataConfig) -> Data:
         import importlib.util
 
         if importlib.util.find_spec("PIL") is None:
-            raise DataError("image folders are decoded with Pillow, which is not installed: "
-                            "pip install 'archspec[train]'")
+            from archspec.lang import install_hint
+
+            raise DataError(f"image folders are decoded with Pillow, which is not installed: {install_hint('train')}")
     if config.name == "cifar10":
         return load_cifar10(config)
     if config.name == "synthetic":

@@ -15,7 +15,7 @@ from torch import Tensor
 from archspec.runtime.data.common import DataError, why, worker_message
 
 DATASETS = ("cifar10", "imagenet_folder", "synthetic")
-NORMALIZATIONS = ("per_pixel_mean", "per_channel", "none")
+NORMALIZATIONS = ("per_pixel_mean", "per_channel", "none", "imagenet", "inception")
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 MEAN_IMAGES = 2000          # train images that estimate an image folder's pixel statistics
 SYNTHETIC_VAL = 256         # images in the synthetic "val" split
@@ -37,7 +37,7 @@ class DataConfig:
     device: torch.device
     train_size: int | None = None  # cifar10: images used for training (default 45000 of 50000); folders: a cap
     val_size: int | None = None    # cifar10: held-out "val" images of the 50000 (default 5000); folders: a cap
-    normalize: str = "per_pixel_mean"  # "per_pixel_mean" | "per_channel" | "none"
+    normalize: str = "per_pixel_mean"  # "per_pixel_mean" | "per_channel" | "none" | "imagenet" | "inception"
     augment: list[dict] = field(default_factory=list)  # recipe entries, e.g. {"op": "pad_crop", "pad": 4}
     image_size: int | None = None  # synthetic / imagenet crop size
     classes: int | None = None     # number of classes; at least the number the data holds

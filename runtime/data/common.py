@@ -134,9 +134,22 @@ class Normalizer:
         return rgb01[:, :, None, None] * (255.0 * self.scale)
 
 
+# Fixed per-channel mean and std of [0, 1] pixels that published weights expect (no statistics are taken):
+# torchvision's and most of timm's ImageNet weights, and the Inception-style 0.5 / 0.5 of others (timm's resnetv2_50).
+FIXED_NORMALIZATIONS = {
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "inception": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+}
+
+
 def normalizer(kind: str, total: Tensor | None, total_sq: Tensor | None, count: int, device: torch.device,
                 source: str) -> Normalizer:
-    """The normaliser from per-pixel sums (float64, 0..255 units) of `count` images of `source`."""
+    """The normaliser from per-pixel sums (float64, 0..255 units) of `count` images of `source` (or fixed)."""
+    if kind in FIXED_NORMALIZATIONS:
+        mean, std = FIXED_NORMALIZATIONS[kind]
+        return Normalizer(torch.tensor(mean, device=device).view(3, 1, 1) * 255,
+                          1 / (torch.tensor(std, device=device).view(3, 1, 1) * 255),
+                          f"scaled to [0,1], then the {kind} mean {mean} and std {std}")
     if kind == "none" or total is None or total_sq is None:
         zero = torch.zeros(3, 1, 1, device=device)
         return Normalizer(zero, torch.full((3, 1, 1), 1 / 255, device=device), "scaled to [0,1]")

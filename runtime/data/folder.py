@@ -14,7 +14,7 @@ from torch import Tensor
 
 from archspec.runtime.data.base import (Batch, BatchStream, Data, DataConfig, FOLDER_OPS, IMAGE_SUFFIXES,
                                         MEAN_IMAGES, check_start, class_count)
-from archspec.runtime.data.common import (DataError, Normalizer, Op, cpu_generator, describe_ops, epoch_order,
+from archspec.runtime.data.common import (FIXED_NORMALIZATIONS, DataError, Normalizer, Op, cpu_generator, describe_ops, epoch_order,
                                           fixed_subset, normalizer, parse_augment, pca_rgb, ten_crop, why)
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ class FolderData(Data):
 
     def normalizer(self, paths: np.ndarray, labels: np.ndarray) -> Normalizer:
         kind = self.config.normalize
-        if kind == "none":
+        if kind in ("none", *FIXED_NORMALIZATIONS):
             return normalizer(kind, None, None, 0, self.device, "train")
         cache = self.root / f".archspec-mean-{self.size}.pt"
         count = min(MEAN_IMAGES, len(paths))

@@ -82,7 +82,7 @@ class TensorData(Data):
         self.out_size = out
         self.input_shape = (pool.shape[1], out, out)
         total = total_sq = None
-        if config.normalize != "none":
+        if config.normalize in ("per_pixel_mean", "per_channel"):
             total, total_sq = pixel_sums(pool, train_index)
         self.norm = normalizer(config.normalize, total, total_sq, self.train_size, self.device, "train")
 

@@ -333,3 +333,28 @@ def test_codes_in_docs_are_in_the_catalogue():
     text = (ROOT / "docs" / "spec-format.md").read_text()
     for code in set(re.findall(r"\bE\d{3}\b", text)):
         assert code in CODES, code
+
+
+def test_the_other_archspec_package_in_the_environment_is_named_in_a_warning(cli, monkeypatch):
+    from importlib import metadata
+
+    class Other:
+        version = "0.2.5"
+        metadata = {"Summary": "A library to query system architecture"}
+
+    real = metadata.distribution
+    monkeypatch.setattr(metadata, "distribution", lambda name: Other() if name == "archspec" else real(name))
+    r = cli("list")
+    assert r.code == 0
+    assert r.err.startswith("archspec: warning: this environment also holds the package `archspec` 0.2.5")
+    assert "install archspec-nn in a virtual environment of its own" in r.err
+    monkeypatch.setattr(metadata, "distribution", real)
+    assert cli("list").err == ""
+
+
+def test_the_distribution_is_archspec_nn_and_the_command_archspec(cli, root):
+    import tomllib
+
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "archspec-nn" and project["scripts"] == {"archspec": "archspec.cli:main"}
+    assert cli("--version").out.strip().endswith("(archspec-nn)")

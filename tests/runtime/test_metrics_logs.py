@@ -97,6 +97,16 @@ def test_nonfinite_evaluation_losses_are_strict_json_with_a_flag(overflowing_run
     assert all("nonfinite" not in r for r in back)
 
 
+def test_run_json_with_a_nonfinite_final_loss_is_strict_json_too(overflowing_run):
+    info = strict((overflowing_run / "run.json").read_text())  # its `final` holds the last val and test records
+    final = info["final"]
+    assert final["final_test"]["loss"] is None and final["final_test"]["nonfinite"] == {"loss": "nan"}
+    from archspec.runtime.rundir import RunDir
+
+    back = RunDir(overflowing_run).info()["final"]  # read back: the numbers again
+    assert math.isnan(back["final_test"]["loss"]) and back["final_val"]["loss"] == math.inf
+
+
 def test_the_encoder_refuses_what_it_cannot_flag():
     assert metrics.encode_record({"kind": "val", "loss": -math.inf}) == \
         '{"kind": "val", "loss": null, "nonfinite": {"loss": "-inf"}}'
@@ -183,7 +193,7 @@ def test_tensorboard_without_the_package_is_one_line_and_exit_2(cli, cifar_dir, 
     assert r.code == 2
     assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
     assert "--tensorboard" in r.err and metrics.INSTALL_TENSORBOARD in r.err
-    assert "pip install 'archspec[tensorboard]'" == metrics.INSTALL_TENSORBOARD
+    assert "pip install 'archspec-nn[tensorboard]'" == metrics.INSTALL_TENSORBOARD
     assert not run.exists()  # refused before training started: nothing written
 
 

@@ -250,3 +250,58 @@ def test_eval_takes_weights_instead_of_a_checkpoint(cli, tmp_path):
     assert json.loads(r.out)["images"] == 256 and "weights: " in r.err
     r = cli("eval", "cifar_resnet20", "--dataset", "synthetic", "--device", "cpu")
     assert r.code == 2 and "give one of --checkpoint FILE" in r.err
+
+
+def image_folder(root, classes=("daisy", "rose", "tulip"), per_class=(4, 2)):
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(0)
+    for split, n in zip(("train", "val"), per_class):
+        for c in classes:
+            (root / split / c).mkdir(parents=True)
+            for i in range(n):
+                pixels = torch.randint(0, 256, (72, 96, 3), generator=g, dtype=torch.uint8).numpy()
+                Image.fromarray(pixels).save(root / split / c / f"{i}.jpg")
+    return root
+
+
+def test_named_weights_bring_the_inputs_they_expect(cli, monkeypatch, tmp_path):
+    pytest.importorskip("PIL")
+    seed_torchvision(monkeypatch, tmp_path, "resnet18", made_state("resnet18_tv", seed=10))
+    folder = image_folder(tmp_path / "flowers")
+    run = tmp_path / "run"
+    r = cli("train", "resnet18_tv", "--weights", "torchvision", "--set", "num_classes=3", "--dataset",
+            "imagenet_folder", "--data-dir", str(folder), "--iters", "1", "--batch-size", "4", "--views", "1",
+            "--workers", "0", "--device", "cpu", "--quiet", "--out", str(run))
+    assert r.code == 0, r.err
+    recipe = json.loads((run / "recipe.json").read_text())
+    assert recipe["dataset"]["normalize"] == "imagenet"
+    assert (recipe["eval"]["resize"], recipe["eval"]["crop"]) == (256, 224)  # torchvision's V1 evaluation
+    log = (run / "log.txt").read_text()
+    assert "dataset.normalize=imagenet" in log and "fc starts afresh" in log
+    r = cli("eval", "resnet18_tv", "--weights", "IMAGENET1K_V1", "--set", "num_classes=3", "--dataset",
+            "imagenet_folder", "--data-dir", str(folder), "--views", "1", "--workers", "0", "--device", "cpu")
+    assert r.code == 0, r.err
+    assert "recipe: dataset.normalize=imagenet, as the IMAGENET1K_V1 weights expect" in r.err
+    # what the user sets wins
+    from archspec.runtime.plan import resolve_recipe, weights_recipe
+
+    base = archspec.load("resnet18_tv").recipe
+    mine = resolve_recipe(base, {"dataset": "imagenet_folder"}, ["dataset.normalize=none"])
+    kept, notes = weights_recipe(mine, "torchvision", "resnet18_tv", base, {"dataset": "imagenet_folder"},
+                                 ["dataset.normalize=none"])
+    assert kept.data["dataset"]["normalize"] == "none" and notes == []
+    assert W.expected_inputs("timm", "resnetv2_50", "cifar10") == {"dataset.normalize": "inception"}
+    assert W.expected_inputs(str(tmp_path / "any.pt"), "resnet18_tv", "imagenet_folder") == {}
+
+
+def test_the_fixed_normalisations_are_those_the_weights_were_trained_with():
+    from archspec.runtime.data.common import normalizer
+
+    x = torch.tensor([[[[255]], [[0]], [[128]]]], dtype=torch.uint8)
+    got = normalizer("imagenet", None, None, 0, torch.device("cpu"), "train")(x).flatten()
+    expected = (torch.tensor([1.0, 0.0, 128 / 255]) - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor(
+        [0.229, 0.224, 0.225])
+    assert torch.allclose(got, expected, atol=1e-6)
+    got = normalizer("inception", None, None, 0, torch.device("cpu"), "train")(x).flatten()
+    assert torch.allclose(got, torch.tensor([1.0, -1.0, 128 / 127.5 - 1]), atol=1e-6)

@@ -200,7 +200,7 @@ def _recipe_schema() -> dict:
         "dataset": obj({
             "name": {"enum": ["cifar10", "imagenet_folder", "synthetic"]},
             "train_size": nonneg, "val_size": nonneg, "classes": count, "image_size": count,
-            "normalize": {"enum": ["per_pixel_mean", "per_channel", "none"]},
+            "normalize": {"enum": ["per_pixel_mean", "per_channel", "none", "imagenet", "inception"]},
         }),
         "augment": {"type": "array", "items": {"$ref": "#/$defs/augment"}},
         "batch_size": count,
