@@ -47,11 +47,6 @@ def load_tensors(path: str | os.PathLike, what: str) -> Any:
         raise BadFile(f"cannot read {what} from {path}: {_load_problem(e)}") from None
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """A state_dict from a file (a plain state_dict saved with torch.save)."""
-    return state_dict_of(load_tensors(path, "weights"), path)
-
-
 def state_dict_of(data: Any, path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """`data` (read from `path`) if it is a state_dict: a mapping of names to tensors."""
     if not isinstance(data, dict) or not data or not all(isinstance(v, torch.Tensor) for v in data.values()):

@@ -91,7 +91,7 @@ def test_help_and_version_exit_0(cli):
     r = cli("--help")
     assert r.code == 0 and "validate" in r.out
     r = cli("--version")
-    assert r.code == 0 and re.fullmatch(r"archspec \d+\.\d+\.\d+\s*", r.out)
+    assert r.code == 0 and re.fullmatch(r"archspec \d+\.\d+\.\d+ \(archspec-nn\)\s*", r.out)
 
 
 def test_internal_error_exit_1_one_line(cli, monkeypatch):
