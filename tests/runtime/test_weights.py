@@ -305,3 +305,11 @@ def test_the_fixed_normalisations_are_those_the_weights_were_trained_with():
     assert torch.allclose(got, expected, atol=1e-6)
     got = normalizer("inception", None, None, 0, torch.device("cpu"), "train")(x).flatten()
     assert torch.allclose(got, torch.tensor([1.0, -1.0, 128 / 127.5 - 1]), atol=1e-6)
+
+
+def test_a_conv_classifier_head_starts_afresh_too(tmp_path):
+    torch.save(made_state("resnetv2_50", seed=11), tmp_path / "v2.pt")
+    model = archspec.build("resnetv2_50", weights=tmp_path / "v2.pt", num_classes=10)
+    assert model.weights_source.notes == [
+        "head.fc starts afresh: it has 10 outputs here, 1000 in the weights; the rest is loaded"]
+    assert model.get_submodule("head.fc").weight.shape == (10, 2048, 1, 1)
