@@ -170,7 +170,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.weights:
         from archspec.runtime.weights import describe, load_into
 
-        print(describe(load_into(model, c, args.weights)))
+        print(describe(load_into(model, c, args.weights, fresh_head=False)))
     for line in export_all(c, args, model):
         print(line)
     return EXIT_OK

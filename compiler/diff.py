@@ -557,7 +557,10 @@ def _change(a: int, b: int, exact: bool = False) -> str:
     if a == b:
         return "="
     text = f"{b - a:+,}" if exact else signed_eng(b - a)
-    return text + (f" ({(b - a) / a:+.1%})" if a else " (new)")
+    if not a:
+        return text + " (new)"
+    percent = 100 * (b - a) / a
+    return text + (f" ({percent:+.1f}%)" if abs(percent) >= 0.05 else f" ({percent:+.1g}%)")  # never "-0.0%"
 
 
 # -- JSON -----------------------------------------------------------------------------------------------------------

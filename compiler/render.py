@@ -93,6 +93,11 @@ def _annotation(c: Any, members: Iterable[str], annotate: Iterable[str]) -> str 
     return " · ".join(parts) or None
 
 
+def _within(scope: tuple[str, ...], outer: tuple[str, ...]) -> bool:
+    """Is a node of `scope` in the block `outer` or in a block around it (a prefix of it)?"""
+    return tuple(outer[:len(scope)]) == tuple(scope)
+
+
 def layer_picture(c: Any, fold: bool = True) -> Picture:
     """Every op (BN and ReLU folded into the op before them unless `fold` is False); identities vanish."""
     g = c.graph
@@ -108,8 +113,12 @@ def layer_picture(c: Any, fold: bool = True) -> Picture:
             prev = owner[data["inputs"][0]]
             box = boxes[prev]
             head = g.nodes[box.members[0]]["op"]
-            # BN and ReLU join the op before them when they are its only reader; an add takes only its ReLU
-            if users[box.members[-1]] == [name] and head != "input" and (head != "add" or data["op"] == "relu"):
+            # BN and ReLU join the op before them when they are its only reader, in its block or one around it
+            # (never into the block before: a pre-activation block's first BN stays in it); an add takes only its
+            # ReLU
+            inside = _within(data["scope"], g.nodes[box.members[0]]["scope"])
+            if (users[box.members[-1]] == [name] and head != "input" and inside
+                    and (head != "add" or data["op"] == "relu")):
                 box.members.append(name)
                 owner[name] = prev
                 continue

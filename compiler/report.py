@@ -135,18 +135,19 @@ def _op_text(g: Any, name: str) -> str | None:
 def markdown_table(compiled: Sequence[Any]) -> str:
     """Rows per stage, a column per model, then params and FLOPs rows: Table 1 of the ResNet paper."""
     stages: list[str] = []
-    sizes: dict[str, str] = {}
+    sizes: dict[str, dict[str, None]] = {}  # each stage's output sizes, in model order, once each
     descs = []
     for c in compiled:
         descs.append(stage_descriptions(c))
         for s in c.stages():
             if s.name not in stages:
                 stages.append(s.name)
-                sizes[s.name] = "x".join(map(str, s.output[1:])) if len(s.output) == 3 else fmt_shape(s.output)
+            size = "x".join(map(str, s.output[1:])) if len(s.output) == 3 else fmt_shape(s.output)
+            sizes.setdefault(s.name, {})[size] = None
     header = ["stage", "output size"] + [c.name for c in compiled]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for s in stages:
-        cells = [s, sizes[s]] + ["<br>".join(d.get(s, [])) or "" for d in descs]
+        cells = [s, " / ".join(sizes[s])] + ["<br>".join(d.get(s, [])) or "" for d in descs]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("| params | | " + " | ".join(f"{c.params / 1e6:.1f} M" for c in compiled) + " |")
     unit = "FLOPs" if compiled and compiled[0].unit == "flops" else "FLOPs (multiply-adds)"

@@ -97,8 +97,11 @@ def first_difference(ours: list[str], theirs: list[str]) -> tuple[str, str] | No
     return None
 
 
-def arch_difference(stored: dict[str, Any], wanted: dict[str, Any]) -> str | None:
-    """The first difference between two identities in words, or None when they are the same architecture."""
+def arch_difference(stored: dict[str, Any], wanted: dict[str, Any], ignore: str | None = None) -> str | None:
+    """The first difference between two identities in words, or None when they are the same architecture.
+    `ignore` names a node (a classifier that fine-tuning starts afresh) whose tensors and op may differ."""
+    if ignore is not None:
+        stored, wanted = _without(stored, ignore), _without(wanted, ignore)
     a, b = stored.get("tensors") or [], wanted.get("tensors") or []
     sa, sb = {k: tuple(s) for k, s in a}, {k: tuple(s) for k, s in b}
     for k, shape in sb.items():
@@ -109,29 +112,37 @@ def arch_difference(stored: dict[str, Any], wanted: dict[str, Any]) -> str | Non
     for k, shape in sa.items():
         if k not in sb:
             return f"the checkpoint's {k} {_shape(shape)} is not in the model"
-    if stored.get("graph_sha256") == wanted.get("graph_sha256"):
+    if ignore is None and stored.get("graph_sha256") == wanted.get("graph_sha256"):
         return None
     ga, gb = stored.get("graph") or [], wanted.get("graph") or []
     diff = first_difference(ga, gb)
     if diff is None:
-        return "the graphs differ"
+        return None if ignore is not None else "the graphs differ"
     if diff[0] and diff[1]:
         return f"the checkpoint has `{diff[0]}` where the model has `{diff[1]}`"
     return f"the checkpoint's graph has {len(ga)} ops, the model's {len(gb)}"
+
+
+def _without(identity: dict[str, Any], node: str) -> dict[str, Any]:
+    """An architecture identity without `node`'s tensors and op line."""
+    return {**identity, "graph_sha256": None,
+            "tensors": [t for t in identity.get("tensors") or [] if not t[0].startswith(node + ".")],
+            "graph": [line for line in identity.get("graph") or [] if not line.strip().startswith(f"%{node} = ")]}
 
 
 def _shape(shape: Any) -> str:
     return "x".join(map(str, shape)) if shape else "scalar"
 
 
-def check_architecture(path: Path, data: dict[str, Any], wanted: dict[str, Any], fix: str) -> None:
+def check_architecture(path: Path, data: dict[str, Any], wanted: dict[str, Any], fix: str,
+                       ignore: str | None = None) -> None:
     """Refuse a checkpoint of another architecture, naming the first difference and `fix`."""
     stored = data.get("arch") or {}
-    diff = arch_difference(stored, wanted)
+    diff = arch_difference(stored, wanted, ignore)
     if diff is not None:
         what = stored.get("name", "another network")
         if what == wanted.get("name"):
-            what = f"another {what} (another configuration of it)"
+            raise CheckpointError(f"{path} holds {what} in another configuration (other --set values): {diff}; {fix}")
         raise CheckpointError(f"{path} holds {what}, not {wanted.get('name')}: {diff}; {fix}")
 
 
@@ -150,14 +161,14 @@ def save(path: str | os.PathLike, state: dict[str, Any]) -> None:
             f.write(buffer.getbuffer())
 
 
-def _read(path: Path) -> Any:
+def _read(path: Path, what: str = "checkpoint") -> Any:
     from archspec.compiler.export import BadFile, load_tensors
 
     try:
-        return load_tensors(path, "checkpoint")
+        return load_tensors(path, what)
     except BadFile as e:
         text = str(e)
-        if "truncated or damaged" in text:  # "save it again" is no advice for a run's checkpoint
+        if "truncated or damaged" in text and what == "checkpoint":  # "save it again" is no advice for a run's
             text = (f"{path} is truncated or damaged (an incomplete copy?): restore it from a whole copy, or start "
                     "a new run")
         raise CheckpointError(text) from None
@@ -190,18 +201,46 @@ def model_weights(path: str | os.PathLike, wanted: dict[str, Any], fix: str) -> 
     """The model weights in `path` for the architecture `wanted`: from an archspec checkpoint (checksum and
     architecture checked; `fix` says what to do on a mismatch) or from a plain state_dict file (whose keys and
     shapes the caller checks when loading it)."""
-    from archspec.compiler.export import BadFile, state_dict_of
+    return weights_in(path, wanted, fix)[0]
 
+
+# the keys under which training scripts commonly save a model's state_dict
+WRAPPERS = ("state_dict", "model", "model_state_dict", "module", "net")
+
+
+def weights_in(path: str | os.PathLike, wanted: dict[str, Any], fix: str, ignore: str | None = None,
+               what: str = "checkpoint") -> tuple[dict[str, torch.Tensor], str | None]:
+    """`model_weights`, with a plain file's state_dict also found inside a common wrapper ({"state_dict": ...},
+    {"model": ...}) and without DDP's `module.` prefix; the second value says what was unwrapped. `ignore` is a
+    node (a classifier starting afresh) whose difference does not make a checkpoint another architecture."""
     path = Path(path)
-    data = _read(path)
+    data = _read(path, what)
     if is_checkpoint(data):
         data = _verified(path, data)
-        check_architecture(path, data, wanted, fix)
-        return data["model"]
+        check_architecture(path, data, wanted, fix, ignore)
+        return data["model"], None
+    return plain_state(data, path)
+
+
+def plain_state(data: Any, path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
+    from archspec.compiler.export import BadFile, state_dict_of
+
+    how = []
+    if isinstance(data, dict) and not all(isinstance(v, torch.Tensor) for v in data.values()):
+        for key in WRAPPERS:
+            inner = data.get(key)
+            if isinstance(inner, dict) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
+                data = inner
+                how.append(f"the state_dict under {key!r}")
+                break
     try:
-        return state_dict_of(data, path)
+        state = state_dict_of(data, path)
     except BadFile as e:
-        raise CheckpointError(str(e)) from None
+        raise CheckpointError(f"{e}; save one with torch.save(model.state_dict(), ...)") from None
+    if all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+        how.append("its keys without DDP's `module.` prefix")
+    return state, ("read " + " and ".join(how)) if how else None
 
 
 def training_state(path: str | os.PathLike, wanted: dict[str, Any]) -> dict[str, Any]:

@@ -86,7 +86,9 @@ def _execute(req: TrainRequest, plan: Plan, run: RunDir, dist: Any, device: Any)
             run.clear()
             info = run_info(req, plan, arch, device, data, total, dist)
             if weights is not None:
-                info["weights"] = {"source": req.weights, "from": weights.origin, "sha256": weights.sha256,
+                given = Path(req.weights)
+                info["weights"] = {"source": str(given.resolve()) if given.exists() else req.weights,
+                                   "from": weights.origin, "sha256": weights.sha256,
                                    "notes": weights.notes}
             run.begin(info, plan.spec_text, plan.recipe.to_json() + "\n")
         else:
@@ -250,8 +252,8 @@ def evaluate_checkpoint(req: EvalRequest, sources: Any) -> dict[str, Any]:
 
     device = pick_device(req.device)
     if (req.checkpoint is None) == (req.weights is None):
-        raise RunError("give one of --checkpoint FILE (a run's checkpoint or a state_dict) and --weights SOURCE "
-                       "(a file, or published weights such as torchvision)")
+        raise RunError("give exactly one of --checkpoint FILE (a run's checkpoint or a state_dict) and --weights "
+                       "SOURCE (a file, or published weights such as torchvision)")
     run = find_run(req.checkpoint) if req.checkpoint is not None else None
     if req.spec is None and run is None:
         what = f"--checkpoint {req.checkpoint}" if req.checkpoint is not None else f"--weights {req.weights}"
@@ -287,7 +289,7 @@ def _trained_model(req: EvalRequest, run: RunDir | None, compiled: Any) -> Any:
     if req.weights is not None:
         from archspec.runtime.weights import describe, load_into
 
-        print(describe(load_into(model, compiled, req.weights)), file=sys.stderr)
+        print(describe(load_into(model, compiled, req.weights, fresh_head=False)), file=sys.stderr)
         return model
     fix = ("evaluate it with the spec it was trained with"
            + (f" (`archspec eval --checkpoint {req.checkpoint}` takes {run / 'spec.yaml'})" if run else ""))

@@ -88,24 +88,26 @@ def is_named(source: str) -> bool:
     return source.split(":", 1)[0] in ("torchvision", "timm") or source in ("IMAGENET1K_V1", "IMAGENET1K_V2")
 
 
-def fetch(source: str | os.PathLike, compiled: Any, model: torch.nn.Module) -> Weights:
-    """The weights `source` names, for `compiled` (lowered as `model`): read, hashed and checked, not loaded."""
+def fetch(source: str | os.PathLike, compiled: Any, model: torch.nn.Module, fresh_head: bool = True) -> Weights:
+    """The weights `source` names, for `compiled` (lowered as `model`): read, hashed and checked, not loaded.
+    With `fresh_head`, a run's checkpoint whose classifier has another size is still this architecture."""
     text = os.fspath(source)
     if is_named(text) and not Path(text).exists():
         return _named(text, compiled)
-    return read_file(Path(text), compiled, model)
+    return read_file(Path(text), compiled, model, fresh_head)
 
 
-def load_into(model: torch.nn.Module, compiled: Any, source: str | os.PathLike) -> Weights:
-    """Fetch the weights `source` names and load them into `model`; the result's `notes` say what changed."""
-    weights = fetch(source, compiled, model)
-    weights.notes.extend(apply(model, compiled, weights))
+def load_into(model: torch.nn.Module, compiled: Any, source: str | os.PathLike, fresh_head: bool = True) -> Weights:
+    """Fetch the weights `source` names and load them into `model`; the result's `notes` say what changed. Without
+    `fresh_head` (eval, export), a classifier of another size is refused rather than started afresh."""
+    weights = fetch(source, compiled, model, fresh_head)
+    weights.notes.extend(apply(model, compiled, weights, fresh_head))
     return weights
 
 
 # -- files ------------------------------------------------------------------------------------------------------
 
-def read_file(path: Path, compiled: Any, model: torch.nn.Module) -> Weights:
+def read_file(path: Path, compiled: Any, model: torch.nn.Module, fresh_head: bool = True) -> Weights:
     if not path.is_file():
         hint = " (named sources: torchvision, torchvision:IMAGENET1K_V1, IMAGENET1K_V2, timm)" if os.sep not in str(
             path) and not path.suffix else ""
@@ -115,9 +117,10 @@ def read_file(path: Path, compiled: Any, model: torch.nn.Module) -> Weights:
         return Weights(read_safetensors(path), str(path), digest)
     from archspec.runtime import checkpoint
 
-    state = checkpoint.model_weights(path, checkpoint.architecture(compiled, model),
-                                     "use the spec it was trained with (its run folder's spec.yaml)")
-    return Weights(dict(state), str(path), digest)
+    state, note = checkpoint.weights_in(path, checkpoint.architecture(compiled, model),
+                                        "use the spec it was trained with (its run folder's spec.yaml)",
+                                        ignore=classifier(compiled) if fresh_head else None, what="weights")
+    return Weights(dict(state), str(path), digest, [note] if note else [])
 
 
 def file_sha256(path: Path) -> str:
@@ -212,8 +215,8 @@ def _named(source: str, compiled: Any) -> Weights:
         arch = TORCHVISION_SPECS.get(compiled.name)
         if arch is None:
             raise WeightsError(f"torchvision publishes no weights for {compiled.name}; specs with them: "
-                               f"{', '.join(sorted(TORCHVISION_SPECS))} (the paper-layout resnet50/101/152 stride "
-                               "on the first 1x1: use resnet50_tv ...)")
+                               f"{', '.join(sorted(TORCHVISION_SPECS))} (the paper-layout resnet50, resnet101 and "
+                               "resnet152 stride on the first 1x1; their _tv twins take torchvision's weights)")
         check_structure(compiled, compiled.name)
         return _torchvision(arch, tag)
     repo = TIMM.get(compiled.name)
@@ -293,8 +296,8 @@ def _timm(repo: str) -> Weights:
     found = huggingface_hub.try_to_load_from_cache(repo, TIMM_FILE, cache_dir=cache)
     if not isinstance(found, str):
         if offline():
-            raise WeightsError(f"{repo} is not in the Hugging Face cache ({cache}) and downloads are off "
-                               f"(offline): download {url} and pass the file: --weights FILE")
+            raise WeightsError(f"{repo} is not in the Hugging Face cache ({cache / ('models--' + repo.replace('/', '--'))})"
+                               f" and downloads are off (offline): download {url} and pass the file: --weights FILE")
         why = unreachable("huggingface.co")
         if why:  # the hub's client would retry for half a minute
             raise WeightsError(f"cannot download {url} ({why}); download it by hand and pass the file: --weights FILE")
@@ -392,9 +395,10 @@ def classifier(compiled: Any) -> str:
     return name
 
 
-def apply(model: torch.nn.Module, compiled: Any, weights: Weights) -> list[str]:
+def apply(model: torch.nn.Module, compiled: Any, weights: Weights, fresh_head: bool = True) -> list[str]:
     """Load `weights` into `model`. Keys and shapes must match, except a classifier of another size (started
-    afresh, said in the returned notes) and BN's `num_batches_tracked` (absent from old files)."""
+    afresh with `fresh_head`, said in the returned notes; refused without) and BN's `num_batches_tracked` (absent
+    from old files)."""
     own = model.state_dict()
     state = weights.state
     head = classifier(compiled)
@@ -406,11 +410,16 @@ def apply(model: torch.nn.Module, compiled: Any, weights: Weights) -> list[str]:
         more = f" (and {len(rest) - 1} more)" if len(rest) > 1 else ""
         raise WeightsError(f"{weights.origin} does not fit {compiled.name}: {k} {why}{more}; use weights of this "
                            "architecture")
+    if fresh:
+        theirs, mine = state[head + ".weight"].shape[0], own[head + ".weight"].shape[0]
+        if not fresh_head:
+            raise WeightsError(f"{weights.origin} has {theirs} outputs in {head}, and this {compiled.name} {mine}: a "
+                               f"classifier started afresh would be random here; drop --set num_classes (to fine-tune "
+                               "to other classes, use archspec train --weights)")
     kept = {k: v for k, v in state.items() if k not in fresh}
     model.load_state_dict(kept, strict=False)
     if not fresh:
         return []
-    theirs, mine = state[head + ".weight"].shape[0], own[head + ".weight"].shape[0]
     return [f"{head} starts afresh: it has {mine} outputs here, {theirs} in the weights; the rest is loaded"]
 
 

@@ -10,5 +10,6 @@ DISTRIBUTION = "archspec-nn"
 
 
 def install_hint(extra: str) -> str:
-    """The pip command that installs an optional extra, e.g. `pip install 'archspec-nn[train]'`."""
-    return f"pip install '{DISTRIBUTION}[{extra}]'"
+    """The pip command that installs an optional extra, e.g. `pip install 'archspec-nn[train]'`, and its form in a
+    source checkout."""
+    return f"pip install '{DISTRIBUTION}[{extra}]' (in a checkout: pip install -e '.[{extra}]')"

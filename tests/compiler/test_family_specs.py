@@ -126,3 +126,46 @@ def test_the_paper_table_still_reads_like_the_paper():
     v2 = stage_descriptions(archspec.compile("resnetv2_50"))
     assert v2["conv1"] == ["7x7, 64, stride 2", "3x3 max pool, stride 2"]
     assert v2["conv4_x"] == ["[1x1, 256; 3x3, 256; 1x1, 1024] x 6"]
+
+
+def test_a_pre_activation_blocks_first_bn_is_drawn_in_its_block():
+    from archspec.compiler.render import layer_picture
+
+    boxes = layer_picture(archspec.compile("resnetv2_50")).boxes
+    owner = {m: name for name, box in boxes.items() for m in box.members}
+    assert owner["stem.pool"] == "stem.pool" and boxes["stem.pool"].members == ["stem.pool"]
+    assert owner["stages.0.blocks.0.act1"] == "stages.0.blocks.0.norm1"
+    deep = layer_picture(archspec.compile("resnet50d")).boxes
+    assert "bn1" in deep["conv1.6"].members  # leaving a block still folds: the stem's last conv takes its BN
+
+
+def test_table_gives_each_stage_size_of_every_column():
+    from archspec.compiler.report import markdown_table
+
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip()
+            for line in markdown_table([archspec.compile("resnetv2_50"), archspec.compile("resnet50_tv")]).splitlines()}
+    assert rows["conv1"] == "56x56 / 112x112" and rows["conv2_x"] == "56x56"
+
+
+def test_drop_path_rate_refuses_stacks_that_do_not_know_their_place(tmp_path):
+    spec = tmp_path / "mini.yaml"
+    spec.write_text("archspec: 1\nname: mini\nimports: [archspec:lib/resnet.yaml]\ninput: [3, 32, 32]\n"
+                    "network:\n  - conv1: {op: conv, out: 16, kernel: 3, pad: 1}\n"
+                    "  - layer1: {use: stack, width: 16, blocks: 2}\n"
+                    "  - layer2: {use: stack, width: 32, blocks: 2, stride: 2}\n")
+    assert archspec.compile(spec).params > 0  # no stochastic depth: nothing to place
+    with pytest.raises(archspec.SpecError, match="drop_path_rate needs each stack's place in the whole net"):
+        archspec.compile(spec, drop_path_rate=0.2)
+    spec.write_text(spec.read_text().replace("blocks: 2}", "blocks: 2, total: 4}").replace(
+        "blocks: 2, stride: 2}", "blocks: 2, stride: 2, first: 2, total: 4}"))
+    assert drop_probs(archspec.compile(spec, drop_path_rate=0.3)) == pytest.approx([0.0, 0.1, 0.2, 0.3])
+
+
+@pytest.mark.parametrize("name, sets, fragment", [
+    ("resnet50", {"widths": [64, 128]}, "4 entries each, got 2 and 4"),
+    ("resnet18", {"depths": [2, 2, 2, 2, 2]}, "4 entries each, got 4 and 5"),
+    ("cifar_resnet", {"widths": [16, 32]}, "3 entries, got 2"),
+])
+def test_stage_lists_of_the_wrong_length_say_so(name, sets, fragment):
+    with pytest.raises(archspec.SpecError, match=fragment):
+        archspec.compile(name, **sets)

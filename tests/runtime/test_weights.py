@@ -249,7 +249,7 @@ def test_eval_takes_weights_instead_of_a_checkpoint(cli, tmp_path):
     assert r.code == 0, r.err
     assert json.loads(r.out)["images"] == 256 and "weights: " in r.err
     r = cli("eval", "cifar_resnet20", "--dataset", "synthetic", "--device", "cpu")
-    assert r.code == 2 and "give one of --checkpoint FILE" in r.err
+    assert r.code == 2 and "give exactly one of --checkpoint FILE" in r.err
 
 
 def image_folder(root, classes=("daisy", "rose", "tulip"), per_class=(4, 2)):
@@ -279,6 +279,7 @@ def test_named_weights_bring_the_inputs_they_expect(cli, monkeypatch, tmp_path):
     assert (recipe["eval"]["resize"], recipe["eval"]["crop"]) == (256, 224)  # torchvision's V1 evaluation
     log = (run / "log.txt").read_text()
     assert "dataset.normalize=imagenet" in log and "fc starts afresh" in log
+    seed_torchvision(monkeypatch, tmp_path, "resnet18", made_state("resnet18_tv", seed=12, num_classes=3))
     r = cli("eval", "resnet18_tv", "--weights", "IMAGENET1K_V1", "--set", "num_classes=3", "--dataset",
             "imagenet_folder", "--data-dir", str(folder), "--views", "1", "--workers", "0", "--device", "cpu")
     assert r.code == 0, r.err
@@ -313,3 +314,38 @@ def test_a_conv_classifier_head_starts_afresh_too(tmp_path):
     assert model.weights_source.notes == [
         "head.fc starts afresh: it has 10 outputs here, 1000 in the weights; the rest is loaded"]
     assert model.get_submodule("head.fc").weight.shape == (10, 2048, 1, 1)
+
+
+def test_eval_and_export_refuse_a_classifier_that_would_be_random(cli, tmp_path):
+    torch.save(made_state("cifar_resnet20"), tmp_path / "w.pt")
+    for args in (["eval", "cifar_resnet20", "--dataset", "synthetic", "--device", "cpu"],
+                 ["export", "cifar_resnet20", "--program", str(tmp_path / "m.pt2")]):
+        r = cli(*args, "--set", "num_classes=7", "--weights", str(tmp_path / "w.pt"))
+        assert r.code == 2, args
+        assert "has 10 outputs in fc, and this cifar_resnet20 7" in r.err and "archspec train --weights" in r.err
+        assert len(r.err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.pt2").exists()
+
+
+def test_a_runs_checkpoint_fine_tunes_to_other_classes_but_not_to_another_network(cli, tmp_path):
+    run = tmp_path / "run"
+    base = ["--dataset", "synthetic", "--iters", "2", "--batch-size", "4", "--eval-interval", "2", "--device", "cpu",
+            "--quiet"]
+    assert cli("train", "cifar_resnet20", "--set", "num_classes=7", *base, "--out", str(run)).code == 0
+    r = cli("train", "cifar_resnet20", "--weights", str(run / "best.pt"), *base, "--out", str(tmp_path / "ft"))
+    assert r.code == 0, r.err
+    assert "fc starts afresh: it has 10 outputs here, 7 in the weights" in (tmp_path / "ft" / "log.txt").read_text()
+    r = cli("summary", "cifar_plain20", "--set", "num_classes=7", "--weights", str(run / "best.pt"))
+    assert r.code == 2 and "holds cifar_resnet20, not cifar_plain20" in r.err
+
+
+def test_common_wrappers_and_ddp_prefixes_are_unwrapped_and_said(tmp_path):
+    state = made_state("cifar_resnet20", seed=13)
+    torch.save({"epoch": 3, "state_dict": {"module." + k: v for k, v in state.items()}}, tmp_path / "w.pt")
+    model = archspec.build("cifar_resnet20", weights=tmp_path / "w.pt")
+    assert same_tensors(model.state_dict(), state)
+    assert model.weights_source.notes == ["read the state_dict under 'state_dict' and its keys without DDP's "
+                                          "`module.` prefix"]
+    torch.save({"epoch": 3, "optimizer": {}}, tmp_path / "bad.pt")
+    with pytest.raises(archspec.lang.errors.UserError, match=r"holds no state_dict .*save one with torch.save"):
+        archspec.build("cifar_resnet20", weights=tmp_path / "bad.pt")
