@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 from archspec.compiler.analysis import Compiled, stage_blocks
 from archspec.compiler.ir import describe_attrs, order
-from archspec.compiler.report import eng, table
+from archspec.compiler.report import eng, table, title
 from archspec.lang.ops import fmt_shape
 
 LEVELS = ("stage", "block", "layer")
@@ -43,7 +43,8 @@ class Op:
         return self.op + (f"[{attrs}]" if attrs else "")
 
     def to_dict(self, prefix: str = "") -> dict[str, Any]:
-        return {"name": relative(self.name, prefix), "op": self.op, "attrs": self.attrs, "shape": list(self.shape),
+        attrs = {k: v for k, v in self.attrs.items() if v is not None}  # unset optional attributes say nothing
+        return {"name": relative(self.name, prefix), "op": self.op, "attrs": attrs, "shape": list(self.shape),
                 "params": self.params, "macs": self.macs}
 
 
@@ -384,11 +385,6 @@ def format_diff(d: Diff, level: str = "block") -> str:
     return "\n".join(lines)
 
 
-def _label(c: Compiled) -> str:
-    sets = ", ".join(f"{k}={v}" for k, v in c.spec.overrides.items())
-    return f"{c.name}  ({c.spec.display}{'; ' + sets if sets else ''})"
-
-
 def _unit_name(c: Compiled) -> str:
     return "FLOPs" if c.unit == "flops" else "MACs"
 
@@ -397,7 +393,7 @@ def _header(d: Diff) -> list[str]:
     unit = _unit_name(d.b)
     rows = []
     for tag, c in (("A", d.a), ("B", d.b)):
-        rows.append([tag, _label(c), f"{c.params:,} params", f"{eng(c.total())} {unit}", f"{c.depth} layers",
+        rows.append([tag, title(c), f"{c.params:,} params", f"{eng(c.total())} {unit}", f"{c.depth} layers",
                      f"{c.graph.number_of_nodes() - 1:,} ops", f"-> {fmt_shape(c.output_shape)}"])
     lines = _aligned(rows, "", right=(False, False, True, True, True, True, False))
     if d.equal:

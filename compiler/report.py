@@ -34,9 +34,20 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence
     return "\n".join(lines)
 
 
+def overrides_text(c: Any) -> str:
+    """The `--set` values a spec was compiled with, as `n=200, shortcut=C` (empty without)."""
+    return ", ".join(f"{k}={v}" for k, v in c.spec.overrides.items())
+
+
+def title(c: Any) -> str:
+    """`resnet50  (specs/resnet50.yaml; depths=[3, 4, 23, 3])`: the name, the file and the --set values."""
+    sets = overrides_text(c)
+    return f"{c.name}  ({c.spec.display}{'; ' + sets if sets else ''})"
+
+
 def summary(c: Any) -> str:
     unit = "FLOPs" if c.unit == "flops" else "MACs"
-    lines = [f"{c.name}  ({c.spec.display})"]
+    lines = [title(c)]
     if c.spec.description:
         lines.append(f"  {c.spec.description}")
     rows = [
@@ -144,7 +155,8 @@ def markdown_table(compiled: Sequence[Any]) -> str:
                 stages.append(s.name)
             size = "x".join(map(str, s.output[1:])) if len(s.output) == 3 else fmt_shape(s.output)
             sizes.setdefault(s.name, {})[size] = None
-    header = ["stage", "output size"] + [c.name for c in compiled]
+    header = ["stage", "output size"] + [c.name + (f" ({overrides_text(c)})" if c.spec.overrides else "")
+                                         for c in compiled]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for s in stages:
         cells = [s, " / ".join(sizes[s])] + ["<br>".join(d.get(s, [])) or "" for d in descs]

@@ -169,3 +169,11 @@ def test_drop_path_rate_refuses_stacks_that_do_not_know_their_place(tmp_path):
 def test_stage_lists_of_the_wrong_length_say_so(name, sets, fragment):
     with pytest.raises(archspec.SpecError, match=fragment):
         archspec.compile(name, **sets)
+
+
+def test_compile_and_table_name_the_set_values(cli):
+    r = cli("compile", "resnet50", "--set", "depths=[3,4,23,3]")
+    assert r.code == 0 and r.out.splitlines()[0] == "resnet50  (specs/resnet50.yaml; depths=[3, 4, 23, 3])"
+    r = cli("table", "resnet50", "--set", "stem=deep")
+    assert r.out.splitlines()[0] == "| stage | output size | resnet50 (stem=deep) |"
+    assert "3x3, 32, stride 2" in r.out
