@@ -28,6 +28,10 @@ def _runs(paths: Sequence[Path]) -> list[tuple[str, list[dict[str, Any]]]]:
     out = []
     for path in paths:
         metrics = path / "metrics.jsonl"
+        if not path.exists():
+            raise PlotError(f"no such folder: {path} (not a run folder): give folders made by `archspec train`")
+        if path.is_file():
+            raise PlotError(f"{path} is a file, not a run folder: give the folder that holds it ({path.parent})")
         if not metrics.is_file():
             raise PlotError(f"{path} is not a run folder (it has no metrics.jsonl): give folders made by "
                             "`archspec train`")
@@ -41,7 +45,9 @@ def _runs(paths: Sequence[Path]) -> list[tuple[str, list[dict[str, Any]]]]:
         except (OSError, ValueError, AttributeError):
             pass
         out.append((name, records))
-    return out
+    names = [n for n, _ in out]
+    # runs of the same spec are told apart by their folders
+    return [(f"{n} ({Path(p).name})" if names.count(n) > 1 else n, rec) for (n, rec), p in zip(out, paths)]
 
 
 def _number(value: Any) -> float:
@@ -65,17 +71,19 @@ def plot_runs(paths: Sequence[Path], output: str | Path, *, title: str | None = 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     scale = 1e4 if max(r["iter"] for _, rec in runs for r in rec if "iter" in r) >= 2e4 else 1
+    kinds = set()
     for k, (name, records) in enumerate(runs):
         colour = colours[k % len(colours)]
         train = [r for r in records if r.get("kind") == "train"]
         ax.plot([r["iter"] / scale for r in train], [_number(r.get("train_err")) for r in train], "--", lw=1,
-                color=colour, alpha=0.8)
+                color=colour, alpha=0.8, marker="." if len(train) < 6 else None)
         held = [r for r in records if r.get("kind") == "test"] or [r for r in records if r.get("kind") == "val"]
         label = name
-        if held:
+        if held:  # a few points get markers: a curve of one evaluation is still seen
             ax.plot([r["iter"] / scale for r in held], [_number(r.get("err")) for r in held], "-", lw=2.2,
-                    color=colour)
+                    color=colour, marker="o" if len(held) < 6 else None, markersize=4)
             label += f" ({held[-1]['kind']} {_number(held[-1].get('err')):.2f}%)"
+            kinds.add(held[-1]["kind"])
         ax.plot([], [], "-", lw=2.2, color=colour, label=label)
     ax.plot([], [], "--", lw=1, color="grey", label="training error (dashed)")
     ax.set_xlabel("iterations" + (" (1e4)" if scale != 1 else ""))
@@ -85,8 +93,10 @@ def plot_runs(paths: Sequence[Path], output: str | Path, *, title: str | None = 
     else:
         ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="upper right")
-    ax.set_title(title or "training (dashed) and test (bold) error")
+    ax.legend(fontsize=8, loc="best")
+    held_name = {"test": "test", "val": "validation"}.get(next(iter(kinds)), "held-out") if len(kinds) == 1 else (
+        "test and validation" if kinds else "held-out")
+    ax.set_title(title or f"training (dashed) and {held_name} (bold) error")
     fig.tight_layout()
     try:
         with atomic_path(output) as tmp:
