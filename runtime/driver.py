@@ -113,7 +113,7 @@ def _build_model(req: TrainRequest, plan: Plan, dist: Any, device: Any) -> tuple
         raise RunError("--sync-bn needs several processes on CUDA (torchrun --nproc_per_node=N ... --device cuda)")
     torch.manual_seed(plan.seed)  # the model's initial weights come from the run's seed (alike in every process)
     model = lower(plan.compiled)
-    weights = _start_weights(req, plan, model)
+    weights = _start_weights(req, plan, model, dist)
     if plan.options["checkpoint_activations"]:
         from archspec.runtime.stages import checkpoint_stages
 
@@ -155,14 +155,19 @@ def _resume_state(plan: Plan, run: RunDir, arch: dict[str, Any]) -> dict[str, An
         raise RunError(str(e)) from None
 
 
-def _start_weights(req: TrainRequest, plan: Plan, model: Any) -> Any:
-    """Fine-tuning: a new run's model starts from `--weights` (every process reads the same file); the log's first
-    lines say where they come from and what starts afresh."""
+def _start_weights(req: TrainRequest, plan: Plan, model: Any, dist: Any) -> Any:
+    """Fine-tuning: a new run's model starts from `--weights`; the log's first lines say where they come from and
+    what starts afresh. Under torchrun the first process fetches them (a download, into the shared cache) before
+    the others read the same file; a classifier that starts afresh does so from the run's seed in every process."""
     if not req.weights or plan.resume:
         return None
     from archspec.runtime.weights import describe, load_into
 
+    if not dist.is_main:
+        dist.barrier()  # the first process has the file in the cache now (or has failed, which ends the group)
     weights = load_into(model, plan.compiled, req.weights)
+    if dist.is_main:
+        dist.barrier()
     plan.notes.append(describe(weights))
     return weights
 

@@ -88,3 +88,20 @@ def test_a_global_batch_that_does_not_split_is_refused(spec, tmp_path, cifar_dir
     proc = subprocess.run(torchrun(*a), capture_output=True, text=True)
     assert proc.returncode != 0
     assert "does not split evenly over 2 processes" in proc.stderr
+
+
+def test_two_processes_fine_tune_from_the_same_weights(spec, tmp_path, cifar_dir):
+    import archspec
+
+    torch.manual_seed(5)
+    torch.save(archspec.build(str(spec)).state_dict(), tmp_path / "w.pt")
+    one, two = tmp_path / "one", tmp_path / "two"
+    extra = ("--weights", str(tmp_path / "w.pt"))
+    assert subprocess.run([sys.executable, "-m", "archspec", *args(spec, one, cifar_dir, *extra, iters=10)]
+                          ).returncode == 0
+    proc = subprocess.run(torchrun(*args(spec, two, cifar_dir, *extra, iters=10)), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert close(losses(one), losses(two))
+    assert (two / "log.txt").read_text().count("weights: ") == 1  # said once, by the first process
+    info = json.loads((two / "run.json").read_text())
+    assert info["weights"]["source"] == str(tmp_path / "w.pt") and info["processes"] == 2
