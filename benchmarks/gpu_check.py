@@ -15,6 +15,11 @@ Sections (each records what it measured, or why it was skipped; a failure in one
 5. `resnet1202_memory`: ResNet-1202 at batch 128 (8 on a CPU), peak memory with and without
    --checkpoint-activations.
 6. `ddp`: a 2-process run through torchrun (NCCL when 2 GPUs exist; gloo on a CPU).
+7. `family`: the ResNet family's newer ops on the device (grouped convs, squeeze-and-excitation's sigmoid and
+   broadcast mul, pre-activation, average-pooled shortcuts, drop path at drop_path_rate=0.1): training steps of
+   resnext50_32x4d, seresnet50, resnetv2_50 and resnet50d in bf16 + channels_last on CUDA, finite losses, the
+   fraction of samples drop path zeroed against its probability, and images/s; then a fine-tuning start (a
+   state_dict of 1000 classes into a 10-class model on the device).
 
 A GPU box without internet may hold torch but not jsonschema or graphviz: `python benchmarks/fetch_wheels.py`
 downloads the wheels archspec needs (on a machine with internet) into `.wheels/`; see docs/training.md.
@@ -255,7 +260,76 @@ def markdown(results: dict[str, Any], env: dict[str, Any]) -> str:
     lo = results.get("lowering_overhead", {})
     if lo.get("ok"):
         lines += ["", "## Lowering overhead", "", "```", lo["output"], "```"]
+    f = results.get("family", {})
+    if f.get("ok"):
+        lines += ["", "## The ResNet family (drop_path_rate 0.1)", ""]
+        lines += [f"- {k}: {v}" for k, v in f.items() if k not in ("ok", "seconds")]
     return "\n".join(lines) + "\n"
+
+
+# -- 7. the ResNet family -----------------------------------------------------------------------------------------
+
+def family(device: torch.device, quick: bool, work: Path) -> dict[str, Any]:
+    import archspec
+
+    cuda = device.type == "cuda"
+    size, batch, steps = (64, 4, 2) if quick else (224, 64, 10)
+    out: dict[str, Any] = {}
+    for name in ("resnext50_32x4d", "seresnet50", "resnetv2_50", "resnet50d"):
+        torch.manual_seed(0)
+        model = archspec.build(name, drop_path_rate=0.1).to(device).train()
+        fmt = torch.channels_last if cuda else torch.contiguous_format
+        model = model.to(memory_format=fmt)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        x = torch.randn(batch, 3, size, size, device=device).to(memory_format=fmt)
+        y = torch.randint(0, 1000, (batch,), device=device)
+        losses, seconds = _family_steps(model, opt, x, y, steps, cuda)
+        if not all(torch.isfinite(torch.tensor(losses))):
+            raise RuntimeError(f"{name}: non-finite loss {losses}")
+        out[name] = {"images_per_s": round(batch * steps / seconds, 1), "loss": round(losses[-1], 4)}
+    out["drop_path"] = _drop_path_fraction(device)
+    torch.save(archspec.build("resnet18_tv").state_dict(), work / "r18.pt")
+    tuned = archspec.build("resnet18_tv", weights=work / "r18.pt", num_classes=10).to(device)
+    logits = tuned(torch.randn(2, 3, 64, 64, device=device))
+    out["fine_tune_start"] = {"notes": tuned.weights_source.notes, "logits": list(logits.shape)}
+    return out
+
+
+def _family_steps(model: Any, opt: Any, x: torch.Tensor, y: torch.Tensor, steps: int,
+                  cuda: bool) -> tuple[list[float], float]:
+    """One warm-up step, then `steps` timed ones: the losses and the seconds they took."""
+    def step() -> torch.Tensor:
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cuda):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    step()
+    if cuda:
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    losses = [step() for _ in range(steps)]
+    if cuda:
+        torch.cuda.synchronize()
+    return [float(v) for v in losses], time.perf_counter() - started
+
+
+def _drop_path_fraction(device: torch.device) -> dict[str, Any]:
+    """DropPath on the device: the share of samples zeroed against p, and the kept ones scaled by 1 / (1 - p)."""
+    from archspec.lang.ops.modules import DropPath
+
+    p, n = 0.25, 20000
+    layer = DropPath(p).train()
+    x = torch.ones(n, 2, 3, 3, device=device)
+    y = layer(x)
+    dropped = (y.flatten(1).abs().sum(1) == 0).float().mean().item()
+    kept = y.flatten(1)[y.flatten(1).abs().sum(1) > 0]
+    scale_ok = bool(torch.allclose(kept, torch.full_like(kept, 1 / (1 - p))))
+    if abs(dropped - p) > 0.02 or not scale_ok:
+        raise RuntimeError(f"drop path zeroed {dropped:.3f} of the samples (p={p}); kept ones scaled right: {scale_ok}")
+    return {"p": p, "dropped": round(dropped, 4), "kept_scaled_by_1_over_keep": scale_ok}
 
 
 def main() -> int:
@@ -284,6 +358,7 @@ def main() -> int:
             ("lowering_overhead", lambda: lowering(device, args.quick)),
             ("resnet1202_memory", lambda: resnet1202(device, args.quick)),
             ("ddp", lambda: ddp(device, args.quick, work)),
+            ("family", lambda: family(device, args.quick, work)),
         ]
         for name, fn in plan:
             if wanted is None or name in wanted:
