@@ -268,3 +268,15 @@ def test_cli_reports_a_located_diagnostic_not_an_internal_error(tmp_path, cli, v
     assert "internal error" not in r.err and "Traceback" not in r.err
     assert f"error[{code}]" in r.err, r.err
     assert caret in r.err
+
+
+def test_interpolated_text_stays_within_the_budget_around_a_value_at_the_limit():
+    """A value of exactly MAX_ITEMS characters is fine alone; the text around it must not push it over (found by
+    the expression fuzzer: `a${'9' * 5000 + '9' * 5000}b`)."""
+    from archspec.lang import expr
+
+    assert len(expr.evaluate(expr.parse("'9' * 5000 + '9' * 5000"), lambda k: None, list)) == expr.MAX_ITEMS
+    with pytest.raises(expr.ExprError) as e:
+        expr.interpolate("a${'9' * 5000 + '9' * 5000}b", lambda k: None)
+    assert e.value.code == "E203" and "budget" in e.value.message
+    assert expr.interpolate("a${'9' * 4999}b", lambda k: None) == "a" + "9" * 4999 + "b"

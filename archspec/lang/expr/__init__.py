@@ -71,13 +71,18 @@ def split_interpolation(text: str) -> list[tuple[str, int]]:
 def interpolate(text: str, lookup: Lookup, names: Callable[[], Iterable[str]] = lambda: ()) -> str:
     """The text with each `${...}` replaced by its value as text; an error's offset counts from the text's start."""
     out = []
+    size = 0
     for part, offset in split_interpolation(text):
         if offset < 0:
             out.append(part)
-            continue
-        try:
-            out.append(evaluate_text(parse(part), lookup, names))
-        except ExprError as e:
-            e.offset += offset
-            raise
+        else:
+            try:
+                out.append(evaluate_text(parse(part), lookup, names))
+            except ExprError as e:
+                e.offset += offset
+                raise
+        size += len(out[-1])
+        if size > MAX_ITEMS:  # each value is within budget; the text around them must be too
+            raise ExprError("E203", f"the text would have more than {MAX_ITEMS:,} characters; the budget is "
+                            f"{MAX_ITEMS:,}", max(offset, 0), max(1, len(part)))
     return "".join(out)
