@@ -64,6 +64,10 @@ def train_run(req: TrainRequest, sources: Any) -> int:
         return code
     finally:
         run.release()
+        # The DDP wrapper holds the process group too, sometimes through reference cycles: free it now, while the
+        # interpreter is whole, so that the group's threads end here and not during interpreter shutdown (where
+        # gloo's can abort the process).
+        gc.collect()
         dist.close()
 
 
