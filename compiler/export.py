@@ -1,4 +1,4 @@
-"""Writing a lowered module out: ONNX, TorchScript, torch.export programs; and reading weights in.
+"""Writing a lowered module out: ONNX, TorchScript, torch.export programs; and reading state_dict files.
 
 Every file is written next to its destination under a temporary name and renamed into place when complete,
 so an interrupted or failed export never leaves a half-written file where the real one should be.
@@ -65,27 +65,6 @@ def _load_problem(e: Exception) -> str:
         return ("it holds Python objects, which are never loaded (weights_only=True); save a state_dict with "
                 "torch.save(model.state_dict(), ...)")
     return "it is not a file written by torch.save (or it is damaged)"
-
-
-def load_weights(model: nn.Module, state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
-    """Load `state` (read from `path`) into `model` strictly; a mismatch names what is missing, extra or of
-    another shape."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    extra = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or extra or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if extra:
-            parts.append(f"{len(extra)} unexpected (e.g. {extra[0]})")
-        if wrong:
-            k = wrong[0]
-            parts.append(f"{len(wrong)} of another shape (e.g. {k}: {tuple(state[k].shape)} in the file, "
-                         f"{tuple(own[k].shape)} in the model)")
-        raise BadFile(f"{path} does not fit this model: " + "; ".join(parts))
-    model.load_state_dict(state, strict=True)
 
 
 def export_onnx(model: nn.Module, example: torch.Tensor, dest: str | os.PathLike, *, opset: int = 18,

@@ -197,20 +197,15 @@ def load(path: str | os.PathLike) -> dict[str, Any]:
     return _verified(path, data)
 
 
-def model_weights(path: str | os.PathLike, wanted: dict[str, Any], fix: str) -> dict[str, torch.Tensor]:
-    """The model weights in `path` for the architecture `wanted`: from an archspec checkpoint (checksum and
-    architecture checked; `fix` says what to do on a mismatch) or from a plain state_dict file (whose keys and
-    shapes the caller checks when loading it)."""
-    return weights_in(path, wanted, fix)[0]
-
-
 # the keys under which training scripts commonly save a model's state_dict
 WRAPPERS = ("state_dict", "model", "model_state_dict", "module", "net")
 
 
 def weights_in(path: str | os.PathLike, wanted: dict[str, Any], fix: str, ignore: str | None = None,
                what: str = "checkpoint") -> tuple[dict[str, torch.Tensor], str | None]:
-    """`model_weights`, with a plain file's state_dict also found inside a common wrapper ({"state_dict": ...},
+    """The model weights in `path` for the architecture `wanted`: from an archspec checkpoint (checksum and
+    architecture checked; `fix` says what to do on a mismatch) or from a plain state_dict file (whose keys and
+    shapes the caller checks when loading it), found also inside a common wrapper ({"state_dict": ...},
     {"model": ...}) and without DDP's `module.` prefix; the second value says what was unwrapped. `ignore` is a
     node (a classifier starting afresh) whose difference does not make a checkpoint another architecture."""
     path = Path(path)

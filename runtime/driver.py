@@ -290,23 +290,16 @@ def evaluate_checkpoint(req: EvalRequest, sources: Any) -> dict[str, Any]:
 
 def _trained_model(req: EvalRequest, run: RunDir | None, compiled: Any) -> Any:
     """The network of `compiled` with the checkpoint's weights; RunError if they do not fit."""
-    from archspec.compiler.export import BadFile, load_weights
     from archspec.compiler.lower import lower
-    from archspec.runtime import checkpoint
+    from archspec.runtime.weights import describe, load_into
 
     model = lower(compiled)
     if req.weights is not None:
-        from archspec.runtime.weights import describe, load_into
-
         print(describe(load_into(model, compiled, req.weights, fresh_head=False)), file=sys.stderr)
         return model
     fix = ("evaluate it with the spec it was trained with"
            + (f" (`archspec eval --checkpoint {req.checkpoint}` takes {run / 'spec.yaml'})" if run else ""))
-    try:
-        state = checkpoint.model_weights(req.checkpoint, checkpoint.architecture(compiled, model), fix)
-        load_weights(model, state, req.checkpoint)
-    except (checkpoint.CheckpointError, BadFile) as e:
-        raise RunError(str(e)) from None
+    load_into(model, compiled, req.checkpoint, fresh_head=False, fix=fix)
     return model
 
 

@@ -88,26 +88,33 @@ def is_named(source: str) -> bool:
     return source.split(":", 1)[0] in ("torchvision", "timm") or source in ("IMAGENET1K_V1", "IMAGENET1K_V2")
 
 
-def fetch(source: str | os.PathLike, compiled: Any, model: torch.nn.Module, fresh_head: bool = True) -> Weights:
+FIX = "use the spec it was trained with (its run folder's spec.yaml)"
+
+
+def fetch(source: str | os.PathLike, compiled: Any, model: torch.nn.Module, fresh_head: bool = True,
+          fix: str = FIX) -> Weights:
     """The weights `source` names, for `compiled` (lowered as `model`): read, hashed and checked, not loaded.
-    With `fresh_head`, a run's checkpoint whose classifier has another size is still this architecture."""
+    With `fresh_head`, a run's checkpoint whose classifier has another size is still this architecture; `fix` is
+    what a checkpoint of another architecture is told to do."""
     text = os.fspath(source)
     if is_named(text) and not Path(text).exists():
         return _named(text, compiled)
-    return read_file(Path(text), compiled, model, fresh_head)
+    return read_file(Path(text), compiled, model, fresh_head, fix)
 
 
-def load_into(model: torch.nn.Module, compiled: Any, source: str | os.PathLike, fresh_head: bool = True) -> Weights:
+def load_into(model: torch.nn.Module, compiled: Any, source: str | os.PathLike, fresh_head: bool = True,
+              fix: str = FIX) -> Weights:
     """Fetch the weights `source` names and load them into `model`; the result's `notes` say what changed. Without
     `fresh_head` (eval, export), a classifier of another size is refused rather than started afresh."""
-    weights = fetch(source, compiled, model, fresh_head)
+    weights = fetch(source, compiled, model, fresh_head, fix)
     weights.notes.extend(apply(model, compiled, weights, fresh_head))
     return weights
 
 
 # -- files ------------------------------------------------------------------------------------------------------
 
-def read_file(path: Path, compiled: Any, model: torch.nn.Module, fresh_head: bool = True) -> Weights:
+def read_file(path: Path, compiled: Any, model: torch.nn.Module, fresh_head: bool = True,
+              fix: str = FIX) -> Weights:
     if not path.is_file():
         hint = " (named sources: torchvision, torchvision:IMAGENET1K_V1, IMAGENET1K_V2, timm)" if os.sep not in str(
             path) and not path.suffix else ""
@@ -117,8 +124,7 @@ def read_file(path: Path, compiled: Any, model: torch.nn.Module, fresh_head: boo
         return Weights(read_safetensors(path), str(path), digest)
     from archspec.runtime import checkpoint
 
-    state, note = checkpoint.weights_in(path, checkpoint.architecture(compiled, model),
-                                        "use the spec it was trained with (its run folder's spec.yaml)",
+    state, note = checkpoint.weights_in(path, checkpoint.architecture(compiled, model), fix,
                                         ignore=classifier(compiled) if fresh_head else None, what="weights")
     return Weights(dict(state), str(path), digest, [note] if note else [])
 
