@@ -213,10 +213,24 @@ def offline() -> bool:
     return os.environ.get("ARCHSPEC_OFFLINE", "") == "1" or os.environ.get("HF_HUB_OFFLINE", "") == "1"
 
 
-def _named(source: str, compiled: Any) -> Weights:
+def _parse(source: str) -> tuple[str, str]:
+    """A named source as (kind, tag): `IMAGENET1K_V2` is ("torchvision", "IMAGENET1K_V2"), `timm` ("timm", "")."""
     kind, _, tag = source.partition(":")
-    if kind in ("IMAGENET1K_V1", "IMAGENET1K_V2"):
-        kind, tag = "torchvision", kind
+    return ("torchvision", kind) if kind in ("IMAGENET1K_V1", "IMAGENET1K_V2") else (kind, tag)
+
+
+def _torchvision_tag(arch: str, tag: str) -> str:
+    """The tag a torchvision source means for `arch`: DEFAULT (or none) is its best, V2 where there is one."""
+    files = TORCHVISION[arch]
+    if tag in ("", "DEFAULT"):
+        return "IMAGENET1K_V2" if "IMAGENET1K_V2" in files else "IMAGENET1K_V1"
+    if tag not in files:
+        raise WeightsError(f"torchvision has no {tag} weights for {arch}: it has {', '.join(files)}")
+    return tag
+
+
+def _named(source: str, compiled: Any) -> Weights:
+    kind, tag = _parse(source)
     if kind == "torchvision":
         arch = TORCHVISION_SPECS.get(compiled.name)
         if arch is None:
@@ -236,12 +250,8 @@ def _named(source: str, compiled: Any) -> Weights:
 
 
 def _torchvision(arch: str, tag: str) -> Weights:
-    files = TORCHVISION[arch]
-    if tag in ("", "DEFAULT"):  # torchvision's DEFAULT: its best, V2 where there is one
-        tag = "IMAGENET1K_V2" if "IMAGENET1K_V2" in files else "IMAGENET1K_V1"
-    if tag not in files:
-        raise WeightsError(f"torchvision has no {tag} weights for {arch}: it has {', '.join(files)}")
-    name = files[tag]
+    tag = _torchvision_tag(arch, tag)
+    name = TORCHVISION[arch][tag]
     url = TORCHVISION_URL + name
     path = Path(torch.hub.get_dir()) / "checkpoints" / name
     prefix = re.search(r"-([0-9a-f]+)\.", name).group(1)  # type: ignore[union-attr]
@@ -338,7 +348,7 @@ def expected_inputs(source: str | None, spec_name: str, dataset: str) -> dict[st
     Empty for a file: its inputs are the user's to know."""
     if source is None or not is_named(source) or Path(source).exists():
         return {}
-    kind, _, tag = source.partition(":")
+    kind, tag = _parse(source)
     if kind == "timm":
         if spec_name not in TIMM_INPUTS:
             return {}
@@ -347,10 +357,9 @@ def expected_inputs(source: str | None, spec_name: str, dataset: str) -> dict[st
         arch = TORCHVISION_SPECS.get(spec_name)
         if arch is None:
             return {}
-        files = TORCHVISION[arch]
-        tag = kind if kind.startswith("IMAGENET1K") else (tag or "DEFAULT")
-        v2 = tag == "IMAGENET1K_V2" or (tag == "DEFAULT" and "IMAGENET1K_V2" in files) or arch == "resnext101_64x4d"
-        norm, crop, resize = "imagenet", 224, (232 if v2 else 256)
+        # torchvision evaluates every V2 file, and resnext101_64x4d's only one, at a 232 resize; the others at 256
+        late = _torchvision_tag(arch, tag) == "IMAGENET1K_V2" or arch == "resnext101_64x4d"
+        norm, crop, resize = "imagenet", 224, (232 if late else 256)
     fields: dict[str, Any] = {"dataset.normalize": norm}
     if dataset == "imagenet_folder":
         fields.update({"eval.crop": crop, "eval.resize": resize})
