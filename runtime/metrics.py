@@ -57,9 +57,8 @@ EVAL_TAGS = ("loss", "err", "top5_err")
 
 # -- records as strict JSON -----------------------------------------------------------------------------------
 
-def encode_record(record: dict[str, Any]) -> str:
-    """One line of strict JSON: non-finite numbers as null, named under `"nonfinite"` (see the module's docstring).
-    ValueError for a non-finite number elsewhere (nested), rather than a line strict readers refuse."""
+def _flagged(record: dict[str, Any]) -> dict[str, Any]:
+    """`record` with its non-finite numbers as None, named under `"nonfinite"` (nested values are left as they are)."""
     out: dict[str, Any] = {}
     flagged: dict[str, str] = {}
     for key, value in record.items():
@@ -69,14 +68,30 @@ def encode_record(record: dict[str, Any]) -> str:
         out[key] = value
     if flagged:
         out[NONFINITE] = flagged
-    return json.dumps(out, allow_nan=False)
+    return out
+
+
+def _unflagged(record: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of `_flagged`, in place: the values named under `"nonfinite"` back to float nan/inf."""
+    flagged = record.pop(NONFINITE, None)
+    if isinstance(flagged, dict):
+        for key, text in flagged.items():
+            if record.get(key) is None and text in _NONFINITE_VALUES:
+                record[key] = _NONFINITE_VALUES[text]
+    return record
+
+
+def encode_record(record: dict[str, Any]) -> str:
+    """One line of strict JSON: non-finite numbers as null, named under `"nonfinite"` (see the module's docstring).
+    ValueError for a non-finite number elsewhere (nested), rather than a line strict readers refuse."""
+    return json.dumps(_flagged(record), allow_nan=False)
 
 
 def strict_tree(value: Any) -> Any:
     """`value` with every mapping's non-finite numbers as null and named under `"nonfinite"`, at any depth (for
     run.json and `archspec eval --json`, which hold records inside other mappings)."""
     if isinstance(value, dict):
-        return json.loads(encode_record({k: strict_tree(v) for k, v in value.items()}))
+        return _flagged({k: strict_tree(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
         return [strict_tree(v) for v in value]
     return value
@@ -85,7 +100,7 @@ def strict_tree(value: Any) -> Any:
 def read_tree(value: Any) -> Any:
     """The inverse of `strict_tree`: flagged nulls back to float nan/inf at any depth (old bare tokens read as is)."""
     if isinstance(value, dict):
-        return decode_record(json.dumps({k: read_tree(v) for k, v in value.items()}, allow_nan=True))
+        return _unflagged({k: read_tree(v) for k, v in value.items()})
     if isinstance(value, list):
         return [read_tree(v) for v in value]
     return value
@@ -98,14 +113,7 @@ def decode_record(line: str) -> dict[str, Any] | None:
         record = json.loads(line)
     except json.JSONDecodeError:
         return None
-    if not isinstance(record, dict):
-        return None
-    flagged = record.pop(NONFINITE, None)
-    if isinstance(flagged, dict):
-        for key, text in flagged.items():
-            if record.get(key) is None and text in _NONFINITE_VALUES:
-                record[key] = _NONFINITE_VALUES[text]
-    return record
+    return _unflagged(record) if isinstance(record, dict) else None
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
