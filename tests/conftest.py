@@ -47,6 +47,15 @@ def run_process(*args: str, timeout: float = 120, env: dict | None = None, cwd: 
 
 
 @pytest.fixture
+def bad_spec(tmp_path: Path) -> Path:
+    """A spec that reads an item no one defines (`shortcut`): E305 at a known place."""
+    path = tmp_path / "bad.yaml"
+    path.write_text("archspec: 1\ninput: [3, 32, 32]\nnetwork:\n  - conv1: {op: conv, out: 16, kernel: 3, pad: 1}\n"
+                    "  - add: {op: add, in: [conv1, shortcut]}\n")
+    return path
+
+
+@pytest.fixture
 def cli():
     return run_cli
 

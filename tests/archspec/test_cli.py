@@ -14,20 +14,8 @@ from archspec.lang.diagnostics import CODES
 
 ROOT = Path(__file__).resolve().parents[2]
 
-INVALID = """\
-archspec: 1
-input: [3, 32, 32]
-network:
-  - conv1: {op: conv, out: 16, kernel: 3, pad: 1}
-  - add: {op: add, in: [conv1, shortcut]}
-"""
 
 
-@pytest.fixture
-def bad_spec(tmp_path: Path) -> Path:
-    path = tmp_path / "bad.yaml"
-    path.write_text(INVALID)
-    return path
 
 
 # ---------------------------------------------------------------------------------------------- exit codes
@@ -133,7 +121,7 @@ def test_a_bad_spec_is_reported_the_same_by_every_compiling_command(cli, bad_spe
 
 def test_table_reports_every_bad_spec(cli, bad_spec, tmp_path):
     other = tmp_path / "other.yaml"
-    other.write_text(INVALID.replace("shortcut", "elsewhere"))
+    other.write_text(bad_spec.read_text().replace("shortcut", "elsewhere"))
     r = cli("table", bad_spec, "resnet18", other)
     assert r.code == 2 and r.out == ""
     assert r.err == cli("validate", bad_spec).err + cli("validate", other).err

@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-INVALID = """\
-archspec: 1
-input: [3, 32, 32]
-network:
-  - conv1: {op: conv, out: 16, kernel: 3, pad: 1}
-  - add: {op: add, in: [conv1, shortcut]}
-"""
 
 
 def strict_json(text: str):
@@ -23,11 +15,6 @@ def strict_json(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
-@pytest.fixture
-def bad_spec(tmp_path: Path) -> Path:
-    path = tmp_path / "bad.yaml"
-    path.write_text(INVALID)
-    return path
 
 
 def test_a_spec_against_itself_exits_0(cli):
