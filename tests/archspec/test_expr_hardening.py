@@ -7,16 +7,14 @@ help line) before the hardening.
 from __future__ import annotations
 
 import math
-import signal
-import time
 import tracemalloc
-from contextlib import contextmanager
 
 import pytest
 
 from archspec.lang import expr
 from archspec.lang.diagnostics import CODES
 from archspec.lang.expr import ExprError
+from limits import time_limit as within
 
 NAMES = {"n": 3, "xs": [10, 20, 30], "m": {"a": 1, "b": [2, 3]}, "s": "abc", "big": math.inf, "nan": math.nan,
          "infs": [math.inf, math.nan], "mixed": {1: "one", "two": 2}}
@@ -31,21 +29,6 @@ def err(src: str, names: dict | None = None) -> ExprError:
     with pytest.raises(ExprError) as info:
         ev(src, names)
     return info.value
-
-
-@contextmanager
-def within(seconds: float):
-    """Fail (instead of hanging) when the block runs longer than `seconds`."""
-    def expired(*_):
-        raise TimeoutError(f"took longer than {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def _peak_bytes(fn) -> int:

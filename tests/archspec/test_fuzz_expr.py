@@ -11,8 +11,6 @@ to the parser. Runs are derandomized so CI sees the same cases every time; the v
 from __future__ import annotations
 
 import math
-import signal
-from contextlib import contextmanager
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,6 +21,7 @@ from archspec.lang.expr.functions import FUNCTIONS
 from archspec.lang.expr.sizes import MAX_NESTED, nested_size
 from archspec.lang.expr.syntax import MAX_INT, MAX_ITEMS
 from archspec.lang.expr.unsupported import FUNCTION_NAMES
+from limits import time_limit  # noqa: E402
 
 SECONDS = 1.0  # each evaluation
 EXAMPLES = 2500  # generated expressions per run
@@ -86,20 +85,6 @@ def _compound(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 EXPRESSIONS = st.recursive(ATOM, _compound, max_leaves=14)
 
 
-@contextmanager
-def _time_limit(seconds: float):
-    def expired(*_):
-        raise TimeoutError(f"an evaluation took longer than {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
 def _assert_bounded(value) -> None:
     if isinstance(value, bool) or value is None:
         return
@@ -115,7 +100,7 @@ def _assert_bounded(value) -> None:
 
 def _run(src: str) -> None:
     """Evaluate `src` (and interpolate it): an ExprError or a bounded value, within the time limit."""
-    with _time_limit(SECONDS):
+    with time_limit(SECONDS, "an evaluation"):
         for how in ("evaluate", "interpolate"):
             try:
                 if how == "evaluate":
