@@ -68,7 +68,7 @@ def check_shapes(nodes: dict[str, Any], blocks: dict[str, Any]) -> list[Diagnost
 def node_diagnostic(code: str, name: str, message: str, hint: str | None, loc: Loc | None,
                     scope: tuple[str, ...], blocks: dict[str, Any]) -> Diagnostic:
     """A problem of one node, at its YAML line, with notes naming the block instances it sits in."""
-    d = Diagnostic(code, f"{name}: {message}", loc, hint=hint)
+    d = Diagnostic(code, f"{name}: {message}", loc, hint=hint, node=name)
     for path in reversed(scope):
         block = blocks.get(path)
         if block is not None:

@@ -56,12 +56,19 @@ CODES: dict[str, str] = {
     "E204": "an expression combines values of the wrong types",
     "E205": "parameters that depend on each other in a cycle",
     "E206": "a constraint of the spec is not met",
-    "E207": "a command-line override (`--set`) names an unknown parameter or is malformed",
+    "E207": "a param is set that the spec does not have (in a file that extends another, or with `--set`), or "
+            "`--set` is malformed",
     "E208": "a size that is not a positive whole number",
     "E209": "an expression is longer or more deeply nested than the budget",
     "E210": "a list or mapping used as the key of a mapping (`[1] in m`, `m[[1]]`)",
     "E211": "a number that is not finite (infinity, not-a-number, or a literal beyond the float range)",
     "E212": "a value too large, counted through its nested lists, to compare, search, walk or return",
+    "E213": "a param value of the wrong type or outside its declared range (checked where the value is given)",
+    "E214": "a param is set (or declared by the spec's own file) but nothing in the network reads it",
+    "E215": "a param is declared twice",
+    "E216": "a `network:` list over the network of the spec being extended (it would replace it whole), or "
+            "network edits with no network to edit",
+    "E217": "a param declared without a default that nothing sets",
     # E3xx: templates, nodes and the graph
     "E300": "an unknown op",
     "E301": "an unknown block template",
@@ -133,6 +140,7 @@ class Diagnostic:
     hint: str | None = None
     severity: str = "error"
     notes: list[tuple[Loc | None, str]] = field(default_factory=list)
+    node: str | None = field(default=None, compare=False)  # the graph node it is about, where there is one
 
     def as_dict(self) -> dict:
         d: dict = {"severity": self.severity, "code": self.code, "message": self.message}

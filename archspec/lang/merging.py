@@ -114,8 +114,9 @@ def item_name(item: Any) -> str | None:
 class BodyEdit:
     """The edits one template of one file makes to a body: paths found, then edits, then insertions."""
 
-    def __init__(self, block: str, body: Any, template: LocDict, diags: list[Diagnostic]):
+    def __init__(self, block: str, body: Any, template: LocDict, diags: list[Diagnostic], what: str | None = None):
         self.block, self.body, self.template, self.diags = block, body, template, diags
+        self.what = what or f"block `{block}`"  # how messages name the body: "block `basic`", "the network"
         items = body if isinstance(body, list) else []
         self.names = {item_name(it): i for i, it in enumerate(items) if item_name(it) is not None}
 
@@ -148,12 +149,12 @@ class BodyEdit:
             named = item_name(self.body[int(first)])
             if named is None:
                 return int(first)
-            self._fail(f"item {first} of block `{self.block}` is named `{named}`", where,
+            self._fail(f"item {first} of {self.what} is named `{named}`", where,
                        f"write `{named}` to change it")
             return None
         unnamed = [str(i) for i, it in enumerate(self.body) if item_name(it) is None]
         hint = did_you_mean(first, list(self.names) + unnamed, what="items")
-        self._fail(f"block `{self.block}` has no item `{first}`", where,
+        self._fail(f"{self.what} has no item `{first}`", where,
                    hint or f"its items are {', '.join(list(self.names) + unnamed)}")
         return None
 
@@ -186,7 +187,7 @@ class BodyEdit:
         if steps[0] != "cases" or not isinstance(cases, LocList) or not 0 <= k < len(cases):
             shown = ".".join(str(path).split(".")[:-len(steps)] + steps[:2])
             count = f"alternatives 0 to {len(cases) - 1}" if isinstance(cases, LocList) else "no `cases:`"
-            self._fail(f"`{shown}` names nothing in block `{self.block}` (the item has {count})", loc,
+            self._fail(f"`{shown}` names nothing in {self.what} (the item has {count})", loc,
                        "a path is NAME, or NAME.cases.K for alternative K of a `cases:` item")
             return node
         alternatives = LocList(list(cases), loc=cases.loc)

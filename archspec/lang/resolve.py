@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from archspec.lang.diagnostics import Diagnostic, Loc, Sources, SpecError, did_you_mean
-from archspec.lang.merging import has_edits, merge_files
+from archspec.lang.merging import BodyEdit, has_edits, item_name, merge_files
+from archspec.lang.params import LIBRARY, PARENT, TOP, TOP_LIBRARY, ParamTable
 from archspec.lang.yamlsrc import LocDict, LocList, display_path, parse, read_text
 
 PACKAGED_PREFIX = "archspec:"
@@ -126,6 +127,8 @@ def broken_link(path: Path) -> str | None:
 class Resolved:
     doc: LocDict  # the merged document
     files: list[str] = field(default_factory=list)  # every file read, in order
+    params: ParamTable = field(default_factory=ParamTable)  # declarations, values in force, histories
+    blocks: dict[str, list[tuple[str, Loc | None, str, str]]] = field(default_factory=dict)  # (what, loc, file, role)
 
 
 class Resolver:
@@ -211,20 +214,112 @@ class Resolver:
     # -- merging ------------------------------------------------------------------------------------------
 
     def resolve(self, top: Path) -> Resolved:
+        """Merge the files of one spec in order: the root of the `extends` chain first, each file after the
+        libraries it imports (each library after its own). A file is merged once: importing it again, directly
+        or through another library, changes nothing (it never resets what a parent or an earlier file set)."""
         chain = self._extends_chain(top)
-        merged = LocDict(loc=None)
-        for path, doc in reversed(chain):
-            libs = self._libraries(path, doc, (path.resolve(),))
-            if libs is not None:
-                merged = merge_files(merged, libs, self.diags)
-            own = LocDict({k: v for k, v in doc.items() if k not in ("extends", "imports")}, loc=doc.loc)
-            own.key_locs, own.val_locs = doc.key_locs, doc.val_locs
-            merged = merge_files(merged, own, self.diags)
+        state = _Merge()
+        for depth, (path, doc) in enumerate(reversed(chain)):
+            role = TOP if depth == len(chain) - 1 else PARENT
+            self._merge_file(state, path, doc, role, (path.resolve(),), root=depth == 0)
+        merged = state.doc
+        if state.params.entries:
+            merged["params"] = state.params.doc()
         if chain:
             merged.loc = chain[0][1].loc
+        if not self.diags:
+            self.diags.extend(state.params.missing())
         if self.diags:
             raise SpecError(self.diags)
-        return Resolved(merged, self.files)
+        return Resolved(merged, self.files, state.params, state.blocks)
+
+    def _merge_file(self, state: "_Merge", path: Path, doc: LocDict, role: str, stack: tuple[Path, ...],
+                    root: bool = False) -> None:
+        """Merge one file (after its imports). A plain param value declares a param in the file that starts the
+        chain and in libraries; in a file that extends another it assigns one declared before."""
+        state.done.add(path.resolve())
+        library_role = TOP_LIBRARY if role in (TOP, TOP_LIBRARY) else LIBRARY
+        for i in range(len(doc.get("imports", []))):
+            lib_path = self.target(path, doc, "imports", i)
+            if lib_path is None:
+                continue
+            loc = doc["imports"].val_loc(i)
+            if lib_path.resolve() in stack:
+                cycle = " -> ".join(display_path(p) for p in stack + (lib_path.resolve(),))
+                self.diags.append(Diagnostic("E121", f"`imports` go round in a cycle: {cycle}", loc))
+                continue
+            if lib_path.resolve() in state.done:
+                continue  # merged already (by a parent or another library): once is enough
+            if len(stack) >= MAX_CHAIN:
+                self.diags.append(Diagnostic("E121", f"`imports` are nested more than {MAX_CHAIN} deep", loc))
+                continue
+            lib = self.read(lib_path)
+            if lib is None:
+                continue
+            bad = [k for k in LIBRARY_FORBIDDEN if k in lib]
+            if bad:
+                self.diags.append(Diagnostic(
+                    "E124", f"{display_path(lib_path)} is imported as a library but defines `{bad[0]}`",
+                    lib.key_loc(bad[0]), hint="use `extends:` to start from another spec; `imports:` is for "
+                    "files of params, blocks and recipes"))
+                continue
+            self._merge_file(state, lib_path, lib, library_role, stack + (lib_path.resolve(),))
+        # a library's name and description are the library's, not those of the spec that imports it
+        skip = ("extends", "imports", "params", "network") + (LIBRARY_OWN if role in (LIBRARY, TOP_LIBRARY) else ())
+        own = LocDict({k: v for k, v in doc.items() if k not in skip}, loc=doc.loc)
+        own.key_locs, own.val_locs = doc.key_locs, doc.val_locs
+        here = display_path(path)
+        self._note_blocks(state, own, here, role)
+        state.params.merge_file(doc.get("params"), here, role, may_declare=root or role in (LIBRARY, TOP_LIBRARY),
+                                diags=self.diags)
+        state.doc = merge_files(state.doc, own, self.diags)
+        if "network" in doc:
+            self._merge_network(state, doc, here)
+
+    def _note_blocks(self, state: "_Merge", own: LocDict, here: str, role: str) -> None:
+        """Where each block comes from; a block that two libraries define is E126."""
+        for name, template in own.get("blocks", {}).items():
+            loc = own["blocks"].key_loc(name)
+            edits = has_edits(template)
+            history = state.blocks.setdefault(name, [])
+            if not edits and role in (LIBRARY, TOP_LIBRARY):
+                first = next((h for h in history if h[0] == "defined" and h[3] in (LIBRARY, TOP_LIBRARY)), None)
+                if first is not None and first[2] != here:
+                    self.diags.append(Diagnostic(
+                        "E126", f"block `{name}` is defined by both {first[2]} and {here}", loc,
+                        hint="rename one of them, or import only one library"))
+            history.append(("edited" if edits else "defined" if name not in state.doc.get("blocks", {})
+                            else "redefined", loc, here, role))
+
+    def _merge_network(self, state: "_Merge", doc: LocDict, here: str) -> None:
+        """A spec's `network:`: the whole list in a spec that starts one; over a parent's network, item edits
+        (`network: {edit: ..., insert_before: ..., insert_after: ...}`) or an explicit `network: {replace: [...]}`.
+        A plain list over a parent's network would drop it silently: E216."""
+        network, key_loc = doc["network"], doc.key_loc("network")
+        parent = state.doc.get("network")
+        if isinstance(network, LocDict):
+            if "replace" in network:
+                state.set_network(network["replace"], key_loc, network.val_loc("replace"))
+            elif parent is None:
+                self.diags.append(Diagnostic(
+                    "E216", "`network:` edits items, but no file merged before this one has a network to edit",
+                    key_loc, hint="write the network as a list (`network: [- conv1: {...}, ...]`), or extend "
+                    "the spec whose network you mean to change"))
+            else:
+                edited = BodyEdit("network", parent, network, self.diags, what="the network").apply()
+                state.set_network(edited, key_loc, state.doc.val_loc("network"))
+            return
+        if parent is not None:
+            names = [n for n in (item_name(it) for it in parent) if n is not None]
+            first = item_name(network[0]) if isinstance(network, LocList) and network else None
+            example = first if first in names else names[0] if names else "conv1"
+            self.diags.append(Diagnostic(
+                "E216", f"this `network:` list would replace the whole network of the spec this file extends "
+                f"({len(parent)} items: {', '.join(names[:4])}{', ...' if len(names) > 4 else ''})", key_loc,
+                hint=f"to change items, write `network: {{edit: {{{example}: {{...}}}}}}` (also `insert_before:` "
+                "and `insert_after:`); to replace the whole network on purpose, write `network: {replace: [...]}`"))
+            return
+        state.set_network(network, key_loc, doc.val_loc("network"))
 
     def _extends_chain(self, top: Path) -> list[tuple[Path, LocDict]]:
         chain: list[tuple[Path, LocDict]] = []
@@ -253,50 +348,19 @@ class Resolver:
             path = nxt
         return chain
 
-    def _libraries(self, owner: Path, doc: LocDict, stack: tuple[Path, ...]) -> LocDict | None:
-        """The merged content of the files `doc` imports (each with its own imports merged under it)."""
-        if "imports" not in doc:
-            return None
-        combined = LocDict(loc=None)
-        origin: dict[str, str] = {}
-        for i in range(len(doc["imports"])):
-            path = self.target(owner, doc, "imports", i)
-            if path is None:
-                continue
-            loc = doc["imports"].val_loc(i)
-            if path.resolve() in stack:
-                cycle = " -> ".join(display_path(p) for p in stack + (path.resolve(),))
-                self.diags.append(Diagnostic("E121", f"`imports` go round in a cycle: {cycle}", loc))
-                continue
-            if len(stack) >= MAX_CHAIN:
-                self.diags.append(Diagnostic("E121", f"`imports` are nested more than {MAX_CHAIN} deep", loc))
-                continue
-            lib = self.read(path)
-            if lib is None:
-                continue
-            bad = [k for k in LIBRARY_FORBIDDEN if k in lib]
-            if bad:
-                self.diags.append(Diagnostic(
-                    "E124", f"{display_path(path)} is imported as a library but defines `{bad[0]}`",
-                    lib.key_loc(bad[0]), hint="use `extends:` to start from another spec; `imports:` is for "
-                    "files of params, blocks and recipes"))
-                continue
-            inner = self._libraries(path, lib, stack + (path.resolve(),))
-            # a library's name and description are the library's, not those of the spec that imports it
-            own = LocDict({k: v for k, v in lib.items() if k not in LIBRARY_OWN}, loc=lib.loc)
-            own.key_locs, own.val_locs = lib.key_locs, lib.val_locs
-            content = merge_files(inner, own, self.diags) if inner is not None else own
-            for name, template in content.get("blocks", {}).items():
-                if has_edits(template):  # it changes a block of another library, it does not define one
-                    continue
-                here = display_path(path)
-                if name in origin and origin[name] != here:
-                    self.diags.append(Diagnostic(
-                        "E126", f"block `{name}` is defined by both {origin[name]} and {here}",
-                        content["blocks"].key_loc(name), hint="rename one of them, or import only one library"))
-                origin.setdefault(name, here)
-            combined = merge_files(combined, content, self.diags)
-        return combined
+
+class _Merge:
+    """The state of one resolution: the document so far, the files merged, the params and the blocks' origins."""
+
+    def __init__(self) -> None:
+        self.doc = LocDict(loc=None)
+        self.done: set[Path] = set()
+        self.params = ParamTable()
+        self.blocks: dict[str, list[tuple[str, Loc | None, str, str]]] = {}
+
+    def set_network(self, network: Any, key_loc: Loc | None, val_loc: Loc | None) -> None:
+        self.doc["network"] = network
+        self.doc.key_locs["network"], self.doc.val_locs["network"] = key_loc, val_loc
 
 
 def _symlink_on_the_way(folder: Path, raw: str) -> Path | None:

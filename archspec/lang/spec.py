@@ -15,6 +15,7 @@ from typing import Any, Iterable
 
 from archspec.lang import expr
 from archspec.lang.diagnostics import Diagnostic, Loc, Sources, SpecError, did_you_mean
+from archspec.lang.params import MISSING, PARENT, TOP, TOP_LIBRARY, ParamTable, type_diagnostic
 from archspec.lang.resolve import Resolver, locate
 from archspec.lang.values import Failed, Scope, evaluate_expression, evaluate_value
 from archspec.lang.yamlsrc import LocDict, LocList, display_path
@@ -38,19 +39,64 @@ class Spec:
     sources: Sources
     files: list[str] = field(default_factory=list)
     overrides: dict[str, Any] = field(default_factory=dict)
+    param_table: ParamTable = field(default_factory=ParamTable)  # declarations and where each value came from
+    param_deps: dict[str, set[str]] = field(default_factory=dict)  # param -> the params its value read
+    reads: "ParamReads" = field(default_factory=lambda: ParamReads())  # what building the network read
+    block_origins: dict[str, list] = field(default_factory=dict)
 
     @property
     def network(self) -> LocList:
         return self.doc["network"]
 
     def scope(self) -> Scope:
-        return Scope([self.params])
+        """The params, as the network and the blocks read them (each read is remembered: `unread_params`)."""
+        return Scope([self.reads.lookup(self.params)], names=list(self.params))
+
+    def checked_params(self) -> dict[str, tuple[Loc | None, str]]:
+        """The params the user set (in the spec's own file, a library it imports, or with `--set`) or that the
+        spec's own file declares: each must change what is built. name -> (where, "set" or "declared")."""
+        out: dict[str, tuple[Loc | None, str]] = {}
+        for name, entry in self.param_table.entries.items():
+            if entry.role == "--set" or (entry.assigned and entry.role in (TOP, TOP_LIBRARY)):
+                out[name] = (entry.loc, "set")
+            elif not entry.assigned and entry.decl.role == TOP:
+                out[name] = (entry.decl.loc, "declared")
+        return out
+
+    def used_params(self, reads: set[str]) -> set[str]:
+        """`reads` and every param their values were computed from."""
+        used, todo = set(), list(reads)
+        while todo:
+            name = todo.pop()
+            if name not in used:
+                used.add(name)
+                todo.extend(self.param_deps.get(name, ()))
+        return used
 
 
-def parse_overrides(items: Iterable[str]) -> tuple[dict[str, tuple[Any, Loc]], list[Diagnostic]]:
-    """`--set name=value` pairs; values are read as YAML scalars (`200`, `C`, `true`) or `=expressions`."""
-    import yaml
+class ParamReads:
+    """Which params something read: the network's expansion, the input shape and the recipe (`network`), the
+    name and description (`named`). Constraints are not reads: a check does not change what is built."""
 
+    def __init__(self) -> None:
+        self.network: set[str] = set()
+        self.named: set[str] = set()
+        self.paused = 0
+
+    def lookup(self, params: dict[str, Any], into: set[str] | None = None):
+        target = self.network if into is None else into
+
+        def read(name: str) -> Any:
+            value = params[name]  # KeyError: not a param
+            if not self.paused:
+                target.add(name)
+            return value
+
+        return read
+
+
+def parse_overrides(items: Iterable[str]) -> tuple[dict[str, tuple[str, Loc]], list[Diagnostic]]:
+    """`--set name=value` pairs, as text: `typed_override` reads each value as its param's type."""
     out: dict[str, tuple[Any, Loc]] = {}
     diags = []
     for item in items:
@@ -61,16 +107,7 @@ def parse_overrides(items: Iterable[str]) -> tuple[dict[str, tuple[Any, Loc]], l
                                     hint="e.g. `--set n=200` or `--set shortcut=C`"))
             continue
         name, text = m.group(1), m.group(2)
-        if text.startswith("="):
-            value: Any = text
-        else:
-            try:
-                value = yaml.safe_load(text) if text.strip() else ""
-            except yaml.YAMLError:
-                value = text
-            if isinstance(value, (dict, list)) or value is None:
-                value = text if value is None and text.strip() else value
-        out[name] = (value, Loc(f"--set {name}", 0, 0))
+        out[name] = (text, Loc(f"--set {name}", 0, 0))
     return out, diags
 
 
@@ -97,59 +134,121 @@ def load_spec(ref: str | Path, overrides: Iterable[str] = (), input_shape: str |
             diags.append(Diagnostic("E102", f"block `{bname}` has no `body`", doc["blocks"].key_loc(bname),
                                     hint="a block needs `body:`, its list of items (a child file may leave it "
                                     "out only when the parent defines it)"))
+    table = resolved.params
     given, bad = parse_overrides(overrides)
     diags += bad
-    params_doc: LocDict = doc.get("params", LocDict())
-    for name, (_, loc) in given.items():
-        if name not in params_doc:
+    for name, (text, loc) in given.items():
+        if name not in table:
             diags.append(Diagnostic("E207", f"this spec has no param `{name}`", loc,
-                                    hint=did_you_mean(name, params_doc, what="params")))
-    params, param_locs = _resolve_params(params_doc, {k: v for k, v in given.items() if k in params_doc}, diags)
-    scope = Scope([params])
+                                    hint=did_you_mean(name, table.names(), what="params")))
+            continue
+        value = typed_override(table.entries[name].decl, text)
+        if not _is_expression_text(value):
+            d = type_diagnostic(table.entries[name].decl, value, loc, templates=doc.get("blocks", LocDict()))
+            if d is not None:
+                diags.append(d)
+                continue
+        table.set_override(name, value, loc)
+    failed_types = {n for n, (_, loc) in given.items() if n in table and table.entries[n].role != "--set"}
+    params_doc = table.doc()
+    params, param_locs, deps = _resolve_params(params_doc, table, doc.get("blocks", LocDict()), diags,
+                                               failed=failed_types)
+    reads = ParamReads()
+    scope = Scope([_quiet_failures(params, table)], names=list(params))
     if not diags:
         _check_constraints(doc.get("constraints", LocList()), scope, diags, param_locs)
-    shape, shape_loc = _input_shape(doc, input_shape, scope, display, diags)
+    used = Scope([reads.lookup(params), _quiet_failures(params, table)], names=list(params))
+    shape, shape_loc = _input_shape(doc, input_shape, used, display, diags)
+    named = Scope([reads.lookup(params, reads.named), _quiet_failures(params, table)], names=list(params))
     name = path.stem
     if "name" in doc:
         try:
-            name = str(evaluate_value(doc["name"], doc.val_loc("name"), scope))
+            name = str(evaluate_value(doc["name"], doc.val_loc("name"), named))
         except Failed as e:
-            diags.append(e.diagnostic)
+            _record(diags, e)
     description = ""
     if "description" in doc:
         try:
-            description = str(evaluate_value(doc["description"], doc.val_loc("description"), scope)).strip()
+            description = str(evaluate_value(doc["description"], doc.val_loc("description"), named)).strip()
         except Failed as e:
-            diags.append(e.diagnostic)
+            _record(diags, e)
     recipe = None
     if "recipe" in doc:
         try:
-            recipe = evaluate_value(doc["recipe"], doc.val_loc("recipe"), scope)
+            recipe = evaluate_value(doc["recipe"], doc.val_loc("recipe"), used)
         except Failed as e:
-            diags.append(e.diagnostic)
+            _record(diags, e)
     if diags:
         raise SpecError(diags)
     return Spec(name=name, path=path, display=display, doc=doc, params=params, param_locs=param_locs,
                 blocks=doc.get("blocks", LocDict()), input_shape=shape, input_loc=shape_loc, recipe=recipe,
                 description=description, sources=sources, files=resolved.files,
-                overrides={k: params[k] for k in given if k in params})
+                overrides={k: params[k] for k in given if k in params}, param_table=table, param_deps=deps,
+                reads=reads, block_origins=resolved.blocks)
 
 
-def _resolve_params(decls: LocDict, given: dict[str, tuple[Any, Loc]],
-                    diags: list[Diagnostic]) -> tuple[dict[str, Any], dict[str, Loc]]:
-    """Compute every param, each after the ones it reads; report cycles and errors once each."""
-    raw = {k: given[k][0] if k in given else v for k, v in decls.items()}
-    locs = {k: given[k][1] if k in given else decls.val_loc(k) for k in decls}
+def _record(diags: list[Diagnostic], e: Failed) -> None:
+    if e.diagnostic is not None:  # None: a follow-on of a problem already reported
+        diags.append(e.diagnostic)
+
+
+def _quiet_failures(params: dict[str, Any], table: ParamTable):
+    """A scope layer for params that failed (already reported): reading one fails quietly, not `not defined`."""
+    def lookup(name: str) -> Any:
+        if name in params:
+            return params[name]
+        if name in table:
+            raise Failed()
+        raise KeyError(name)
+
+    return lookup
+
+
+def _is_expression_text(value: Any) -> bool:
+    return isinstance(value, str) and (value.startswith("=") or "${" in value)
+
+
+def typed_override(decl: Any, text: str) -> Any:
+    """A `--set` value read as its param's type: the text itself for a string (`--set stride_on=3x3`,
+    `--set name=on`), YAML's reading for the others (`200`, `true`, `[16, 32, 64]`), `=...` an expression."""
+    import yaml
+
+    if text.startswith("="):
+        return text
+    wants_text = decl.type in ("str", "template") or (decl.choices and all(isinstance(c, str) for c in decl.choices))
+    if wants_text:
+        return text
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        return text
+    if value is None:
+        return text if text.strip() else value
+    return value
+
+
+def _resolve_params(decls: LocDict, table: ParamTable, blocks: LocDict, diags: list[Diagnostic],
+                    failed: set[str] = frozenset()) -> tuple[dict[str, Any], dict[str, Loc], dict[str, set[str]]]:
+    """Compute every param, each after the ones it reads, and check each computed value against its declaration
+    where it was written. A param that fails (or one in `failed`, already reported) fails its readers quietly.
+    Also returns which params each one's value read."""
+    raw = dict(decls)
+    locs = {k: decls.val_loc(k) for k in decls}
     done: dict[str, Any] = {}
-    failed: set[str] = set()
+    failed = set(failed)
     visiting: list[str] = []
+    deps: dict[str, set[str]] = {k: set() for k in raw}
 
     def lookup(name: str) -> Any:
+        if visiting:
+            deps[visiting[-1]].add(name)
         if name in done:
             return done[name]
         if name in failed:
             raise Failed()
         if name not in raw:
+            if name in table:  # declared without a value: reported as E217
+                raise Failed()
             raise KeyError(name)
         if name in visiting:
             cycle = visiting[visiting.index(name):] + [name]
@@ -165,16 +264,26 @@ def _resolve_params(decls: LocDict, given: dict[str, tuple[Any, Loc]],
             raise Failed() from None
         finally:
             visiting.pop()
+        entry = table.entries.get(name)
+        if entry is not None and (entry.decl.explicit or entry.assigned):  # (an inferred type fits its own value)
+            computed = raw[name] if isinstance(raw[name], str) and raw[name].startswith("=") else None
+            d = type_diagnostic(entry.decl, value, locs[name], templates=blocks, computed_from=computed)
+            if d is not None:
+                failed.add(name)
+                diags.append(d)
+                raise Failed()
         done[name] = value
         return value
 
     scope = Scope([lookup], names=raw)
     for name in raw:
+        if name in failed:
+            continue
         try:
             lookup(name)
         except Failed:
             pass
-    return done, locs
+    return done, locs, deps
 
 
 def _check_constraints(constraints: LocList, scope: Scope, diags: list[Diagnostic],

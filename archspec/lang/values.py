@@ -68,7 +68,8 @@ def _run(text: str, start: int, loc: Loc | None, scope: Scope) -> Any:
         if f.diagnostic is not None:
             if f.diagnostic.loc is None:
                 f.diagnostic.loc = loc
-            elif loc is not None and f.diagnostic.loc != loc:
+            elif loc is not None and f.diagnostic.loc != loc and not f.diagnostic.code.startswith("E4"):
+                # (a shape that does not fit is a problem of its node, not of the expression that needed it)
                 f.diagnostic.notes.append((loc, f"needed by `{text.strip()}` here"))
         raise
 

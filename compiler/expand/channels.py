@@ -43,13 +43,13 @@ def shape_of(b: Build, name: str) -> tuple[int, ...]:
         if not all(node.inputs) and node.op != "input":
             raise Failed(Diagnostic("E312", f"`in_channels` needs the shape of `{current}`, whose input is "
                                     "defined later", node.loc,
-                                    hint="define items before the blocks that read their channels"))
+                                    hint="define items before the blocks that read their channels", node=current))
         try:
             b.shapes[current] = node_shape(node.op, node.attrs, [b.shapes[p] for p in node.inputs], node.inputs,
                                            current)
         except ShapeError as e:
             b.shape_failed.add(current)
-            raise Failed(Diagnostic(e.code, f"{current}: {e.message}", node.loc, hint=e.hint)) from None
+            raise Failed(Diagnostic(e.code, f"{current}: {e.message}", node.loc, hint=e.hint, node=current)) from None
     return b.shapes[name]
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from archspec.compiler.expand.arguments import bind, template_constraints
+from archspec.compiler.expand.blame import at_user_lines
 from archspec.compiler.expand.budget import min_size
 from archspec.compiler.expand.channels import in_lookup
 from archspec.compiler.expand.frame import Broken, Excluded, Frame, attach, item_inputs, resolve_pending
 from archspec.compiler.expand.model import MAX_NESTING, MAX_NODES, Block, Build, Expansion, IRNode, show_value
 from archspec.compiler.expand.primitives import primitive
+from archspec.compiler.expand.unread import unread_params
 from archspec.compiler.graph_checks import check_graph, check_shapes, collapse
 from archspec.lang.diagnostics import Diagnostic, Loc, SpecError, did_you_mean
 from archspec.lang.schema import ITEM_KEYS, RESERVED_NAMES
@@ -42,6 +44,8 @@ class Expander:
         if output is None and not self.b.diags:
             self.b.diags.append(Diagnostic("E125", "every item of the network is excluded by `when`",
                                          spec.doc.val_loc("network")))
+        if not self.b.diags and not self.b.silent:
+            self.b.diags += unread_params(spec)
         if not self.b.diags:
             structure = check_graph(self.b.nodes, output)
             self.b.diags += structure
@@ -50,7 +54,7 @@ class Expander:
             if (self.check_shapes or structure) and not any(d.code == "E307" for d in structure):
                 self.b.diags += check_shapes(self.b.nodes, self.b.blocks)
         if self.b.diags:
-            raise SpecError(collapse(self.b.diags))
+            raise SpecError(collapse(at_user_lines(self.b.diags, spec, self.b.nodes, self.b.blocks)))
         return Expansion(spec, self.b.nodes, self.b.blocks, output, self.b.stages)
 
     def _named_output(self, doc: LocDict, frame: Frame) -> str | None:

@@ -97,6 +97,7 @@ def resolve_pending(b: Build, frame: Frame) -> None:
             continue
         if target is None:
             unknown_ref(b, ref, loc, frame, holder.name)
+            b.shape_failed.add(holder.name)  # reported: whatever reads its shape stays quiet
             continue
         holder.inputs[index] = target
 

@@ -25,6 +25,7 @@ class IRNode:
     scope: tuple[str, ...]  # the enclosing block instances, outermost first
     stage: str
     in_locs: list[Loc | None] = field(default_factory=list)
+    attr_locs: dict[str, Loc | None] = field(default_factory=dict)  # where each attribute's value was written
 
 
 @dataclass

@@ -66,7 +66,8 @@ def primitive(b: Build, full: str, body: LocDict, loc: Loc | None, frame: Frame,
         ok = False
     if not ok:
         return None
-    node = IRNode(full, op, attrs, [], loc, b.scope_path(frame.block), frame.stage, list(in_locs))
+    node = IRNode(full, op, attrs, [], loc, b.scope_path(frame.block), frame.stage, list(in_locs),
+                  {k: body.val_loc(k) for k in body if k in attrs})
     attach(b, node, inputs, in_locs, frame)
     b.add(node)
     return full

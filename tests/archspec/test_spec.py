@@ -126,8 +126,10 @@ def test_set_expression_form(tmp_path):
     assert spec.params["x"] == 3 and spec.params["shortcut"] == "B"
 
 
-def test_set_text_that_looks_like_an_expression_is_text(tmp_path):
-    assert load_spec(spec_file(tmp_path, CIFAR_LIKE), ["x=1+2"]).params["x"] == "1+2"
+def test_set_text_that_looks_like_an_expression_is_checked_against_the_type_not_computed(tmp_path):
+    found = diags(spec_file(tmp_path, CIFAR_LIKE), "x=1+2")
+    assert [d.code for d in found] == ["E213"] and str(found[0].loc) == "--set x"
+    assert found[0].message == "param `x` must be a whole number, got `1+2`"
 
 
 def test_set_expression_error(tmp_path):
@@ -149,11 +151,17 @@ def test_set_unknown_param_E207_with_suggestion(tmp_path):
     assert found[0].hint == "did you mean `shortcut`?"
 
 
-def test_set_values_read_as_yaml_scalars():
+def test_set_values_are_read_as_the_params_type():
+    from archspec.lang.params import ParamDecl
+    from archspec.lang.spec import typed_override
+
     given, problems = parse_overrides(["a=200", "b=C", "c=true", "d='q'", "e=1.5", "f=-3", "g=", "h=[1"])
     assert problems == []
-    assert {k: v for k, (v, _) in given.items()} == {"a": 200, "b": "C", "c": True, "d": "q", "e": 1.5, "f": -3,
-                                                     "g": "", "h": "[1"}
+    untyped = ParamDecl("x", "any", None, None, None, None, None, None, "f", "top", False)
+    assert {k: typed_override(untyped, v) for k, (v, _) in given.items()} == {
+        "a": 200, "b": "C", "c": True, "d": "q", "e": 1.5, "f": -3, "g": "", "h": "[1"}
+    text = ParamDecl("x", "str", None, None, None, None, None, None, "f", "top", True)
+    assert [typed_override(text, v) for v in ("on", "0x10", "3", "=1+1")] == ["on", "0x10", "3", "=1+1"]
 
 
 def test_set_yaml_tag_is_not_constructed(tmp_path):
@@ -416,7 +424,7 @@ def test_packaged_prefix_works_from_anywhere(tmp_path):
     assert spec.params["shortcut"] == "A" and spec.params["block"] == "basic"
     assert {"stack", "basic", "bottleneck", "shortcut", "projection"} <= set(spec.blocks)
     found = diags(path, "shortcut=D")
-    assert [d.code for d in found] == ["E206"] and found[0].message == "shortcut must be A, B or C, got D"
+    assert [d.code for d in found] == ["E213"] and found[0].message == "param `shortcut` must be one of A, B, C, got `D`"
 
 
 def test_packaged_prefix_missing_file(tmp_path):

@@ -89,7 +89,7 @@ def test_drop_path_rate_has_identical_counts_and_lowers_to_droppath_modules():
 
 
 @pytest.mark.parametrize("rate, fragment", [(1.0, "drop_path_rate must be in [0, 1)"),
-                                             (-0.1, "drop_path_rate must be in [0, 1)")])
+                                             (-0.1, "param `drop_path_rate` must be at least 0, got -0.1")])
 def test_drop_path_rate_out_of_range_is_a_spec_error(rate, fragment):
     with pytest.raises(archspec.SpecError) as e:
         archspec.compile("resnet50", drop_path_rate=rate)

@@ -63,7 +63,7 @@ def test_compile_set_and_input(cli, in_root):
 
 @pytest.mark.parametrize("args,fragment", [
     (["compile", "resnet5"], "did you mean `resnet50`?"),
-    (["compile", "cifar_resnet", "--set", "n=0"], "error[E206]"),
+    (["compile", "cifar_resnet", "--set", "n=0"], "--set n: error[E213]: param `n` must be at least 1, got 0"),
     (["compile", "resnet50", "--input", "3x16"], "error[E403]"),
     (["compile", "resnet50", "--count", "most"], "invalid choice"),
 ])

@@ -161,18 +161,40 @@ def _block_defs() -> dict[str, Any]:
                 "output": {"type": "string"},
                 "constraints": {"type": "array", "items": {"$ref": "#/$defs/constraint"}},
                 "body": {"$ref": "#/$defs/body"},
-                "edit": {"type": "object", "propertyNames": {"pattern": EDIT_PATH_PATTERN},
-                         "additionalProperties": {"type": "object"},
-                         "description": "changes to items of the inherited body: `conv2: {groups: =groups}` "
-                         "merges into item conv2 (`key: null` removes a key); `downsample.cases.0: {...}` into an "
-                         "alternative; an unnamed item by its position (`0`)"},
-                **{key: {"type": "object", "propertyNames": {"pattern": NAME_PATTERN},
-                         "additionalProperties": {"$ref": "#/$defs/body"},
-                         "description": f"new items {where} a named item of the inherited body: "
-                         f"`{{conv3: [{{se: {{use: se}}}}]}}`"}
-                   for key, where in (("insert_before", "before"), ("insert_after", "after"))},
+                **_edit_properties("the inherited body"),
             },
         },
+        "network_edits": {
+            "type": "object", "additionalProperties": False, "minProperties": 1,
+            "description": "in a spec that extends another: changes to items of the parent's network, or "
+                           "`replace: [...]`, a whole new network",
+            "properties": {"replace": {"$ref": "#/$defs/body"}, **_edit_properties("the parent's network")},
+            "if": {"required": ["replace"]},
+            "then": {"not": {"anyOf": [{"required": [k]} for k in ("edit", "insert_before", "insert_after")]}},
+        },
+        "spec_param": {
+            "description": "a value (or `=expression`), or a declaration `{type: int, default: 3, min: 1, doc: ...}`",
+            "if": {"type": "object", "required": ["type"]},
+            "then": {"type": "object", "additionalProperties": False, "properties": {
+                "type": {"$ref": "#/$defs/param_type"}, "default": {}, "min": {"type": "number"},
+                "max": {"type": "number"}, "enum": {"type": "array", "minItems": 1}, "doc": {"type": "string"}}},
+        },
+    }
+
+
+def _edit_properties(what: str) -> dict[str, Any]:
+    """`edit`, `insert_before` and `insert_after`: changes to named items of a body a file inherits."""
+    return {
+        "edit": {"type": "object", "propertyNames": {"pattern": EDIT_PATH_PATTERN},
+                 "additionalProperties": {"type": "object"},
+                 "description": f"changes to items of {what}: `conv2: {{groups: =groups}}` "
+                 "merges into item conv2 (`key: null` removes a key); `downsample.cases.0: {...}` into an "
+                 "alternative; an unnamed item by its position (`0`)"},
+        **{key: {"type": "object", "propertyNames": {"pattern": NAME_PATTERN},
+                 "additionalProperties": {"$ref": "#/$defs/body"},
+                 "description": f"new items {where} a named item of {what}: "
+                 f"`{{conv3: [{{se: {{use: se}}}}]}}`"}
+           for key, where in (("insert_before", "before"), ("insert_after", "after"))},
     }
 
 
@@ -227,7 +249,9 @@ def _top_properties() -> dict[str, Any]:
         "imports": {"type": "array", "items": {"type": "string"},
                     "description": "libraries whose params, blocks and recipe this file uses"},
         "params": {"type": "object", "propertyNames": {"pattern": IDENT_PATTERN},
-                   "description": "values (or `=` expressions) that `--set name=value` can override"},
+                   "additionalProperties": {"$ref": "#/$defs/spec_param"},
+                   "description": "declarations (`n: {type: int, default: 3, min: 1}`) and values (or `=` "
+                   "expressions) of params; `--set name=value` overrides one"},
         "constraints": {"type": "array", "items": {"$ref": "#/$defs/constraint"}},
         "input": {"anyOf": [
             {"type": "array", "minItems": 1, "maxItems": 3, "items": _or_expr({"type": "integer", "minimum": 1})},
@@ -235,7 +259,9 @@ def _top_properties() -> dict[str, Any]:
             "description": "input shape without the batch: [C, H, W] or \"3x224x224\""},
         "blocks": {"type": "object", "propertyNames": {"pattern": IDENT_PATTERN},
                    "additionalProperties": {"$ref": "#/$defs/template"}},
-        "network": {"$ref": "#/$defs/body"},
+        "network": {"anyOf": [{"$ref": "#/$defs/body"}, {"$ref": "#/$defs/network_edits"}],
+                    "description": "the network, a list of items; in a spec that extends another, "
+                    "`{edit: ..., insert_before: ..., insert_after: ...}` or `{replace: [...]}`"},
         "output": {"type": "string", "description": "the output node (by default the last item)"},
         "recipe": {"$ref": "#/$defs/recipe"},
         "meta": {"type": "object", "description": "free-form notes for tools and readers"},

@@ -1,0 +1,69 @@
+"""E214: a param that the user set (in the spec's own file, a library it imports, or with `--set`), or that the
+spec's own file declares, must change what is built. One that nothing in the network reads is an error at the
+line that set it: a typo of a name the network does read, or a setting that this network has no use for
+(`stride_on` in a network of basic blocks), would otherwise build another network than the one meant, silently.
+A param that the spec's own file declares and nothing reads is an error when its name is a near miss of one the
+network reads (`shortcutt: B` beside the library's `shortcut`); otherwise it is the spec's own, unused word.
+
+Reads are counted while the network is expanded (and while the input shape and the recipe are computed), through
+the params computed from others (`depths: =[n, n, n]` makes a read of `depths` one of `n`). A constraint reading
+a param is no use of it; the name and the description count only for params the spec's own file declares.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from archspec.lang.diagnostics import Diagnostic, suggest
+from archspec.lang.spec import Spec
+from archspec.lang.yamlsrc import LocDict, LocList
+
+
+def unread_params(spec: Spec) -> list[Diagnostic]:
+    checked = spec.checked_params()
+    if not checked:
+        return []
+    built = spec.used_params(spec.reads.network)
+    named = spec.used_params(spec.reads.named)
+    out = []
+    for name, (loc, how) in checked.items():
+        if name in built or (how == "declared" and name in named):
+            continue
+        close = suggest(name, sorted(n for n in built if n not in checked)) if how == "declared" else []
+        if how == "declared" and not close:
+            continue  # the spec's own vocabulary, unused: no setting of anyone else's is lost
+        readers = _readers(spec.blocks, name)
+        if close:
+            hint = f"did you mean `{close[0]}`? (a new param that nothing reads is most often a misspelled one)"
+        elif readers:
+            hint = (f"block {readers[0]} reads it, but this network does not use that block" if len(readers) == 1
+                    else f"blocks {_list(readers)} read it, but this network uses none of them")
+        elif name in named:
+            hint = "only the spec's name or description reads it; set the params the network is built from"
+        else:
+            hint = "remove it, or read it in the network (`=" + name + "`)"
+        what = "is set here" if how == "set" else "is declared here"
+        out.append(Diagnostic("E214", f"`{name}` {what}, but nothing in this network reads it, so it changes "
+                              "nothing", loc, hint=hint))
+    return out
+
+
+def _readers(blocks: LocDict, name: str) -> list[str]:
+    """The block templates whose text reads `name` (for a hint: which blocks would have used it)."""
+    word = re.compile(rf"(?<![A-Za-z0-9_.]){re.escape(name)}(?![A-Za-z0-9_])")
+    return [f"`{b}`" for b, template in blocks.items() if _mentions(template, word)]
+
+
+def _mentions(value: Any, word: re.Pattern) -> bool:
+    if isinstance(value, str):
+        return (value.startswith("=") or "${" in value or " " in value) and bool(word.search(value))
+    if isinstance(value, (list, LocList)):
+        return any(_mentions(v, word) for v in value)
+    if isinstance(value, (dict, LocDict)):
+        return any(k not in ("doc",) and _mentions(v, word) for k, v in value.items())
+    return False
+
+
+def _list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
