@@ -33,8 +33,12 @@ def _register(sub: Any) -> None:
     p.set_defaults(run=_cmd_ops)
 
     p = sub.add_parser("explain", help="explain a diagnostic code, e.g. `archspec explain E305`; without a code, "
-                       "list every code")
-    p.add_argument("code", nargs="?")
+                       "list every code; `--origin SPEC [NAME]`: where each param and block of a spec comes from")
+    p.add_argument("code", nargs="?", help="a diagnostic code; with --origin, a param or block name")
+    p.add_argument("--origin", metavar="SPEC", help="show where the spec's params and blocks were declared, set "
+                   "and edited, file by file in merge order (only NAME's with a name)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                   help="with --origin: override a param, as for validate")
     p.set_defaults(run=_cmd_explain)
 
     p = sub.add_parser("cache", help="where the schema verdict cache is and its size; `archspec cache clear` "
@@ -107,6 +111,8 @@ _SEE_ALSO = {"E300": "`archspec ops` lists every op with its inputs, attributes,
 def _cmd_explain(args: argparse.Namespace) -> int:
     from archspec.lang.diagnostics import CODES
 
+    if args.origin is not None:
+        return _cmd_origin(args)
     if args.code is None:
         for code in sorted(CODES):
             print(f"{code}: {CODES[code]}")
@@ -117,6 +123,22 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     print(f"{code}: {CODES[code]}")
     if code in _SEE_ALSO:
         print(f"  see also: {_SEE_ALSO[code]}")
+    return EXIT_OK
+
+
+def _cmd_origin(args: argparse.Namespace) -> int:
+    """`archspec explain --origin SPEC [NAME]`: the history of each param and block, merge order first."""
+    from archspec.lang.diagnostics import did_you_mean
+    from archspec.lang.params import origin_report
+    from archspec.lang.spec import load_spec
+
+    spec = load_spec(args.origin, args.overrides)
+    lines = origin_report(spec.param_table, spec.block_origins, spec.merge_order, args.code)
+    if lines is None:
+        hint = did_you_mean(args.code, spec.param_table.names() + list(spec.block_origins), what="params and blocks")
+        raise UsageError(f"{spec.display} has no param or block `{args.code}`" + (f"; {hint}" if hint else ""))
+    print(f"{spec.name}  ({spec.display})")
+    print("\n".join(lines))
     return EXIT_OK
 
 

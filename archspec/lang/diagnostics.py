@@ -71,7 +71,7 @@ CODES: dict[str, str] = {
     "E217": "a param declared without a default that nothing sets",
     # E3xx: templates, nodes and the graph
     "E300": "an unknown op",
-    "E301": "an unknown block template",
+    "E301": "an unknown block template (`use:`), or an edit of a block that no file merged before defines",
     "E302": "a required block parameter is missing",
     "E303": "an argument the block template does not declare",
     "E304": "a block argument of the wrong type or out of range",

@@ -241,3 +241,36 @@ def _show(value: Any) -> str:
         return json.dumps(value)
     except (TypeError, ValueError):
         return str(value)
+
+
+def origin_report(table: ParamTable, blocks: dict[str, list[tuple[str, Any, str, str]]],
+                  files: list[tuple[str, str]], name: str | None = None) -> list[str] | None:
+    """Where each param (or the one named) and each block came from, in merge order, as lines of text; None
+    when `name` names neither a param nor a block."""
+    lines: list[str] = []
+    if name is None:
+        lines += ["files, in the order they are merged (a later one wins):"]
+        lines += [f"  {i}. {f}  ({role})" for i, (f, role) in enumerate(files, 1)] + ["", "params:"]
+    for pname, entry in table.entries.items():
+        if name is not None and pname != name:
+            continue
+        value = "(no value)" if entry.value is MISSING else _show(entry.value)
+        lines.append(f"{pname} = {value}")
+        for ev in entry.history:
+            shown = "" if ev.value is MISSING else _show(ev.value)
+            what = entry.decl.describe() + (f"; default {shown}" if shown else "") if ev.kind == "declared" \
+                else shown
+            where = str(ev.loc) if ev.loc is not None else ev.file
+            lines.append(f"  {ev.kind:<9} {where}  {what}" + ("" if ev.kind != "declared" or entry.decl.explicit
+                                                              else "  (type from the value)"))
+    if name is None:
+        lines += ["", "blocks:"]
+    for bname, history in blocks.items():
+        if name is not None and bname != name:
+            continue
+        lines.append(bname)
+        for what, loc, file, role in history:
+            lines.append(f"  {what:<9} {loc if loc is not None else file}  ({role})")
+    if name is not None and not lines:
+        return None
+    return lines

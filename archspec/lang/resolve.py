@@ -129,6 +129,7 @@ class Resolved:
     files: list[str] = field(default_factory=list)  # every file read, in order
     params: ParamTable = field(default_factory=ParamTable)  # declarations, values in force, histories
     blocks: dict[str, list[tuple[str, Loc | None, str, str]]] = field(default_factory=dict)  # (what, loc, file, role)
+    order: list[tuple[str, str]] = field(default_factory=list)  # (file, role), in the order they were merged
 
 
 class Resolver:
@@ -231,7 +232,7 @@ class Resolver:
             self.diags.extend(state.params.missing())
         if self.diags:
             raise SpecError(self.diags)
-        return Resolved(merged, self.files, state.params, state.blocks)
+        return Resolved(merged, self.files, state.params, state.blocks, state.order)
 
     def _merge_file(self, state: "_Merge", path: Path, doc: LocDict, role: str, stack: tuple[Path, ...],
                     root: bool = False) -> None:
@@ -269,6 +270,7 @@ class Resolver:
         own = LocDict({k: v for k, v in doc.items() if k not in skip}, loc=doc.loc)
         own.key_locs, own.val_locs = doc.key_locs, doc.val_locs
         here = display_path(path)
+        state.order.append((here, role))
         self._note_blocks(state, own, here, role)
         state.params.merge_file(doc.get("params"), here, role, may_declare=root or role in (LIBRARY, TOP_LIBRARY),
                                 diags=self.diags)
@@ -357,6 +359,7 @@ class _Merge:
         self.done: set[Path] = set()
         self.params = ParamTable()
         self.blocks: dict[str, list[tuple[str, Loc | None, str, str]]] = {}
+        self.order: list[tuple[str, str]] = []
 
     def set_network(self, network: Any, key_loc: Loc | None, val_loc: Loc | None) -> None:
         self.doc["network"] = network

@@ -43,6 +43,7 @@ class Spec:
     param_deps: dict[str, set[str]] = field(default_factory=dict)  # param -> the params its value read
     reads: "ParamReads" = field(default_factory=lambda: ParamReads())  # what building the network read
     block_origins: dict[str, list] = field(default_factory=dict)
+    merge_order: list[tuple[str, str]] = field(default_factory=list)  # (file, role) in the order merged
 
     @property
     def network(self) -> LocList:
@@ -184,7 +185,7 @@ def load_spec(ref: str | Path, overrides: Iterable[str] = (), input_shape: str |
                 blocks=doc.get("blocks", LocDict()), input_shape=shape, input_loc=shape_loc, recipe=recipe,
                 description=description, sources=sources, files=resolved.files,
                 overrides={k: params[k] for k in given if k in params}, param_table=table, param_deps=deps,
-                reads=reads, block_origins=resolved.blocks)
+                reads=reads, block_origins=resolved.blocks, merge_order=resolved.order)
 
 
 def _record(diags: list[Diagnostic], e: Failed) -> None:

@@ -14,6 +14,9 @@ from typing import Any
 from archspec.lang.diagnostics import Diagnostic, Loc
 
 MAX_WALK = 200  # producers looked at, nearest first, for an attribute the user wrote
+# attributes that decide a node's output shape: the ones a shape problem (E4xx) can be blamed on
+SHAPE_ATTRS = {"out", "kernel", "stride", "pad", "dilation", "ceil_mode", "channels", "shape", "in_channels",
+               "in_features", "where", "groups"}
 
 
 def user_files(spec: Any) -> set[str]:
@@ -45,8 +48,9 @@ def _mine(loc: Loc | None, own: set[str]) -> bool:
 def _moved(d: Diagnostic, own: set[str], nodes: dict[str, Any], blocks: dict[str, Any]) -> Diagnostic:
     if d.loc is None or _mine(d.loc, own) or d.node not in nodes:
         return d
-    cause = (_attribute_cause(d.node, own, nodes, nodes[d.node].scope) or _use_cause(d.node, own, nodes, blocks)
-             or _attribute_cause(d.node, own, nodes, ()))
+    attrs = SHAPE_ATTRS if d.code.startswith("E4") else None
+    cause = (_attribute_cause(d.node, own, nodes, nodes[d.node].scope, attrs)
+             or _use_cause(d.node, own, nodes, blocks) or _attribute_cause(d.node, own, nodes, (), attrs))
     if cause is None:
         return d
     loc, why = cause
@@ -54,8 +58,8 @@ def _moved(d: Diagnostic, own: set[str], nodes: dict[str, Any], blocks: dict[str
     return Diagnostic(d.code, d.message, loc, hint=d.hint, severity=d.severity, notes=notes, node=d.node)
 
 
-def _attribute_cause(start: str, own: set[str], nodes: dict[str, Any], scope: tuple[str, ...]
-                     ) -> tuple[Loc, str] | None:
+def _attribute_cause(start: str, own: set[str], nodes: dict[str, Any], scope: tuple[str, ...],
+                     attrs: set[str] | None) -> tuple[Loc, str] | None:
     """The nearest producer of `start` (itself first), inside the block instance `scope` (() for anywhere), with
     an attribute written in the user's files (an edit of the block's items, or of the network's)."""
     seen, queue = {start}, deque([start])
@@ -65,7 +69,7 @@ def _attribute_cause(start: str, own: set[str], nodes: dict[str, Any], scope: tu
         if node is None or tuple(node.scope[:len(scope)]) != tuple(scope):
             continue
         for attr, loc in getattr(node, "attr_locs", {}).items():
-            if _mine(loc, own):
+            if _mine(loc, own) and (attrs is None or attr in attrs):
                 via = "" if name == start else f", which feeds `{start}`"
                 return loc, f"this line sets `{attr}` of `{name}`{via}"
         for p in node.inputs:

@@ -44,8 +44,12 @@ def unread_params(spec: Spec) -> list[Diagnostic]:
         else:
             hint = "remove it, or read it in the network (`=" + name + "`)"
         what = "is set here" if how == "set" else "is declared here"
-        out.append(Diagnostic("E214", f"`{name}` {what}, but nothing in this network reads it, so it changes "
-                              "nothing", loc, hint=hint))
+        d = Diagnostic("E214", f"`{name}` {what}, but nothing in this network reads it, so it changes "
+                       "nothing", loc, hint=hint)
+        if close:
+            out.insert(0, d)  # a misspelled name first: the settings it leaves unread follow from it
+        else:
+            out.append(d)
     return out
 
 
