@@ -87,6 +87,7 @@ CODES: dict[str, str] = {
     "E314": "an op attribute with an invalid value",
     "E315": "an item without a name (only `repeat` items may be anonymous)",
     "E316": "a node name that is reserved or not a valid identifier",
+    "E317": "the spec's own file edits or changes a block that the network never uses",
     # E4xx: shapes (the compiler)
     "E400": "inputs of a merge (add, concat) disagree in shape",
     "E401": "an op receives a tensor of the wrong rank or size",

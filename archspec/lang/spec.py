@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from archspec.lang import expr
 from archspec.lang.diagnostics import Diagnostic, Loc, Sources, SpecError, did_you_mean
-from archspec.lang.params import MISSING, PARENT, TOP, TOP_LIBRARY, ParamTable, type_diagnostic
+from archspec.lang.params import TOP, TOP_LIBRARY, ParamTable, type_diagnostic
 from archspec.lang.resolve import Resolver, locate
 from archspec.lang.values import Failed, Scope, evaluate_expression, evaluate_value
 from archspec.lang.yamlsrc import LocDict, LocList, display_path

@@ -15,7 +15,7 @@ from archspec.compiler.expand.channels import in_lookup
 from archspec.compiler.expand.frame import Broken, Excluded, Frame, attach, item_inputs, resolve_pending
 from archspec.compiler.expand.model import MAX_NESTING, MAX_NODES, Block, Build, Expansion, IRNode, show_value
 from archspec.compiler.expand.primitives import primitive
-from archspec.compiler.expand.unread import unread_params
+from archspec.compiler.expand.unread import unread_params, unused_block_changes
 from archspec.compiler.graph_checks import check_graph, check_shapes, collapse
 from archspec.lang.diagnostics import Diagnostic, Loc, SpecError, did_you_mean
 from archspec.lang.schema import ITEM_KEYS, RESERVED_NAMES
@@ -46,6 +46,7 @@ class Expander:
                                          spec.doc.val_loc("network")))
         if not self.b.diags and not self.b.silent:
             self.b.diags += unread_params(spec)
+            self.b.diags += unused_block_changes(spec, {b.template for b in self.b.blocks.values()})
         if not self.b.diags:
             structure = check_graph(self.b.nodes, output)
             self.b.diags += structure

@@ -53,6 +53,23 @@ def unread_params(spec: Spec) -> list[Diagnostic]:
     return out
 
 
+def unused_block_changes(spec: Spec, used: set[str]) -> list[Diagnostic]:
+    """E317: a block that the spec's own file edits or changes (`edit:`, `insert_*`, a param default, a new body),
+    but that this network never uses: the change changes nothing."""
+    out = []
+    for name, history in spec.block_origins.items():
+        if name in used:
+            continue
+        for what, loc, _, role in history:
+            if role == "top" and what in ("edited", "redefined"):
+                out.append(Diagnostic(
+                    "E317", f"block `{name}` is {'edited' if what == 'edited' else 'changed'} here, but this network "
+                    "never uses it, so the change changes nothing", loc,
+                    hint="the blocks this network uses: " + ", ".join(f"`{b}`" for b in sorted(used))
+                    if used else None))
+    return out
+
+
 def _readers(blocks: LocDict, name: str) -> list[str]:
     """The block templates whose text reads `name` (for a hint: which blocks would have used it)."""
     word = re.compile(rf"(?<![A-Za-z0-9_.]){re.escape(name)}(?![A-Za-z0-9_])")

@@ -55,7 +55,7 @@ def test_stage_expression_reads_params_and_count(tmp_path):
           repeat: 2
           use: stack
           stage: "=prefix + str(count - index) + '_x'"
-          width: =widths[0]
+          width: "=widths[0]"
           blocks: 1
     """))
     assert result.ok, result.diagnostics
@@ -64,7 +64,7 @@ def test_stage_expression_reads_params_and_count(tmp_path):
 
 def test_stage_of_a_plain_item_is_interpolated(tmp_path):
     result = validate(spec(tmp_path, """\
-      - layer: {use: stack, width: =widths[0], blocks: 1, stage: "${prefix}2_x"}
+      - layer: {use: stack, width: "=widths[0]", blocks: 1, stage: "${prefix}2_x"}
     """))
     assert result.ok, result.diagnostics
     assert result.expansion.stages == ["conv1", "conv2_x", "head"]
@@ -76,7 +76,7 @@ def test_stage_of_a_chosen_case_is_evaluated(tmp_path):
           cases:
             - when: prefix == 'x'
               op: identity
-            - {use: stack, width: =widths[0], blocks: 1, stage: "=prefix + '9_x'"}
+            - {use: stack, width: "=widths[0]", blocks: 1, stage: "=prefix + '9_x'"}
     """))
     assert result.ok, result.diagnostics
     assert "conv9_x" in result.expansion.stages
@@ -88,7 +88,7 @@ def test_a_stage_that_is_not_a_string_is_located_once(tmp_path):
           repeat: 3
           use: stack
           stage: =index + 2
-          width: =widths[0]
+          width: "=widths[0]"
           blocks: 1
     """)
     result = validate(path)
@@ -101,9 +101,9 @@ def test_a_stage_that_is_not_a_string_is_located_once(tmp_path):
 
 def test_a_failing_stage_expression_points_inside_it(tmp_path):
     path = spec(tmp_path, """\
-      - layer: {use: stack, width: =widths[0], blocks: 1, stage: "conv${nope}_x"}
+      - layer: {use: stack, width: "=widths[0]", blocks: 1, stage: "conv${nope}_x"}
     """)
     result = validate(path)
     assert [d.code for d in result.diagnostics] == ["E201"]
-    line = path.read_text().splitlines().index('  - layer: {use: stack, width: =widths[0], blocks: 1, stage: "conv${nope}_x"}')
+    line = path.read_text().splitlines().index('  - layer: {use: stack, width: "=widths[0]", blocks: 1, stage: "conv${nope}_x"}')
     assert result.diagnostics[0].loc.line == line + 1

@@ -322,3 +322,19 @@ def test_a_param_declared_twice_is_E215(tmp_path):
         """)
     [d] = problems(path)
     assert d.code == "E215" and "n: VALUE" in d.hint
+
+
+def test_an_edit_of_a_block_the_network_never_uses_is_E317(tmp_path):
+    path = write(tmp_path, "s.yaml", """\
+        archspec: 1
+        extends: archspec:resnet18.yaml
+        blocks:
+          bottleneck:
+            edit:
+              conv2: {groups: 4}
+        """)
+    [d] = problems(path)
+    assert (d.code, d.loc.line) == ("E317", 4) and "`basic`" in d.hint
+    # the same edit where the block is used changes the network
+    used = write(tmp_path, "u.yaml", (tmp_path / "s.yaml").read_text().replace("resnet18", "resnet50"))
+    assert archspec.compile(used).graph.nodes["layer1.0.conv2"]["attrs"]["groups"] == 4
