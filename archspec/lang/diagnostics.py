@@ -153,11 +153,30 @@ class Diagnostic:
 
 
 class SpecError(UserError):
-    """Raised to abandon work on a spec; carries every diagnostic collected so far (exit code 2)."""
+    """Raised to abandon work on a spec; carries every diagnostic collected so far (exit code 2).
 
-    def __init__(self, diagnostics: Iterable[Diagnostic]):
+    `str(e)` is the diagnostics exactly as `archspec` prints them (`render_text`): each headline with its source
+    line and caret, notes and help. The source lines are quoted once the text of the files read is known: the
+    entry points that read specs (`archspec.cli.main`, `archspec.load`/`compile`/`build`/...) attach it with
+    `quoting`, since the error is often raised where it is not at hand.
+    """
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], sources: "Sources | None" = None):
         self.diagnostics = list(diagnostics)
+        self.sources = sources
         super().__init__("\n".join(d.headline() for d in self.diagnostics))
+
+    def quoting(self, sources: "Sources") -> "SpecError":
+        """This error, quoting from `sources` (the files read while it arose) unless it already quotes some."""
+        if self.sources is None:
+            self.sources = sources
+        return self
+
+    def __str__(self) -> str:
+        return render_text(self.diagnostics, self.sources)
+
+    def __reduce__(self) -> tuple:
+        return (SpecError, (self.diagnostics, self.sources))
 
 
 class Sources:
