@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from archspec.runtime.inputs import check_fit, data_config, open_data, pick_device
-from archspec.runtime.plan import Plan, load_graph, plan_new, plan_resume, resolve_recipe, weights_recipe
+from archspec.runtime.plan import (NOTHING_TO_TRAIN, Plan, load_graph, plan_new, plan_resume, resolve_recipe,
+                                   weights_recipe)
 from archspec.runtime.request import (EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, OPTION_FIELDS, RUN_OPTIONS,
                                       EvalRequest, RunError, TrainRequest)
 from archspec.runtime.rundir import RunDir, find_run
@@ -36,14 +37,16 @@ def train_run(req: TrainRequest, sources: Any) -> int:
 
     from archspec.runtime.distributed import from_environment
 
-    gc.enable()  # training runs for long: give the cyclic collector back (the CLI pauses it)
-    dist, device = from_environment(pick_device(req.device))  # under torchrun: join the group before any file
     out = req.out
     if out is None:
+        if req.spec is None and req.resume:
+            raise RunError("--resume continues the run in a folder: name it (`archspec train --resume --out RUN`)")
         if req.spec is None:
-            raise RunError("give the run folder to resume: --out RUN")
+            raise RunError(NOTHING_TO_TRAIN)
         ref = str(req.spec)
         out = Path("runs") / (Path(ref).stem if ref.endswith((".yaml", ".yml")) else Path(ref).name)
+    gc.enable()  # training runs for long: give the cyclic collector back (the CLI pauses it)
+    dist, device = from_environment(pick_device(req.device))  # under torchrun: join the group before any file
     run = RunDir(out)
     try:
         if dist.is_main:
