@@ -146,6 +146,23 @@ def stopped_run(_stopped_run_master: Path):
     return make
 
 
+@pytest.fixture(scope="session")
+def _finished_run_master(cifar_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 20-iteration run, evaluated on its validation split at iteration 20 (best.pt and last.pt), made
+    once per session."""
+    from archspec.cli import main
+
+    run = tmp_path_factory.mktemp("finished") / "run"
+    assert main([str(a) for a in small_train(cifar_dir, run, iters=20)]) == 0
+    return run
+
+
+@pytest.fixture
+def finished_run(_finished_run_master: Path, tmp_path: Path) -> Path:
+    """A copy of a finished run (best.pt and last.pt at iteration 20) at tmp_path/run."""
+    return Path(shutil.copytree(_finished_run_master, tmp_path / "run"))
+
+
 @pytest.fixture
 def tmpfs(tmp_path: Path):
     """mount(size, read_only=False) -> a fresh tmpfs folder: a real read-only place (root ignores permission
