@@ -18,7 +18,8 @@ from typing import Iterable, Iterator
 
 from archspec.lang.errors import UserError
 
-# The catalogue of codes. `archspec explain CODE` prints the line; tests check that every code used is here.
+# The catalogue of codes. `archspec explain CODE` prints the line (and the long text in lang/explanations.py, for
+# the codes that have one); tests check that every code used is here.
 CODES: dict[str, str] = {
     # E0xx: reading the file
     "E001": "the file cannot be read (missing, a folder, or not permitted)",
