@@ -13,8 +13,9 @@ Importing archspec is cheap: torch, networkx and graphviz are imported only by t
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from archspec.lang import VERSION as __version__
 
@@ -36,11 +37,26 @@ def _overrides(overrides: dict[str, Any]) -> list[str]:
     return out
 
 
+@contextmanager
+def _quoting() -> Iterator[Any]:
+    """The text of the spec files read inside, which a SpecError raised there quotes: `str(e)` is then what the
+    command line prints for it (source lines, carets, notes, help)."""
+    from archspec.lang.diagnostics import Sources, SpecError
+
+    sources = Sources()
+    try:
+        yield sources
+    except SpecError as e:
+        e.quoting(sources)
+        raise
+
+
 def load(path_or_name: str | Path, **overrides: Any):
     """The resolved spec (params computed, constraints checked); raises archspec.SpecError if invalid."""
     from archspec.lang.spec import load_spec
 
-    return load_spec(path_or_name, _overrides(overrides))
+    with _quoting() as sources:
+        return load_spec(path_or_name, _overrides(overrides), sources=sources)
 
 
 def validate(path_or_name: str | Path, **overrides: Any):
@@ -60,7 +76,8 @@ def compile(path_or_name: str | Path, *, input: str | None = None, count: str = 
     """
     from archspec.compiler.analysis import compile_spec
 
-    return compile_spec(path_or_name, _overrides(overrides), input, count=count, unit=unit)
+    with _quoting() as sources:
+        return compile_spec(path_or_name, _overrides(overrides), input, count=count, unit=unit, sources=sources)
 
 
 def build(path_or_name: str | Path, *, input: str | None = None, weights: str | Path | None = None,
@@ -75,7 +92,8 @@ def build(path_or_name: str | Path, *, input: str | None = None, weights: str | 
     """
     from archspec.compiler.lower import build as run
 
-    model = run(path_or_name, _overrides(overrides), input)
+    with _quoting() as sources:
+        model = run(path_or_name, _overrides(overrides), input, sources=sources)
     if weights is not None:
         from archspec.runtime.weights import load_into
 
@@ -93,7 +111,8 @@ def render(path_or_name: str | Path, *, level: str = "block", direction: str = "
     from archspec.compiler.analysis import compile_spec
     from archspec.compiler.render import render_graph
 
-    c = compile_spec(path_or_name, _overrides(overrides), input)
+    with _quoting() as sources:
+        c = compile_spec(path_or_name, _overrides(overrides), input, sources=sources)
     return render_graph(c, level, fold=fold, collapse=collapse or 10**9, direction=direction, annotate=annotate,
                         legend=legend)
 
@@ -110,8 +129,9 @@ def diff(a: str | Path, b: str | Path, *, input: str | None = None, count: str =
     from archspec.compiler.analysis import compile_spec
     from archspec.compiler.diff import diff_compiled
 
-    sides = [compile_spec(ref, _overrides({**overrides, **(own or {})}), input, count=count, unit=unit)
-             for ref, own in ((a, set_a), (b, set_b))]
+    with _quoting() as sources:
+        sides = [compile_spec(ref, _overrides({**overrides, **(own or {})}), input, count=count, unit=unit,
+                              sources=sources) for ref, own in ((a, set_a), (b, set_b))]
     return diff_compiled(*sides)
 
 

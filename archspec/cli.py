@@ -20,7 +20,7 @@ from typing import Sequence
 
 from archspec import commands, diff_cmd, spec_cmd, train_cmd
 from archspec.cmdbase import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, UsageError, allocation_problem, out_of_memory
-from archspec.lang.diagnostics import Sources, SpecError, render_text
+from archspec.lang.diagnostics import Sources, SpecError
 from archspec.lang.errors import UserError
 
 # The modules whose subcommands `archspec --help` lists, in this order.
@@ -116,7 +116,7 @@ def _user_error(e: UserError, argv: list[str], sources: Sources) -> int:
     and a caret), anything else as one line."""
     if isinstance(e, SpecError):
         if e.diagnostics:
-            print(render_text(e.diagnostics, sources), file=sys.stderr)
+            print(e.quoting(sources), file=sys.stderr)  # the one rendering, as `str(e)` gives it from Python
         return e.exit_code
     message = str(e)
     command = next((a for a in argv if not a.startswith("-")), None)

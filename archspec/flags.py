@@ -157,6 +157,14 @@ def weights_source(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{e} (or name published weights: {', '.join(NAMED_WEIGHTS)})") from None
 
 
+def input_path(text: str) -> Path:
+    """A file or a folder to read: it must exist."""
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"no such file or folder: {path}")
+    return path
+
+
 def input_file(text: str) -> Path:
     """A file to read: it must exist and be a file."""
     path = Path(text).expanduser()

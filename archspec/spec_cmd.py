@@ -104,12 +104,9 @@ def _cmd_ops(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# More than the catalogue's line, for the codes where a command says the rest.
-_SEE_ALSO = {"E300": "`archspec ops` lists every op with its inputs, attributes, defaults and ranges"}
-
-
 def _cmd_explain(args: argparse.Namespace) -> int:
     from archspec.lang.diagnostics import CODES
+    from archspec.lang.explanations import explain
 
     if args.origin is not None:
         return _cmd_origin(args)
@@ -120,9 +117,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     code = args.code.upper()
     if code not in CODES:
         raise UsageError(f"unknown code {args.code}; `archspec explain` lists every code")
-    print(f"{code}: {CODES[code]}")
-    if code in _SEE_ALSO:
-        print(f"  see also: {_SEE_ALSO[code]}")
+    print(explain(code, CODES[code]))
     return EXIT_OK
 
 

@@ -109,9 +109,9 @@ def _register_eval(sub: Any) -> None:
     p = sub.add_parser("eval", help="evaluate a checkpoint on a data split (single view or 10-crop)")
     add_spec_args(p, optional=True)
     _add_device_args(p, run_options=False)
-    p.add_argument("--checkpoint", type=flags.input_file,
-                   help="a run's last.pt/best.pt (spec, recipe and data come from its run folder), or a "
-                   "state_dict file (give the spec)")
+    p.add_argument("--checkpoint", type=flags.input_path,
+                   help="a run folder (its best.pt, else its last.pt) or a run's last.pt/best.pt (spec, recipe and "
+                   "data come from the run folder), or a state_dict file (give the spec)")
     add_weights_arg(p, "instead of --checkpoint, evaluate these weights (give the spec)")
     p.add_argument("--split", default=None, help="val or test (default: test when there is one)")
     p.add_argument("--views", type=int, choices=[1, 10], default=None, help="1, or 10-crop")
@@ -139,7 +139,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(strict_tree(result), allow_nan=False))
     else:
         views = result["views"]
-        print(f"{result['spec']} on {result['split']} ({result['images']:,} images, {views} "
+        at = ""
+        if result["iteration"] is not None:
+            epoch = f", epoch {result['epoch']:g}" if result["epoch"] is not None else ""
+            at = f" (iteration {result['iteration']:,}{epoch})"
+        print(f"{result['spec']}{at} on {result['split']} ({result['images']:,} images, {views} "
               f"view{'s' if views > 1 else ''}): error {result['err']:.2f}%, top-5 error {result['top5_err']:.2f}%, "
               f"loss {result['loss']:.4f}")
     return EXIT_OK

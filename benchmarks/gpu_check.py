@@ -4,7 +4,8 @@
     python benchmarks/gpu_check.py --device cpu --quick --out x    # on a CPU in a few minutes (CI runs this)
 
 Sections (each records what it measured, or why it was skipped; a failure in one does not stop the others):
-1. `tests`: the CUDA-marked tests (pytest -m cuda).
+1. `tests`: the CUDA-marked tests (pytest -m cuda). The only section that needs pytest (the `test` extra); the
+   others run where archspec is installed without it.
 2. `train_cli`: `archspec train` through the command line on CIFAR-format files made here, across at least two
    epoch boundaries, with every host synchronisation counted (torch.cuda.set_sync_debug_mode) and attributed to
    the step it follows: syncs after ordinary steps (not a log, evaluation or checkpoint point) must be 0.
@@ -43,7 +44,6 @@ from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-sys.path.insert(0, str(ROOT / "tests" / "runtime"))
 
 import torch  # noqa: E402
 
@@ -70,6 +70,10 @@ class Skip(Exception):
 def cuda_tests(device: torch.device) -> dict[str, Any]:
     if device.type != "cuda":
         raise Skip("no CUDA device: the CUDA-marked tests need one")
+    if not _importable("pytest"):
+        raise RuntimeError("the `tests` section runs the CUDA-marked tests with pytest, which is not installed "
+                           "here: pip install pytest (or the `test` extra: pip install -e '.[test]'), or leave the "
+                           "section out with --only")
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "cuda", "-p", "no:cacheprovider",
                         str(ROOT / "tests")], capture_output=True, text=True, cwd=ROOT, timeout=1800)
     tail = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else r.stderr[-500:]
@@ -78,11 +82,32 @@ def cuda_tests(device: torch.device) -> dict[str, Any]:
     return {"summary": tail}
 
 
+def _importable(name: str) -> bool:
+    """Whether `import name` would work in this interpreter (found, and not blocked)."""
+    import importlib
+
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
+
+
+def _cifar_writer() -> Callable[..., Path]:
+    """`write_learnable_cifar` of tests/learnable_cifar.py (plain Python, no pytest), loaded by its path: tests/
+    is not put on sys.path, as its folders (`tests/archspec`) would shadow the installed packages."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("learnable_cifar", ROOT / "tests" / "learnable_cifar.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.write_learnable_cifar
+
+
 # -- 2. archspec train through the CLI, host syncs counted --------------------------------------------------------
 
 def train_cli(device: torch.device, quick: bool, work: Path) -> dict[str, Any]:
-    from conftest import write_learnable_cifar  # tests/runtime/conftest.py: real CIFAR python batches
-
+    write_learnable_cifar = _cifar_writer()  # real CIFAR python batches
     cuda = device.type == "cuda"
     data = write_learnable_cifar(work / "cifar", per_batch=600 if quick else 2000, test_images=500)
     batch = 32 if quick else 128
@@ -215,8 +240,7 @@ def resnet1202(device: torch.device, quick: bool) -> dict[str, Any]:
 # -- 6. DDP -------------------------------------------------------------------------------------------------------
 
 def ddp(device: torch.device, quick: bool, work: Path) -> dict[str, Any]:
-    from conftest import write_learnable_cifar
-
+    write_learnable_cifar = _cifar_writer()
     cuda = device.type == "cuda"
     if cuda and torch.cuda.device_count() < 2:
         raise Skip(f"{torch.cuda.device_count()} GPU: a 2-process NCCL run needs 2")

@@ -47,6 +47,38 @@ def load_tensors(path: str | os.PathLike, what: str) -> Any:
         raise BadFile(f"cannot read {what} from {path}: {_load_problem(e)}") from None
 
 
+def export_format(path: str | os.PathLike) -> str | None:
+    """What `path` is when it holds a network exported to run elsewhere, as `archspec export` writes them:
+    "an ONNX export", "a TorchScript export" or "a torch.export program"; None for anything else (a state_dict, a
+    checkpoint, a file that cannot be read). Told by the content: the members of a PyTorch zip archive, and
+    ONNX's protobuf opening (its IR version, then the producer's name), or the `.onnx` suffix on a file that is
+    neither a zip archive nor a pickle."""
+    import zipfile
+
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        else:
+            names = None
+    except (OSError, zipfile.BadZipFile):
+        return None
+    if names is not None:
+        if any("/code/__torch__/" in n or n.endswith("/constants.pkl") for n in names):
+            return "a TorchScript export"
+        if any(n.endswith(("/archive_format", "/models/model.json")) for n in names):
+            return "a torch.export program"
+        return None
+    suffix = path.suffix.lower()
+    if (head[:1] == b"\x08" and head[2:3] == b"\x12" and suffix != ".safetensors") or \
+            (suffix == ".onnx" and head[:1] != b"\x80"):
+        return "an ONNX export"
+    return None
+
+
 def state_dict_of(data: Any, path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """`data` (read from `path`) if it is a state_dict: a mapping of names to tensors."""
     if not isinstance(data, dict) or not data or not all(isinstance(v, torch.Tensor) for v in data.values()):

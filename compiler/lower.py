@@ -12,13 +12,16 @@ call, and whether its output may be overwritten in place); this module builds th
 - Like hand-written ResNets, ReLU and the residual add run in place when autograd allows it: the tensor they
   overwrite has no other reader and its producer's entry says it is `overwritable` (not kept for backward).
 - The compiled spec stays reachable (a `Compiled`: the networkx graph with shapes, params and MACs per node):
-  `model.archspec`, or `archspec.compiled_of(model)`, which also works on copies and on `torch.compile`d models
-  (it lives in `model.meta`, which GraphModule carries across `deepcopy`).
+  `model.archspec`, or `archspec.compiled_of(model)`, which also works on `torch.compile`d models. The module is a
+  `Network`, a GraphModule that keeps the compiled spec, the block containers, its class name and the attributes
+  set on it (`weights_source`) through `copy.deepcopy` (EMA and SWA copy models) and pickling (`torch.save`), both
+  of which a plain GraphModule rebuilds from its graph alone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import gc
 from typing import Any, Iterator
 
@@ -29,7 +32,7 @@ from archspec.compiler.ir import order
 from archspec.lang.ops import OPS
 from archspec.lang.ops.modules import SubsamplePad
 
-__all__ = ["Block", "SubsamplePad", "build", "compiled_of", "lower"]
+__all__ = ["Block", "Network", "SubsamplePad", "build", "compiled_of", "lower"]
 
 
 class Block(nn.Module):
@@ -57,6 +60,54 @@ def _container(root: nn.Module, path: str, blocks: dict[str, Any]) -> nn.Module:
             current.add_module(part, child)
         current = child
     return current
+
+
+class Network(fx.GraphModule):
+    """A lowered spec. GraphModule's own deepcopy and pickling rebuild the module from its graph (and, unpickled,
+    from its generated code), keeping only the modules the graph calls: the compiled spec (`archspec`), the block
+    containers above those modules, the class name and other attributes would be lost. Here they are kept."""
+
+    __jit_ignored_attributes__ = ["archspec"]
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "Network":
+        copied = super().__deepcopy__(memo)
+        type(copied).__name__ = type(self).__name__  # each GraphModule has a class of its own; its name is ours
+        # GraphModule copied this instance's __dict__ with the same memo: this is that copy, not a second one
+        return _restored(copied, copy.deepcopy(self.__dict__, memo))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        rebuild, args = super().__reduce__()[:2]
+        nodes = [(n.op, n.target if n.op == "call_module" else None, n.name, n.meta.get("archspec_name"))
+                 for n in self.graph.nodes]
+        return (_unpickled, (rebuild, args, type(self).__name__, nodes))
+
+
+def _unpickled(rebuild: Any, args: tuple[Any, ...], class_name: str, nodes: list[tuple]) -> Network:
+    """A pickled `Network` back: torch rebuilds a plain GraphModule by tracing the saved code, which names the
+    values afresh; the names and the IR node each value comes from (which `runtime.stages` reads) are put back."""
+    plain = rebuild(*args)
+    traced = list(plain.graph.nodes)
+    if [(n.op, n.target if n.op == "call_module" else None) for n in traced] == [r[:2] for r in nodes]:
+        for node, (*_, name, origin) in zip(traced, nodes):
+            node.name = name
+            if origin is not None:
+                node.meta["archspec_name"] = origin
+        plain.recompile()
+    return _restored(Network(plain, plain.graph, class_name=class_name), args[0])
+
+
+def _restored(gm: Network, state: dict[str, Any]) -> Network:
+    """`gm` with the top-level modules (block containers holding the same leaf modules), the attributes and the
+    compiled spec of the module whose `__dict__` was `state`."""
+    for name, child in state["_modules"].items():
+        setattr(gm, name, child)
+    for key, value in state.items():
+        if key not in gm.__dict__:
+            gm.__dict__[key] = value
+    compiled = state.get("archspec", state.get("meta", {}).get("archspec"))
+    gm.archspec = compiled
+    gm.meta["archspec"] = compiled
+    return gm
 
 
 @contextlib.contextmanager
@@ -116,10 +167,9 @@ def _lower(compiled: Any, inplace: bool) -> fx.GraphModule:
             node.meta["archspec_name"] = name  # the IR node it comes from (for tools and tests)
         values[name] = node
     graph.output(values[g.graph["output"]])
-    gm = fx.GraphModule(root, graph, class_name=_class_name(compiled.name))
+    gm = Network(root, graph, class_name=_class_name(compiled.name))
     for child, module in root.named_children():  # keep the block containers (same leaf modules)
         setattr(gm, child, module)
-    type(gm).__jit_ignored_attributes__ = ["archspec"]
     gm.archspec = compiled
     gm.meta["archspec"] = compiled
     return gm

@@ -202,19 +202,27 @@ WRAPPERS = ("state_dict", "model", "model_state_dict", "module", "net")
 
 
 def weights_in(path: str | os.PathLike, wanted: dict[str, Any], fix: str, ignore: str | None = None,
-               what: str = "checkpoint") -> tuple[dict[str, torch.Tensor], str | None]:
+               what: str = "checkpoint") -> tuple[dict[str, torch.Tensor], str | None, dict[str, Any]]:
     """The model weights in `path` for the architecture `wanted`: from an archspec checkpoint (checksum and
     architecture checked; `fix` says what to do on a mismatch) or from a plain state_dict file (whose keys and
     shapes the caller checks when loading it), found also inside a common wrapper ({"state_dict": ...},
-    {"model": ...}) and without DDP's `module.` prefix; the second value says what was unwrapped. `ignore` is a
-    node (a classifier starting afresh) whose difference does not make a checkpoint another architecture."""
+    {"model": ...}) and without DDP's `module.` prefix; the second value says what was unwrapped, the third is
+    when a checkpoint was written (`trained_at`: its iteration; empty for a state_dict). `ignore` is a node (a classifier
+    starting afresh) whose difference does not make a checkpoint another architecture."""
     path = Path(path)
     data = _read(path, what)
     if is_checkpoint(data):
         data = _verified(path, data)
         check_architecture(path, data, wanted, fix, ignore)
-        return data["model"], None
-    return plain_state(data, path)
+        return data["model"], None, trained_at(data)
+    return (*plain_state(data, path), {})
+
+
+def trained_at(data: dict[str, Any]) -> dict[str, Any]:
+    """When a (verified) checkpoint was written: {"iteration": N} (best.pt records it at the top, last.pt in its
+    training state), or {} if it does not say."""
+    at = data.get("iteration", (data.get("state") or {}).get("iteration"))
+    return {"iteration": at} if isinstance(at, int) and not isinstance(at, bool) else {}
 
 
 def plain_state(data: Any, path: Path) -> tuple[dict[str, torch.Tensor], str | None]:

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from archspec.runtime.inputs import check_fit, data_config, open_data, pick_device
-from archspec.runtime.plan import Plan, load_graph, plan_new, plan_resume, resolve_recipe, weights_recipe
+from archspec.runtime.plan import (NOTHING_TO_TRAIN, Plan, load_graph, plan_new, plan_resume, resolve_recipe,
+                                   weights_recipe)
 from archspec.runtime.request import (EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, OPTION_FIELDS, RUN_OPTIONS,
                                       EvalRequest, RunError, TrainRequest)
 from archspec.runtime.rundir import RunDir, find_run
@@ -36,14 +37,16 @@ def train_run(req: TrainRequest, sources: Any) -> int:
 
     from archspec.runtime.distributed import from_environment
 
-    gc.enable()  # training runs for long: give the cyclic collector back (the CLI pauses it)
-    dist, device = from_environment(pick_device(req.device))  # under torchrun: join the group before any file
     out = req.out
     if out is None:
+        if req.spec is None and req.resume:
+            raise RunError("--resume continues the run in a folder: name it (`archspec train --resume --out RUN`)")
         if req.spec is None:
-            raise RunError("give the run folder to resume: --out RUN")
+            raise RunError(NOTHING_TO_TRAIN)
         ref = str(req.spec)
         out = Path("runs") / (Path(ref).stem if ref.endswith((".yaml", ".yml")) else Path(ref).name)
+    gc.enable()  # training runs for long: give the cyclic collector back (the CLI pauses it)
+    dist, device = from_environment(pick_device(req.device))  # under torchrun: join the group before any file
     run = RunDir(out)
     try:
         if dist.is_main:
@@ -253,16 +256,22 @@ def _finish(plan: Plan, run: RunDir, summary: dict[str, Any], total: int, device
 # -- evaluation -----------------------------------------------------------------------------------------------
 
 def evaluate_checkpoint(req: EvalRequest, sources: Any) -> dict[str, Any]:
-    """`archspec eval`: a checkpoint's error on a split. In a run folder, the spec, the recipe (so the same
-    validation images) and the data location come from the folder unless given."""
+    """`archspec eval`: a checkpoint's error on a split, with the iteration (and epoch) it was saved at when it
+    says. In a run folder, the spec, the recipe (so the same validation images) and the data location come from
+    the folder unless given; a run folder itself stands for its best.pt."""
     import torch
 
     from archspec.runtime.evaluate import evaluate
+    from archspec.runtime.weights import refuse_export
 
     device = pick_device(req.device)
     if (req.checkpoint is None) == (req.weights is None):
-        raise RunError("give exactly one of --checkpoint FILE (a run's checkpoint or a state_dict) and --weights "
-                       "SOURCE (a file, or published weights such as torchvision)")
+        raise RunError("give exactly one of --checkpoint FILE (a run folder, a run's checkpoint or a state_dict) "
+                       "and --weights SOURCE (a file, or published weights such as torchvision)")
+    if req.checkpoint is not None:
+        req.checkpoint = _checkpoint_file(Path(req.checkpoint))
+    elif Path(req.weights).is_file():
+        refuse_export(Path(req.weights))
     run = find_run(req.checkpoint) if req.checkpoint is not None else None
     if req.spec is None and run is None:
         what = f"--checkpoint {req.checkpoint}" if req.checkpoint is not None else f"--weights {req.weights}"
@@ -270,7 +279,7 @@ def evaluate_checkpoint(req: EvalRequest, sources: Any) -> dict[str, Any]:
                        f"(`archspec eval SPEC {what}`)")
     spec, compiled = load_graph(req.spec if req.spec is not None else run / "spec.yaml",
                                 req.overrides, req.input_shape, sources)
-    model = _trained_model(req, run, compiled)
+    model, trained = _trained_model(req, run, compiled)
     recipe, data_dir = _eval_recipe(req, run, spec.recipe, spec.name)
     data = open_data(data_config(recipe, spec.input_shape, data_dir, device, 0, compiled.output_shape[0],
                                  req.workers, req.download))
@@ -285,22 +294,60 @@ def evaluate_checkpoint(req: EvalRequest, sources: Any) -> dict[str, Any]:
     except torch.OutOfMemoryError:  # the user's to fix; any other error is a real error and says what it is
         raise RunError(f"evaluating {spec.name} on {device} ran out of memory at batch size "
                        f"{req.batch_size or recipe.batch_size}: lower --batch-size") from None
-    return {"spec": spec.name, "split": split, "views": views, **result}
+    iteration = trained.get("iteration")
+    per_epoch = (run.marker() or {}).get("iters_per_epoch") if run is not None else None
+    epoch = round(iteration / per_epoch, 2) if iteration is not None and isinstance(per_epoch, int) and \
+        per_epoch > 0 else None
+    return {"spec": spec.name, "split": split, "views": views, **result,
+            "checkpoint": str(req.checkpoint if req.checkpoint is not None else req.weights),
+            "iteration": iteration, "epoch": epoch}
 
 
-def _trained_model(req: EvalRequest, run: RunDir | None, compiled: Any) -> Any:
-    """The network of `compiled` with the checkpoint's weights; RunError if they do not fit."""
+def _checkpoint_file(given: Path) -> Path:
+    """The file `--checkpoint` names: the file itself, or for a run folder its best.pt (else its last.pt), which
+    is said on stderr. A network exported to run elsewhere (ONNX, TorchScript, torch.export) is refused, naming
+    what to give instead."""
+    from archspec.runtime.weights import refuse_export
+
+    if not given.is_dir():
+        refuse_export(given, "evaluated as a checkpoint", "the checkpoint it was exported from (a run folder, or "
+                      "its best.pt or last.pt), or a state_dict file with its spec (`archspec eval SPEC "
+                      "--checkpoint FILE`)")
+        return given
+    run = RunDir(given)
+    if run.marker() is None:
+        raise RunError(f"{given} is a folder but not a run folder (it has no run.json of an archspec run): give a "
+                       "checkpoint file (a run's best.pt or last.pt, or a state_dict with its spec) or a run folder")
+    if run.best.is_file():
+        print(f"evaluating {run.best}: the run's best checkpoint (lowest validation error)", file=sys.stderr)
+        return run.best
+    if run.last.is_file():
+        print(f"evaluating {run.last}: {given} has no best.pt (it is written when the run is evaluated on a "
+              "validation split, and this run has no validation split or has not been evaluated yet)",
+              file=sys.stderr)
+        return run.last
+    at = (run.marker() or {}).get("checkpoint_iteration")
+    if isinstance(at, int):
+        raise RunError(f"{given} has neither best.pt nor last.pt, though its run.json records a checkpoint at "
+                       f"iteration {at:,}: restore {run.last}, or give a checkpoint file")
+    raise RunError(f"{given} holds no checkpoint yet (neither best.pt nor last.pt: the run ended before its first "
+                   f"one): continue it (`archspec train --resume --out {given}`), or give a checkpoint file")
+
+
+def _trained_model(req: EvalRequest, run: RunDir | None, compiled: Any) -> tuple[Any, dict[str, Any]]:
+    """The network of `compiled` with the checkpoint's weights, and when a run's checkpoint was saved
+    ({"iteration": N}, or {}); RunError if they do not fit."""
     from archspec.compiler.lower import lower
     from archspec.runtime.weights import describe, load_into
 
     model = lower(compiled)
     if req.weights is not None:
-        print(describe(load_into(model, compiled, req.weights, fresh_head=False)), file=sys.stderr)
-        return model
+        weights = load_into(model, compiled, req.weights, fresh_head=False)
+        print(describe(weights), file=sys.stderr)
+        return model, weights.trained
     fix = ("evaluate it with the spec it was trained with"
            + (f" (`archspec eval --checkpoint {req.checkpoint}` takes {run / 'spec.yaml'})" if run else ""))
-    load_into(model, compiled, req.checkpoint, fresh_head=False, fix=fix)
-    return model
+    return model, load_into(model, compiled, req.checkpoint, fresh_head=False, fix=fix).trained
 
 
 def _eval_recipe(req: EvalRequest, run: RunDir | None, base: Any, spec_name: str) -> tuple[Any, Path | None]:

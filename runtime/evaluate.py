@@ -6,7 +6,7 @@ are averaged per sample, as in the paper's 10-crop testing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -14,8 +14,11 @@ from torch import nn
 
 
 def evaluate(model: nn.Module, data: Any, split: str, *, views: int = 1, batch_size: int | None = None,
-             channels_last: bool = False, bf16: bool = False, reduce: Any = None) -> dict[str, Any]:
+             channels_last: bool = False, bf16: bool = False, reduce: Any = None,
+             stop: Callable[[], bool] | None = None) -> dict[str, Any] | None:
     """`reduce` sums counts over processes when each evaluated a share of the split (distributed training).
+    `stop` is asked before each batch; when it says yes the evaluation ends there and the result is None (a
+    training run stopped by Ctrl-C; with `reduce` it cannot be used, as every process must reach the sum).
 
     Runs under `torch.inference_mode`. Every batch has the same shape: the last, smaller one is padded with zeros
     to the first one's size and the padding's outputs dropped, so cuDNN's autotuning and a compiled model see one
@@ -29,6 +32,9 @@ def evaluate(model: nn.Module, data: Any, split: str, *, views: int = 1, batch_s
     full: int | None = None
     with torch.inference_mode():
         for x, y in data.eval_iter(split, batch_size):
+            if stop is not None and stop():
+                model.train(was_training)
+                return None
             n = x.shape[0]
             full = full or n
             if n < full:

@@ -269,8 +269,9 @@ class Progress:
             self.stream.write(text + "\n")
         self.stream.flush()
 
-    def message(self, text: str) -> None:
-        if not self.enabled:
+    def message(self, text: str, always: bool = False) -> None:
+        """A line of its own below the progress line; `always`: also when progress is off (--quiet)."""
+        if not (self.enabled or always):
             return
         if self.tty:
             self.stream.write("\r\x1b[K")

@@ -109,6 +109,9 @@ def _flag(name: str, value: Any) -> str:
 
 # -- planning: what the request means for the folder ---------------------------------------------------------
 
+NOTHING_TO_TRAIN = ("say what to train: `archspec train SPEC` (a spec file, or a shipped spec's name: `archspec "
+                    "list`), or continue a run with `archspec train --resume --out RUN`")
+
 def load_graph(ref: Any, overrides: list[str], input_shape: str | None, sources: Any) -> tuple[Any, Any]:
     """A spec and its compiled graph (SpecError with every problem otherwise)."""
     from archspec.compiler.analysis import analyse
@@ -160,8 +163,7 @@ def plan_new(req: TrainRequest, run: RunDir, state: str, sources: Any) -> Plan:
     if state == "missing_checkpoint":
         raise RunError(_missing_checkpoint(run))
     if req.spec is None:
-        raise RunError("say what to train: a spec file or a shipped spec's name (`archspec list`), or "
-                       "--resume --out RUN to continue a run")
+        raise RunError(NOTHING_TO_TRAIN)
     spec, compiled = load_graph(req.spec, req.overrides, req.input_shape, sources)
     recipe = resolve_recipe(spec.recipe, req.recipe_options, req.recipe_overrides)
     recipe, notes = weights_recipe(recipe, req.weights, spec.name, spec.recipe, req.recipe_options,

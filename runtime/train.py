@@ -9,7 +9,9 @@ Properties it keeps:
 - No host synchronisation per step: losses and errors accumulate on the device and are read at log intervals,
   where the NaN/inf guard runs; checkpoints are written only right after a window passed that guard, so the
   last checkpoint on disk is always a good one.
-- Ctrl-C or SIGTERM finishes the step in flight, saves a checkpoint and stops cleanly.
+- Ctrl-C or SIGTERM finishes the step in flight, saves a checkpoint and stops cleanly. During an evaluation it is
+  acknowledged at once and the evaluation stops at the next batch (in a single process; under torchrun every
+  process must finish it); the splits not evaluated are recorded in the checkpoint and evaluated first on resume.
 - Checkpoints come often enough that a kill loses little: by default every evaluation, but at least ten times
   per run (so a short run checkpoints every log interval), and whenever `checkpoint_minutes` have passed since
   the last one (checked at log intervals, default 10 minutes). Each carries the architecture's identity.
@@ -90,6 +92,9 @@ class _StopFlag:
         if self.signal is not None:  # a second Ctrl-C: stop now
             raise KeyboardInterrupt
         self.signal = signum
+
+    def name(self) -> str:
+        return "Ctrl-C" if self.signal == signal.SIGINT else signal.Signals(self.signal or signal.SIGTERM).name
 
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self.previous.items():
@@ -205,6 +210,9 @@ class _Loop:
     def run(self, step: Callable[..., Any], stop: _StopFlag) -> None:
         """Train from iteration `i` to the end (or a stop request): step, log, evaluate, checkpoint."""
         recipe, options, window = self.recipe, self.options, self.window
+        if self.state.get("pending_eval"):  # a resumed run whose evaluation at this iteration was cut short
+            self.evaluate(self.i, stop, self.state["pending_eval"]["splits"])
+            self.stop_if_asked(self.i, stop)
         while self.i < self.total:
             lr = recipe.lr(self.i, self.ipe, self.state["warming_up"])
             for group in self.optimizer.param_groups:
@@ -220,7 +228,7 @@ class _Loop:
             if logged:
                 self.log_window(i, lr)
             if i % self.eval_every == 0 or i == self.total:
-                self.evaluate(i)
+                self.evaluate(i, stop)
             self.checkpoint_if_due(i, logged)
             self.stop_if_asked(i, stop)
 
@@ -254,12 +262,22 @@ class _Loop:
             self.log(f"warm-up ends at iteration {i:,} (training error {100 * err:.1f}%)")
         window.reset()
 
-    def evaluate(self, i: int) -> None:
+    def evaluate(self, i: int, stop: _StopFlag, splits: list[str] | None = None) -> None:
+        """Evaluate `splits` (default: every split) at iteration `i`. A single process asked to stop ends the
+        evaluation at the next batch, says so at once, and keeps the splits left in the state (so in the
+        checkpoint that the stop saves) for a resumed run to evaluate first."""
         from archspec.runtime.distributed import average_buffers
 
         average_buffers(self.net, self.dist)
-        _evaluate_all(self.net, self.evaluator, self.data, self.recipe, self.options, i, self.state, self.metrics,
-                      self.log, self.run_dir, self.dist)
+        asked = None if self.dist.active else (lambda: stop.signal is not None)
+        left = _evaluate_all(self.net, self.evaluator, self.data, self.recipe, self.options, i, self.state,
+                             self.metrics, self.log, self.run_dir, self.dist, splits, asked)
+        self.state.pop("pending_eval", None)
+        if left:
+            self.state["pending_eval"] = {"iteration": i, "splits": left}
+            self.progress.message(f"archspec: stopping ({stop.name()}): the evaluation at iteration {i:,} ends "
+                                  "here (the rest of it runs first on --resume); saving a checkpoint (Ctrl-C again "
+                                  "stops at once, without one)", always=self.main)
         self.model.train()
         self.window.restart_clock()
 
@@ -280,7 +298,7 @@ class _Loop:
         asked = stop.signal is not None
         if dist.active:
             asked = dist.any(asked, self.device) if i % self.stop_every == 0 else False
-        if asked and i < self.total:
+        if asked and (i < self.total or self.state.get("pending_eval")):
             mean_loss, _ = window.read(dist) if window.images or dist.active else (0.0, 0.0)
             if math.isfinite(mean_loss):
                 self.save_checkpoint(i)
@@ -364,13 +382,18 @@ def _waited(batches: Iterator[Any]) -> float:
 
 
 def _evaluate_all(model: nn.Module, evaluator: nn.Module, data: Any, recipe: Recipe, options: TrainOptions, i: int,
-                  state: dict[str, Any], metrics: Any, log: Callable[[str], None], run_dir: Path, dist: Any) -> None:
-    """Evaluate every split (logged, in metrics.jsonl); a new best validation error saves best.pt."""
+                  state: dict[str, Any], metrics: Any, log: Callable[[str], None], run_dir: Path, dist: Any,
+                  splits: list[str] | None = None, stop: Callable[[], bool] | None = None) -> list[str]:
+    """Evaluate `splits` (default: every split; logged, in metrics.jsonl); a new best validation error saves
+    best.pt. Returns the splits left unevaluated because `stop` said so (a split cut short records nothing)."""
     views = int(recipe.eval.get("views", 1))
-    for split in data.splits:
+    todo = [s for s in data.splits if splits is None or s in splits]
+    for k, split in enumerate(todo):
         result = evaluate(evaluator, data, split, views=views, batch_size=options.eval_batch_size,
                           channels_last=options.channels_last, bf16=options.bf16,
-                          reduce=dist.sum_ if dist.active else None)
+                          reduce=dist.sum_ if dist.active else None, stop=stop)
+        if result is None:
+            return todo[k:]
         if not dist.is_main:
             continue
         metrics.write({"kind": split, "iter": i, "epoch": round(i / data.iters_per_epoch, 4), **result})
@@ -380,3 +403,4 @@ def _evaluate_all(model: nn.Module, evaluator: nn.Module, data: Any, recipe: Rec
             state["best_val_err"] = result["err"]
             checkpoint.save(run_dir / "best.pt", {"model": model.state_dict(), "iteration": i,
                                                   "val_err": result["err"], "arch": options.arch or {}})
+    return []

@@ -82,6 +82,7 @@ class Weights:
     origin: str                       # what to print: "torchvision IMAGENET1K_V2 (resnet50-11ad3fa6.pth)"
     sha256: str | None = None         # of the file, where one was read
     notes: list[str] = field(default_factory=list)
+    trained: dict[str, Any] = field(default_factory=dict)  # a run's checkpoint: {"iteration": N}
 
 
 def is_named(source: str) -> bool:
@@ -119,14 +120,27 @@ def read_file(path: Path, compiled: Any, model: torch.nn.Module, fresh_head: boo
         hint = " (named sources: torchvision, torchvision:IMAGENET1K_V1, IMAGENET1K_V2, timm)" if os.sep not in str(
             path) and not path.suffix else ""
         raise WeightsError(f"no such weights file: {path}{hint}")
+    refuse_export(path)
     digest = file_sha256(path)
     if path.suffix == ".safetensors":
         return Weights(read_safetensors(path), str(path), digest)
     from archspec.runtime import checkpoint
 
-    state, note = checkpoint.weights_in(path, checkpoint.architecture(compiled, model), fix,
-                                        ignore=classifier(compiled) if fresh_head else None, what="weights")
-    return Weights(dict(state), str(path), digest, [note] if note else [])
+    state, note, trained = checkpoint.weights_in(path, checkpoint.architecture(compiled, model), fix,
+                                                 ignore=classifier(compiled) if fresh_head else None, what="weights")
+    return Weights(dict(state), str(path), digest, [note] if note else [], trained)
+
+
+def refuse_export(path: Path, use: str = "loaded as weights",
+                  instead: str = "the checkpoint or state_dict file it was exported from (a run's best.pt or last.pt, "
+                  "or a .pt, .pth or .safetensors state_dict)") -> None:
+    """A WeightsError when `path` is a network exported to run elsewhere (ONNX, TorchScript, torch.export), which
+    cannot be `use`d: it holds no weights to load into a spec's network; `instead` says what to give."""
+    from archspec.compiler.export import export_format
+
+    kind = export_format(path)
+    if kind is not None:
+        raise WeightsError(f"{path} is {kind}, which cannot be {use}: give {instead}")
 
 
 def file_sha256(path: Path) -> str:
@@ -460,5 +474,5 @@ def describe(weights: Weights) -> str:
     return "; ".join([text, *weights.notes])
 
 
-__all__ = ["Weights", "WeightsError", "apply", "describe", "fetch", "load_into", "read_safetensors",
+__all__ = ["Weights", "WeightsError", "apply", "describe", "fetch", "load_into", "read_safetensors", "refuse_export",
            "write_safetensors", "TORCHVISION", "TIMM"]

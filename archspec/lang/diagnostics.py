@@ -18,7 +18,8 @@ from typing import Iterable, Iterator
 
 from archspec.lang.errors import UserError
 
-# The catalogue of codes. `archspec explain CODE` prints the line; tests check that every code used is here.
+# The catalogue of codes. `archspec explain CODE` prints the line (and the long text in lang/explanations.py, for
+# the codes that have one); tests check that every code used is here.
 CODES: dict[str, str] = {
     # E0xx: reading the file
     "E001": "the file cannot be read (missing, a folder, or not permitted)",
@@ -162,11 +163,30 @@ class Diagnostic:
 
 
 class SpecError(UserError):
-    """Raised to abandon work on a spec; carries every diagnostic collected so far (exit code 2)."""
+    """Raised to abandon work on a spec; carries every diagnostic collected so far (exit code 2).
 
-    def __init__(self, diagnostics: Iterable[Diagnostic]):
+    `str(e)` is the diagnostics exactly as `archspec` prints them (`render_text`): each headline with its source
+    line and caret, notes and help. The source lines are quoted once the text of the files read is known: the
+    entry points that read specs (`archspec.cli.main`, `archspec.load`/`compile`/`build`/...) attach it with
+    `quoting`, since the error is often raised where it is not at hand.
+    """
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], sources: "Sources | None" = None):
         self.diagnostics = list(diagnostics)
+        self.sources = sources
         super().__init__("\n".join(d.headline() for d in self.diagnostics))
+
+    def quoting(self, sources: "Sources") -> "SpecError":
+        """This error, quoting from `sources` (the files read while it arose) unless it already quotes some."""
+        if self.sources is None:
+            self.sources = sources
+        return self
+
+    def __str__(self) -> str:
+        return render_text(self.diagnostics, self.sources)
+
+    def __reduce__(self) -> tuple:
+        return (SpecError, (self.diagnostics, self.sources))
 
 
 class Sources:
@@ -221,19 +241,47 @@ def render_json(results: list[dict]) -> str:
 
 
 def suggest(word: str, choices: Iterable[str], *, limit: int = 1) -> list[str]:
-    """Close matches for a misspelt name, best first (difflib, with a case-insensitive pass first)."""
-    import difflib
+    """Close matches for a misspelt name, best first. Close is: the same name in another case; a name within a few
+    typing slips (`edits`: letters added, dropped, changed or swapped; more in longer words, never half the
+    letters); a name sharing three quarters of its letters, in order, with the word (`resnet_blocks.yaml` and
+    `blocks.yaml`); else a name the word starts with or that starts with it (`paddding`, `bott`). Nothing when
+    none is genuinely close: a far-fetched guess (`frobnicate` -> `concat`) is worse than none."""
+    from difflib import SequenceMatcher
 
     pool = sorted(set(choices))
     lowered = {c.lower(): c for c in pool}
     if word.lower() in lowered and lowered[word.lower()] != word:
         return [lowered[word.lower()]]
-    close = difflib.get_close_matches(word, pool, n=limit, cutoff=0.6)
+    allowed = 1 if len(word) <= 4 else 2 if len(word) <= 8 else 3
+    close = []
+    for c in pool:
+        slips = edits(word.lower(), c.lower())
+        shared = SequenceMatcher(None, word, c).ratio()
+        if (slips <= allowed and 2 * slips <= max(len(word), len(c))) or shared >= 0.75:
+            close.append((slips, -shared, c))
     if close:
-        return close
+        close.sort(key=lambda t: t[2], reverse=True)  # of equally near names, the last (`conv3`: `conv2`)
+        close.sort(key=lambda t: t[:2])
+        return [c for *_, c in close[:limit]]
     # a stuttered or truncated word: `paddding` for `pad`, `bott` for `bottleneck`
-    prefixed = [c for c in pool if len(c) >= 3 and len(word) >= 3 and (word.startswith(c) or c.startswith(word))]
+    prefixed = [c for c in pool if (len(c) >= 3 and word.startswith(c)) or (len(word) >= 4 and c.startswith(word))]
     return sorted(prefixed, key=lambda c: -len(c))[:limit]
+
+
+def edits(a: str, b: str) -> int:
+    """The number of single-letter insertions, deletions, substitutions and swaps of neighbours from `a` to `b`."""
+    if len(a) > 64 or len(b) > 64:  # names are short; a long word is close to nothing
+        return abs(len(a) - len(b)) + 64
+    before: list[int] | None = None
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, y in enumerate(b, 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y))
+            if before is not None and i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                current[j] = min(current[j], before[j - 2] + 1)
+        before, previous = previous, current
+    return previous[len(b)]
 
 
 def did_you_mean(word: str, choices: Iterable[str], *, what: str = "") -> str | None:

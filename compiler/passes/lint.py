@@ -13,13 +13,13 @@ import networkx as nx
 
 from archspec.compiler.graph_checks import check_graph
 from archspec.compiler.passes.context import PassContext
-from archspec.lang.ops import OPS
+from archspec.lang.ops import OPS, unknown_op_hint
 
 
 def check_structure(g: nx.DiGraph, ctx: PassContext) -> None:
     for name, data in g.nodes(data=True):
         if data["op"] not in OPS:
-            ctx.error(g, name, "E300", f"unknown op `{data['op']}`")
+            ctx.error(g, name, "E300", f"unknown op `{data['op']}`", hint=unknown_op_hint(data["op"]))
         ports = sorted(p for _, _, e in g.in_edges(name, data=True) for p in e["ports"])
         if ports != list(range(len(data["inputs"]))):
             ctx.error(g, name, "E305", "its inputs and the graph's edges disagree (internal invariant)")

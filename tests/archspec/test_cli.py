@@ -242,7 +242,7 @@ def test_list(cli):
 def test_explain(cli):
     r = cli("explain", "E305")
     assert r.code == 0
-    assert r.out.strip() == f"E305: {CODES['E305']}"
+    assert r.out.splitlines()[0] == f"E305: {CODES['E305']}"  # then its long explanation
     assert cli("explain", "e305").out == r.out
 
 

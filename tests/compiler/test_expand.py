@@ -374,7 +374,19 @@ def test_self_reference_E307(tmp_path):
 def test_unknown_op_E300(tmp_path):
     found = errors(tmp_path, "network:\n  - a: {op: reluu}\n")
     assert [at(d) for d in found] == [("E300", 2, 13)]
-    assert found[0].hint == "did you mean `relu`?"
+    assert found[0].hint == "did you mean `relu`? (`archspec ops` shows each op's attributes)"
+
+
+def test_unknown_op_far_from_every_op_E300_lists_the_ops(tmp_path):
+    """Before: `frobnicate` got "did you mean `concat`?" (difflib's loose match) and no list of the ops."""
+    from archspec.lang.ops import USER_OPS
+
+    found = errors(tmp_path, "network:\n  - a: {op: frobnicate}\n")
+    assert [at(d) for d in found] == [("E300", 2, 13)]
+    hint = found[0].hint
+    assert "did you mean" not in hint and "concat`?" not in hint
+    assert hint == "the ops are " + ", ".join(f"`{op}`" for op in USER_OPS) + \
+        "; `archspec ops` shows each op's attributes"
 
 
 def test_unnamed_item_E315_and_reserved_name_E316(tmp_path):

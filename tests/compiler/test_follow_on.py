@@ -123,7 +123,8 @@ def test_an_unknown_op_with_no_near_miss_lists_the_ops(tmp_path):
     (d,) = archspec.validate(path).diagnostics
     assert d.code == "E300" and all(f"`{op}`" in d.hint for op in USER_OPS) and "archspec ops" in d.hint
     near = write(tmp_path, "archspec: 1\nname: t\ninput: [3, 8, 8]\nnetwork:\n  - c1: {op: sigmod}\n", "near.yaml")
-    assert archspec.validate(near).diagnostics[0].hint == "did you mean `sigmoid`?"
+    assert archspec.validate(near).diagnostics[0].hint == \
+        "did you mean `sigmoid`? (`archspec ops` shows each op's attributes)"
 
 
 def test_a_repeated_item_whose_cases_open_stages_is_counted_in_those_stages(tmp_path):

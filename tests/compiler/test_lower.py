@@ -160,3 +160,42 @@ def test_the_compiled_graph_stays_reachable():
     assert model.archspec is c and c.input_shape == (3, 128, 128)
     assert c.meta("layer4.2.add")["shape"] == (512, 4, 4)
     assert archspec.compiled_of(copy.deepcopy(model)) is c
+
+
+def test_deepcopy_keeps_the_compiled_spec_blocks_and_attributes():
+    """Before: a deep copy (as EMA and SWA make) had no `model.archspec`, printed as `GraphModule` and lost its
+    block containers; `weights_source` was dropped too."""
+    model = archspec.build("cifar_resnet20").eval()
+    model.weights_source = "a file"
+    twin = copy.deepcopy(model)
+    assert twin.archspec is model.archspec and archspec.compiled_of(twin) is model.archspec
+    assert twin.weights_source == "a file" and str(twin) == str(model) and type(twin).__name__ == "cifar_resnet20"
+    assert twin.get_parameter("layer1.0.conv1.weight") is not model.get_parameter("layer1.0.conv1.weight")  # a copy, not the same parameters
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(twin(x), model(x))
+    assert copy.deepcopy(twin).archspec is model.archspec
+
+
+def test_pickle_round_trip_keeps_the_compiled_spec():
+    """Before: an unpickled model (pickle, torch.save) had `compiled_of(model) is None`."""
+    import io
+    import pickle
+
+    model = archspec.build("cifar_resnet20").eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        want = model(x)
+    buffer = io.BytesIO()
+    torch.save(model, buffer)
+    buffer.seek(0)
+    for back in (pickle.loads(pickle.dumps(model)), torch.load(buffer, weights_only=False)):
+        back.eval()
+        compiled = archspec.compiled_of(back)
+        assert compiled is not None and back.archspec is compiled and compiled.params == model.archspec.params
+        assert str(back) == str(model) and back.code == model.code
+        origins = [n.meta.get("archspec_name") for n in model.graph.nodes]
+        assert [n.meta.get("archspec_name") for n in back.graph.nodes] == origins  # runtime.stages reads these
+        with torch.no_grad():
+            assert torch.equal(back(x), want)
+        assert archspec.compiled_of(copy.deepcopy(back)) is compiled

@@ -1,12 +1,10 @@
-"""Runtime fixtures: a small CIFAR-10 in the real python-pickle format, written once per test session.
-
-The images carry a learnable signal (a bright band whose channel and row depend on the label), so a few dozen
-steps of training visibly lower the loss.
+"""Runtime fixtures: a small CIFAR-10 in the real python-pickle format (tests/learnable_cifar.py: its images carry
+a learnable signal, so a few dozen steps of training visibly lower the loss), written once per test session;
+processes, stopped and finished runs, special file systems.
 """
 
 from __future__ import annotations
 
-import pickle
 import shutil
 import signal
 import subprocess
@@ -14,27 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-
-PER_BATCH = 240
-
-
-def write_learnable_cifar(root: Path, per_batch: int = PER_BATCH, test_images: int | None = None) -> Path:
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True, exist_ok=True)
-    for k, name in enumerate([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]):
-        rng = np.random.default_rng(100 + k)
-        count = test_images if name == "test_batch" and test_images is not None else per_batch
-        labels = rng.integers(0, 10, count)
-        images = rng.integers(0, 70, (count, 3, 32, 32)).astype(np.uint8)
-        for i, label in enumerate(labels):
-            row = (3 * int(label)) % 27
-            images[i, int(label) % 3, row : row + 5, :] += 150
-        batch = {b"batch_label": name.encode(), b"labels": [int(v) for v in labels],
-                 b"data": images.reshape(count, -1), b"filenames": [b"x.png"] * count}
-        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
-    return root
+from learnable_cifar import write_learnable_cifar  # tests/ is on pytest's pythonpath
 
 
 @pytest.fixture
@@ -144,6 +123,23 @@ def stopped_run(_stopped_run_master: Path):
         shutil.copytree(_stopped_run_master, dest)
         return dest
     return make
+
+
+@pytest.fixture(scope="session")
+def _finished_run_master(cifar_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 20-iteration run, evaluated on its validation split at iteration 20 (best.pt and last.pt), made
+    once per session."""
+    from archspec.cli import main
+
+    run = tmp_path_factory.mktemp("finished") / "run"
+    assert main([str(a) for a in small_train(cifar_dir, run, iters=20)]) == 0
+    return run
+
+
+@pytest.fixture
+def finished_run(_finished_run_master: Path, tmp_path: Path) -> Path:
+    """A copy of a finished run (best.pt and last.pt at iteration 20) at tmp_path/run."""
+    return Path(shutil.copytree(_finished_run_master, tmp_path / "run"))
 
 
 @pytest.fixture

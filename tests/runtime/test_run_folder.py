@@ -441,6 +441,57 @@ def test_ctrl_c_message_once_and_log_holds_what_the_run_printed(procs, train_arg
     assert "cifar_resnet20: test error" in log and "after 100 iterations" in log  # the final summary
 
 
+@pytest.mark.slow
+def test_ctrl_c_during_an_evaluation_stops_it_at_once_and_resume_finishes_it(procs, train_args, write_cifar,
+                                                                             tmp_path):
+    """Before: Ctrl-C during the periodic evaluation was not acknowledged until every split was evaluated.
+    Now it is acknowledged at once, the evaluation stops at the next batch, the run ends as interrupted (130,
+    resumable) and `--resume` evaluates the rest first, so the run records what an uninterrupted one records.
+    The stop falls at the run's last iteration here: a run stopped there is not taken for a finished one."""
+    data = write_cifar(tmp_path / "data", test_images=1200)  # the test split takes seconds on a CPU
+    run = tmp_path / "run"
+    args = train_args(run, iters=20)
+    args[args.index("--data-dir") + 1] = str(data)
+    proc = procs.start(args)
+    procs.wait_until(proc, lambda: "iteration 20: val error" in _text(run / "log.txt"), what="the run's evaluation")
+    proc.send_signal(signal.SIGINT)  # the test split is being evaluated now
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "archspec: stopping (Ctrl-C): the evaluation at iteration 20 ends here" in err, err
+    assert err.count("stopped at iteration 20 of 20") == 1 and "Traceback" not in err
+    assert [(r["kind"], r["iter"]) for r in records(run) if r["kind"] != "train"] == [("val", 20)]  # cut short
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    r = subprocess.run([sys.executable, "-m", "archspec", "train", "--resume", "--out", str(run), "--quiet"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert [(r["kind"], r["iter"]) for r in records(run) if r["kind"] != "train"] == [("val", 20), ("test", 20)]
+    log = (run / "log.txt").read_text()
+    assert log.count("iteration 20: test error") == 1 and "cifar_resnet20: test error" in log
+
+
+def _text(path: Path) -> str:
+    return path.read_text() if path.is_file() else ""
+
+
+def test_an_evaluation_asked_to_stop_ends_at_the_next_batch():
+    import archspec
+    from archspec.runtime.data import DataConfig, make_data
+    from archspec.runtime.evaluate import evaluate
+
+    model = archspec.build("cifar_resnet20").train()
+    data = make_data(DataConfig(name="synthetic", root=None, batch_size=8, seed=0, device=torch.device("cpu"),
+                                image_size=32, classes=10))
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) > 2
+
+    assert evaluate(model, data, data.splits[-1], stop=stop) is None
+    assert len(calls) == 3 and model.training  # two batches, then the stop; the model's mode is restored
+    assert evaluate(model, data, data.splits[-1], stop=lambda: False)["images"] > 16
+
+
 # -- found by trying it as a new user -----------------------------------------------------------------------------
 
 def test_a_run_whose_last_checkpoint_went_missing_is_not_taken_for_a_failed_start(cli, stopped_run, train_args,

@@ -30,11 +30,12 @@ USER_OPS = sorted(name for name in OPS if name != "input")
 
 
 def unknown_op_hint(name: object) -> str:
-    """Help for an op name the registry does not have: the near miss, or else every op there is."""
+    """Help for an op name the registry does not have: the near miss if one is genuinely close, or else every op
+    there is; either way, where each op's attributes are described."""
     close = suggest(str(name), USER_OPS)
     if close:
-        return f"did you mean `{close[0]}`?"
-    return "the ops are " + ", ".join(f"`{n}`" for n in USER_OPS) + " (`archspec ops` describes each)"
+        return f"did you mean `{close[0]}`? (`archspec ops` shows each op's attributes)"
+    return "the ops are " + ", ".join(f"`{n}`" for n in USER_OPS) + "; `archspec ops` shows each op's attributes"
 
 
 def check_attr(op: str, name: str, spec: Attr, value: Any) -> str | None:

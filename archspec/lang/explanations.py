@@ -1,0 +1,228 @@
+"""The long explanations that `archspec explain CODE` prints under a code's line, for the codes where one line is
+not enough: what the code means, a small spec that gets it, and the fix.
+
+`CODES` in `archspec.lang.diagnostics` stays the one catalogue of codes and their lines; this table only adds to
+it (a test checks that every code here is in `CODES`, and that each example gets its code while its fixed form
+compiles). Examples are the part of a spec after `input: [3, 32, 32]`.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Explanation:
+    meaning: str   # what the code means and why archspec refuses it (prose, wrapped when printed)
+    example: str   # a spec body that gets the code (YAML)
+    fix: str       # how to fix it (prose)
+    fixed: str     # the example fixed (YAML)
+
+
+EXPLANATIONS: dict[str, Explanation] = {
+    "E300": Explanation(
+        meaning="An item's `op:` names a primitive op that archspec does not have. The ops are the entries of the "
+        "op registry; `archspec ops` lists every op with its inputs, attributes, defaults and ranges, and "
+        "`archspec ops NAME` describes one. A layer that is not one of them is built from them in a block "
+        "template (a `blocks:` entry, used with `use:`). The help line suggests an op only for a near miss (a "
+        "typo, another case, a suffix such as `2d`); otherwise it lists the ops.",
+        example="""\
+network:
+  - conv1: {op: conv2d, out: 16, kernel: 3, pad: 1}
+  - pool: {op: global_avgpool}
+""",
+        fix="use the registry's name (`conv`, not `conv2d`; `bn`, not `batchnorm`), or write the layer as a block "
+        "template made of ops.",
+        fixed="""\
+network:
+  - conv1: {op: conv, out: 16, kernel: 3, pad: 1}
+  - pool: {op: global_avgpool}
+""",
+    ),
+    "E305": Explanation(
+        meaning="An item reads (`in:`) a name that is not defined where it is read. Names are local: the "
+        "network's items can read the network's items and `input`; the items of a block template read the "
+        "template's own items and its inputs (`input`, or the names its `inputs:` declares), never the items of "
+        "the network around an instance. The same code is given when the item read is excluded by `when:`, "
+        "when a block's input is defined below the block, and when the first item of a body has no input.",
+        example="""\
+blocks:
+  residual:
+    body:
+      - conv: {op: conv, out: 16, kernel: 3, pad: 1}
+      - add: {op: add, in: [conv, stem]}
+network:
+  - stem: {op: conv, out: 16, kernel: 3, pad: 1}
+  - block: {use: residual}
+  - pool: {op: global_avgpool}
+""",
+        fix="inside the template, read the block's input (`input`: here the instance reads `stem`), or declare "
+        "more inputs with `inputs:` and pass them with the instance's `in:`.",
+        fixed="""\
+blocks:
+  residual:
+    body:
+      - conv: {op: conv, out: 16, kernel: 3, pad: 1}
+      - add: {op: add, in: [conv, input]}
+network:
+  - stem: {op: conv, out: 16, kernel: 3, pad: 1}
+  - block: {use: residual}
+  - pool: {op: global_avgpool}
+""",
+    ),
+    "E307": Explanation(
+        meaning="The items read each other in a loop: an item reads (directly or through others) an item that "
+        "reads its own output, so there is no order in which to compute them. The message names the loop.",
+        example="""\
+network:
+  - conv1: {op: conv, out: 16, kernel: 3, pad: 1, in: relu}
+  - relu: {op: relu}
+  - pool: {op: global_avgpool, in: input}
+""",
+        fix="point the `in:` that closes the loop at an item computed before it (often `input`, or the item "
+        "above).",
+        fixed="""\
+network:
+  - conv1: {op: conv, out: 16, kernel: 3, pad: 1, in: input}
+  - relu: {op: relu}
+  - pool: {op: global_avgpool}
+""",
+    ),
+    "E308": Explanation(
+        meaning="Every item's output must be read by another item or be the output of its body (the last item, "
+        "or the one `output:` names). An output that nobody reads is almost always a wiring mistake, such as a "
+        "shortcut that is never added or an `in:` that skips a layer, and would leave that layer silently out "
+        "of the network.",
+        example="""\
+network:
+  - conv1: {op: conv, out: 16, kernel: 3, pad: 1}
+  - shortcut: {op: conv, out: 32, kernel: 1, stride: 2}
+  - conv2: {op: conv, out: 32, kernel: 3, stride: 2, pad: 1, in: conv1}
+  - pool: {op: global_avgpool}
+""",
+        fix="read the output where it was meant to go (here, add the shortcut to conv2's output), or delete the "
+        "item.",
+        fixed="""\
+network:
+  - conv1: {op: conv, out: 16, kernel: 3, pad: 1}
+  - shortcut: {op: conv, out: 32, kernel: 1, stride: 2}
+  - conv2: {op: conv, out: 32, kernel: 3, stride: 2, pad: 1, in: conv1}
+  - add: {op: add, in: [conv2, shortcut]}
+  - pool: {op: global_avgpool}
+""",
+    ),
+    "E312": Explanation(
+        meaning="A block template may size its layers from its input: in an expression, `in_channels` is the "
+        "number of channels of the tensor the block receives (`in_shape` its whole shape). The network is "
+        "expanded top to bottom, so when a block that reads `in_channels` is reached, its input and everything "
+        "that input is computed from must already be known: they must be items written above the block. E312 "
+        "means that an item on that path reads (`in:`) an item written further down, whose width is not known "
+        "yet. The message names the item whose input comes later; the note shows where `in_channels` is read.",
+        example="""\
+blocks:
+  widen:
+    body:
+      - conv: {op: conv, out: =2 * in_channels, kernel: 1}
+network:
+  - conv1: {op: conv, out: 16, kernel: 3, pad: 1, in: stem}
+  - wide: {use: widen}
+  - stem: {op: conv, out: 8, kernel: 3, pad: 1, in: input}
+  - pool: {op: global_avgpool, in: wide}
+""",
+        fix="write the items in the order they compute: move the item that is read (`stem`) above the items that "
+        "read it. Or state the width instead of reading it (`out: 32`, or a block parameter: `out: =2 * width`).",
+        fixed="""\
+blocks:
+  widen:
+    body:
+      - conv: {op: conv, out: =2 * in_channels, kernel: 1}
+network:
+  - stem: {op: conv, out: 8, kernel: 3, pad: 1}
+  - conv1: {op: conv, out: 16, kernel: 3, pad: 1, in: stem}
+  - wide: {use: widen}
+  - pool: {op: global_avgpool}
+""",
+    ),
+    "E400": Explanation(
+        meaning="The inputs of a merge do not fit together: `add` needs inputs of one shape, `concat` inputs of "
+        "the same height and width. In a residual block this is the shortcut: where the block changes the width "
+        "or the stride, the identity no longer matches the block's output and needs a projection (a 1x1 conv "
+        "with the block's stride, the paper's option B) or a subsample padded with zeros (`subsample_pad`, "
+        "option A).",
+        example="""\
+network:
+  - conv1: {op: conv, out: 16, kernel: 3, pad: 1}
+  - conv2: {op: conv, out: 32, kernel: 3, stride: 2, pad: 1}
+  - add: {op: add, in: [conv2, conv1]}
+  - pool: {op: global_avgpool}
+""",
+        fix="bring the inputs to one shape: project the shortcut (or change `out`/`stride` of one side).",
+        fixed="""\
+network:
+  - conv1: {op: conv, out: 16, kernel: 3, pad: 1}
+  - conv2: {op: conv, out: 32, kernel: 3, stride: 2, pad: 1}
+  - shortcut: {op: conv, out: 32, kernel: 1, stride: 2, in: conv1}
+  - add: {op: add, in: [conv2, shortcut]}
+  - pool: {op: global_avgpool}
+""",
+    ),
+    "E401": Explanation(
+        meaning="An op receives a tensor it cannot take: the width differs from the one the item states "
+        "(`in_channels` on a conv, `in_features` on a linear, `channels` on a bn), or the tensor has another "
+        "rank (a `linear` needs a vector: a feature map must be pooled and flattened first). Widths are "
+        "inferred from the input, so stating them is a check, not a requirement.",
+        example="""\
+network:
+  - conv1: {op: conv, out: 16, kernel: 3, pad: 1}
+  - conv2: {op: conv, in_channels: 32, out: 32, kernel: 3, pad: 1}
+  - pool: {op: global_avgpool}
+""",
+        fix="state the width that arrives (or leave it out), or change the width of the producer.",
+        fixed="""\
+network:
+  - conv1: {op: conv, out: 16, kernel: 3, pad: 1}
+  - conv2: {op: conv, in_channels: 16, out: 32, kernel: 3, pad: 1}
+  - pool: {op: global_avgpool}
+""",
+    ),
+    "E402": Explanation(
+        meaning="A layer would leave nothing of its input: with its kernel, stride and padding the output "
+        "height or width falls below 1. Each stride divides the size, so a stack of downsampling layers needs "
+        "an input large enough for all of them (an ImageNet ResNet divides it by 32).",
+        example="""\
+network:
+  - conv1: {op: conv, out: 16, kernel: 7, stride: 32}
+  - pool: {op: maxpool, kernel: 3, stride: 2}
+  - gap: {op: global_avgpool}
+""",
+        fix="give a larger input (`input:` in the spec, or `--input` on the command line), or remove or soften "
+        "a downsampling layer.",
+        fixed="""\
+network:
+  - conv1: {op: conv, out: 16, kernel: 7, stride: 2, pad: 3}
+  - pool: {op: maxpool, kernel: 3, stride: 2}
+  - gap: {op: global_avgpool}
+""",
+    ),
+}
+
+
+def explain(code: str, line: str, width: int = 88) -> str:
+    """`CODE: line`, and for a code of the table its meaning, example and fix."""
+    head = f"{code}: {line}"
+    entry = EXPLANATIONS.get(code)
+    if entry is None:
+        return head
+    return "\n".join([head, "", _wrap(entry.meaning, width), "",
+                      "For example (after `archspec: 1` and `input: [3, 32, 32]`):", "",
+                      textwrap.indent(entry.example.rstrip(), "    "), "", _wrap("To fix it, " + entry.fix, width), "",
+                      textwrap.indent(entry.fixed.rstrip(), "    ")])
+
+
+def _wrap(text: str, width: int) -> str:
+    """`text` in lines of at most `width`, never breaking inside `code`."""
+    glue = "\0"
+    kept = re.sub(r"`[^`]*`", lambda m: m.group(0).replace(" ", glue), text)
+    return textwrap.fill(kept, width, break_long_words=False, break_on_hyphens=False).replace(glue, " ")
