@@ -259,7 +259,8 @@ def _top_properties() -> dict[str, Any]:
             "description": "input shape without the batch: [C, H, W] or \"3x224x224\""},
         "blocks": {"type": "object", "propertyNames": {"pattern": IDENT_PATTERN},
                    "additionalProperties": {"$ref": "#/$defs/template"}},
-        "network": {"anyOf": [{"$ref": "#/$defs/body"}, {"$ref": "#/$defs/network_edits"}],
+        "network": {"if": {"type": "object"}, "then": {"$ref": "#/$defs/network_edits"},
+                    "else": {"$ref": "#/$defs/body"},
                     "description": "the network, a list of items; in a spec that extends another, "
                     "`{edit: ..., insert_before: ..., insert_after: ...}` or `{replace: [...]}`"},
         "output": {"type": "string", "description": "the output node (by default the last item)"},
