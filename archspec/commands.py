@@ -163,6 +163,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.weights} is the --weights file: writing the export there would destroy it; "
                          "name another file")
     c = compile_args(args, args.spec)
+    _refuse_writing_over_the_spec(c, [(p, flag) for p, flag in ((args.onnx, "--onnx"),
+                                                              (args.torchscript, "--torchscript"),
+                                                              (args.program, "--program")) if p])
     from archspec.compiler.export import export_all
     from archspec.compiler.lower import lower
 
@@ -174,6 +177,24 @@ def _cmd_export(args: argparse.Namespace) -> int:
     for line in export_all(c, args, model):
         print(line)
     return EXIT_OK
+
+
+def _refuse_writing_over_the_spec(c: Any, outputs: list[tuple[str, str]]) -> None:
+    """An output is never a file the spec was read from (the spec, what it extends, a library it imports)."""
+    inputs = {}
+    for name in c.spec.files:
+        try:
+            inputs[Path(name).resolve()] = name
+        except (OSError, ValueError):
+            continue
+    for path, flag in outputs:
+        try:
+            target = Path(path).resolve()
+        except (OSError, ValueError):
+            continue
+        if target in inputs:
+            raise UsageError(f"{flag} {path} is {inputs[target]}, a file the spec is read from: writing there would "
+                             "destroy it; name another file")
 
 
 def _build(c: Any, lower: Any) -> Any:
@@ -217,6 +238,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     if bad:
         raise UsageError(f"--annotate takes macs and/or params, not {bad[0]!r}")
     c = compile_args(args, args.spec)
+    _refuse_writing_over_the_spec(c, [(args.output, "-o")])
     from archspec.compiler.render import MAX_BOXES, picture, to_graphviz, write
 
     pic = picture(c, args.level, args.fold, args.collapse or 10**9)

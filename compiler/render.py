@@ -13,6 +13,8 @@ skip connections are dashed and coloured apart from the main path; `annotate` ad
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -255,6 +257,7 @@ def picture(c: Any, level: str = "block", fold: bool = True, collapse: int = 2) 
 def _html(lines: list[str], note: str | None) -> str:
     from html import escape
 
+    lines = [_printable(x) for x in lines]
     parts = [f"<B>{escape(lines[0])}</B>"] + [f'<FONT POINT-SIZE="10">{escape(x)}</FONT>' for x in lines[1:]]
     if note:
         parts.append(f'<FONT POINT-SIZE="9" COLOR="#555555">{escape(note)}</FONT>')
@@ -268,10 +271,11 @@ def to_graphviz(c: Any, pic: Picture, *, level: str, direction: str = "TB", anno
 
     annotate = set(annotate)
     unit = "FLOPs" if c.unit == "flops" else "MACs"
-    dg = graphviz.Digraph(name=c.name, graph_attr={
+    ids = _dot_ids(pic)
+    dg = graphviz.Digraph(name=_text(c.name), graph_attr={
         "rankdir": direction, "fontname": "Helvetica", "nodesep": "0.25", "ranksep": "0.3",
         "labelloc": "t", "fontsize": "16",
-        **({"label": f"{c.name}: {c.params:,} params, {eng(c.total())} {unit}"} if title else {}),
+        **({"label": _text(f"{c.name}: {c.params:,} params, {eng(c.total())} {unit}")} if title else {}),
     }, node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica", "fontsize": "11",
                   "penwidth": "1.0", "margin": "0.12,0.04"},
         edge_attr={"fontname": "Helvetica", "fontsize": "9", "color": MAIN_COLOUR, "arrowsize": "0.6"})
@@ -284,15 +288,15 @@ def to_graphviz(c: Any, pic: Picture, *, level: str, direction: str = "TB", anno
         extra = {"color": SKIP_COLOUR, "penwidth": "1.4"} if box.skip else {}
         if box.kind == "block":
             extra.update(style="rounded,filled,bold", peripheries="2")
-        target.node(box.id, _html(box.lines, note), fillcolor=COLOURS.get(box.kind, "#dddddd"), **extra)
+        target.node(ids[box.id], _html(box.lines, note), fillcolor=COLOURS.get(box.kind, "#dddddd"), **extra)
 
     for box in grouped.get(None, []):
         draw(dg, box)
     for cluster, members in grouped.items():
         if cluster is None:
             continue
-        with dg.subgraph(name=cluster) as sub:
-            sub.attr(label=pic.clusters.get(cluster, cluster), style="rounded,dashed", color="#888888",
+        with dg.subgraph(name=_text(cluster)) as sub:
+            sub.attr(label=_text(pic.clusters.get(cluster, cluster)), style="rounded,dashed", color="#888888",
                      fontsize="10", fontname="Helvetica", labeljust="l")
             for box in members:
                 draw(sub, box)
@@ -303,10 +307,31 @@ def to_graphviz(c: Any, pic: Picture, *, level: str, direction: str = "TB", anno
             attrs = {"style": "dashed", "color": SKIP_COLOUR, "fontcolor": SKIP_COLOUR, "penwidth": "1.6"}
             if not pic.boxes[a].skip:
                 label = ""  # the same shape is already on the main path beside it
-        dg.edge(a, b, label=label, **attrs)
+        dg.edge(ids.get(a, a), ids.get(b, b), label=label, **attrs)
     if legend and level != "stage":
         _legend(dg, pic)
     return dg
+
+
+_PLAIN_ID = re.compile(r"^[A-Za-z0-9_.]+$")
+
+
+def _dot_ids(pic: Picture) -> dict[str, str]:
+    """DOT ids for the boxes: a box's own id where it is a plain name (`layer1.0.conv1`), else a made-up one.
+    Ids come from spec text (a stage's name): `<...>` would be read as an HTML label, `a:b` as a port."""
+    return {b: b if _PLAIN_ID.match(b) else f"box{i}" for i, b in enumerate(pic.boxes)}
+
+
+def _printable(text: str) -> str:
+    """Text without control characters (a terminal's escape sequences have no place in a diagram)."""
+    return "".join(ch if ch.isprintable() else "\ufffd" for ch in str(text))
+
+
+def _text(text: str) -> Any:
+    """Spec text as a DOT string that is never HTML-like, whatever it starts and ends with."""
+    import graphviz
+
+    return graphviz.nohtml(_printable(text))
 
 
 def _legend(dg: Any, pic: Picture) -> None:

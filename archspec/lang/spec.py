@@ -143,7 +143,12 @@ def load_spec(ref: str | Path, overrides: Iterable[str] = (), input_shape: str |
             diags.append(Diagnostic("E207", f"this spec has no param `{name}`", loc,
                                     hint=did_you_mean(name, table.names(), what="params")))
             continue
-        value = typed_override(table.entries[name].decl, text)
+        try:
+            value = typed_override(table.entries[name].decl, text)
+        except SpecError as e:
+            d = e.diagnostics[0]
+            diags.append(Diagnostic(d.code, f"`--set {name}`: {d.message}", loc, hint=d.hint))
+            continue
         if not _is_expression_text(value):
             d = type_diagnostic(table.entries[name].decl, value, loc, templates=doc.get("blocks", LocDict()))
             if d is not None:
@@ -173,6 +178,12 @@ def load_spec(ref: str | Path, overrides: Iterable[str] = (), input_shape: str |
             description = str(evaluate_value(doc["description"], doc.val_loc("description"), named)).strip()
         except Failed as e:
             _record(diags, e)
+    for key, text in (("name", name), ("description", description)):
+        problem = control_characters(text, newlines=key == "description")
+        if problem and key in doc:
+            diags.append(Diagnostic("E104", f"`{key}` holds {problem}", doc.val_loc(key),
+                                    hint="names and descriptions are printed to terminals, logs and diagrams: "
+                                    "write plain text"))
     recipe = None
     if "recipe" in doc:
         try:
@@ -186,6 +197,18 @@ def load_spec(ref: str | Path, overrides: Iterable[str] = (), input_shape: str |
                 description=description, sources=sources, files=resolved.files,
                 overrides={k: params[k] for k in given if k in params}, param_table=table, param_deps=deps,
                 reads=reads, block_origins=resolved.blocks, merge_order=resolved.order)
+
+
+def control_characters(text: str, newlines: bool = False) -> str | None:
+    """What is wrong with text a user will see printed (a terminal escape sequence, a bell, a line break in a
+    one-line name), or None. `newlines`: line breaks and tabs are allowed (a description)."""
+    allowed = "\n\t" if newlines else ""
+    bad = sorted({ch for ch in text if not ch.isprintable() and ch not in allowed})
+    if not bad:
+        return None
+    shown = ", ".join(repr(ch)[1:-1] for ch in bad[:3])
+    return f"control characters ({shown}): a terminal would act on them (escape sequences change titles, erase " \
+           "lines or write the clipboard)" if any(ord(ch) == 0x1b for ch in bad) else f"control characters ({shown})"
 
 
 def _record(diags: list[Diagnostic], e: Failed) -> None:
@@ -212,20 +235,20 @@ def _is_expression_text(value: Any) -> bool:
 def typed_override(decl: Any, text: str) -> Any:
     """A `--set` value read as its param's type: the text itself for a string (`--set stride_on=3x3`,
     `--set name=on`), YAML's reading for the others (`200`, `true`, `[16, 32, 64]`), `=...` an expression."""
-    import yaml
+    from archspec.lang.yamlsrc import parse
 
     if text.startswith("="):
         return text
     wants_text = decl.type in ("str", "template") or (decl.choices and all(isinstance(c, str) for c in decl.choices))
-    if wants_text:
+    if wants_text or not text.strip():
         return text
-    try:
-        value = yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
+    try:  # the spec files' reader: its budgets of nesting and aliases hold for `--set` too (`&a [*a]`)
+        value = parse(text, "--set")
+    except SpecError as e:
+        if any(d.code in ("E009", "E010") for d in e.diagnostics):
+            raise
         return text
-    if value is None:
-        return text if text.strip() else value
-    return value
+    return text if value is None else value
 
 
 def _resolve_params(decls: LocDict, table: ParamTable, blocks: LocDict, diags: list[Diagnostic],

@@ -19,7 +19,7 @@ from archspec.compiler.expand.unread import unread_params, unused_block_changes
 from archspec.compiler.graph_checks import check_graph, check_shapes, collapse
 from archspec.lang.diagnostics import Diagnostic, Loc, SpecError, did_you_mean
 from archspec.lang.schema import ITEM_KEYS, RESERVED_NAMES
-from archspec.lang.spec import Spec
+from archspec.lang.spec import Spec, control_characters
 from archspec.lang.values import Failed, Scope, evaluate_expression, evaluate_value, needs_evaluation
 from archspec.lang.yamlsrc import LocDict, LocList
 
@@ -113,6 +113,11 @@ class Expander:
             self.b.diags.append(Diagnostic("E100", f"`stage` must be the name of a row (a string), got "
                                            f"{show_value(stage)}", body.val_loc("stage"),
                                            hint='e.g. `stage: "conv${index + 2}_x"`, or `=str(...)` around a number'))
+            return None
+        problem = control_characters(stage)
+        if problem:
+            self.b.diags.append(Diagnostic("E104", f"`stage` holds {problem}", body.val_loc("stage"),
+                                           hint="a stage is printed in tables and diagrams: write plain text"))
             return None
         return stage
 
