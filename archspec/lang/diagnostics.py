@@ -87,7 +87,7 @@ CODES: dict[str, str] = {
     "E313": "an op is missing a required attribute",
     "E314": "an op attribute with an invalid value",
     "E315": "an item without a name (only `repeat` items may be anonymous)",
-    "E316": "a node name that is reserved or not a valid identifier",
+    "E316": "a node name that is reserved, a Python keyword, an attribute of torch's modules, or not an identifier",
     "E317": "the spec's own file edits or changes a block that the network never uses",
     # E4xx: shapes (the compiler)
     "E400": "inputs of a merge (add, concat) disagree in shape",

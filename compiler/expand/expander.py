@@ -18,6 +18,7 @@ from archspec.compiler.expand.primitives import primitive
 from archspec.compiler.expand.unread import unread_params, unused_block_changes
 from archspec.compiler.graph_checks import check_graph, check_shapes, collapse
 from archspec.lang.diagnostics import Diagnostic, Loc, SpecError, did_you_mean
+from archspec.lang.names import name_problem
 from archspec.lang.schema import ITEM_KEYS, RESERVED_NAMES
 from archspec.lang.spec import Spec, control_characters
 from archspec.lang.values import Failed, Scope, evaluate_expression, evaluate_value, needs_evaluation
@@ -138,6 +139,11 @@ class Expander:
         if name in RESERVED_NAMES:
             self.b.diags.append(Diagnostic("E316", f"`{name}` is a reserved word and cannot name a node", name_loc,
                                          hint="choose another name"))
+            return None
+        collision = name_problem(str(name))
+        if collision:
+            self.b.diags.append(Diagnostic("E316", f"`{name}` cannot name a node: it is {collision}", name_loc,
+                                         hint=f"choose another name (e.g. `{name}_1`)"))
             return None
         if not isinstance(body, LocDict):
             self.b.diags.append(Diagnostic("E100", f"`{name}` should be a mapping like {{op: relu}}", name_loc))

@@ -156,3 +156,23 @@ def test_diamond_imports_are_merged_once_each(tmp_path):
         spec = load_spec(top)
     assert time.perf_counter() - start < 5
     assert spec.params["p0"] == 2 and len(spec.merge_order) == 3 * (levels - 1) + 2
+
+
+@pytest.mark.parametrize("name", ["forward", "training", "cuda", "to", "eval", "state_dict", "graph", "code",
+                                  "meta", "archspec", "self", "None", "def", "class", "lambda", "_modules"])
+def test_a_node_name_that_would_collide_in_torch_or_python_is_E316(tmp_path, name):
+    spec = write(tmp_path / "s.yaml", f"""\
+        archspec: 1
+        input: [3, 8, 8]
+        network:
+          - conv1: {{op: conv, out: 4, kernel: 3, pad: 1}}
+          - blk: {{use: unit}}
+          - "{name}": {{op: relu}}
+        blocks:
+          unit:
+            body:
+              - "{name}": {{op: relu}}
+        """)
+    with pytest.raises(SpecError) as e:
+        archspec.compile(spec)
+    assert sorted((d.code, d.loc.line) for d in e.value.diagnostics) == [("E316", 6), ("E316", 10)]

@@ -199,3 +199,17 @@ def test_pickle_round_trip_keeps_the_compiled_spec():
         with torch.no_grad():
             assert torch.equal(back(x), want)
         assert archspec.compiled_of(copy.deepcopy(back)) is compiled
+
+
+def test_the_languages_list_of_colliding_names_covers_the_installed_torch():
+    """archspec/lang/names.py holds, without importing torch, every attribute of the modules lowering makes."""
+    import torch.fx as fx
+    import torch.nn as nn
+
+    from archspec.compiler.lower import Block, Network
+    from archspec.lang.names import MODULE_ATTRIBUTES
+
+    module = fx.GraphModule(nn.Module(), fx.Graph())
+    attributes = set(dir(Network)) | set(dir(Block)) | set(vars(module)) | set(vars(nn.Module()))
+    missing = sorted(a for a in attributes if not a.startswith("__") and a not in MODULE_ATTRIBUTES)
+    assert not missing, f"add these to MODULE_ATTRIBUTES in archspec/lang/names.py: {missing}"
