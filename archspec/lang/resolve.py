@@ -147,7 +147,9 @@ class Resolver:
     # -- files ---------------------------------------------------------------------------------------------
 
     def read(self, path: Path) -> LocDict | None:
-        path = path.resolve()
+        given, path = path, path.resolve()
+        if not _exists(path) and _exists(given):
+            path = given  # a pipe (`archspec validate <(cat spec)`): its link names no file, the path itself reads
         if path in self.cache:
             return self.cache[path]
         self.cache[path] = None
@@ -187,6 +189,11 @@ class Resolver:
             return None
         if not inside:
             self.diags.append(self._outside(key, raw, owner, path, loc))
+            return None
+        if _exists(path) and not _is_file(path):
+            kind = "a folder" if path.is_dir() else "not a regular file (a FIFO, a socket or a device)"
+            self.diags.append(Diagnostic("E120", f"`{key}` names {raw}, which is {kind}", loc,
+                                         hint="name a .yaml file"))
             return None
         if not _is_file(path):
             hint = None

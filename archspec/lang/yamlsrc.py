@@ -38,6 +38,25 @@ def display_path(path: Path) -> str:
     return rel if not rel.startswith("..") else str(path)
 
 
+def _read_at_most(path: Path, limit: int) -> bytes:
+    """Up to `limit` bytes of a file. A FIFO is opened without waiting for a writer (one with none reads as
+    empty instead of blocking forever); a pipe that has one (`archspec validate <(cat spec)`) is read as usual."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        chunks, size = [], 0
+        while size < limit:
+            chunk = os.read(fd, min(1 << 20, limit - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_text(path: Path, display: str, sources: Sources) -> str:
     """Read a spec file within the size budget; a binary, undecodable or empty file is a diagnostic."""
     try:
@@ -49,8 +68,7 @@ def read_text(path: Path, display: str, sources: Sources) -> str:
             raise SpecError([Diagnostic(
                 "E002", f"spec file is {size:,} bytes; the budget is {MAX_BYTES:,} bytes", Loc(display, 0, 0),
                 hint="a spec describes structure, not data; split it or generate it from templates and `repeat`")])
-        with path.open("rb") as f:
-            data = f.read(MAX_BYTES + 1)
+        data = _read_at_most(path, MAX_BYTES + 1)
     except FileNotFoundError:
         raise SpecError([Diagnostic("E001", f"no such file: {display}", Loc(display, 0, 0))]) from None
     except PermissionError:

@@ -176,3 +176,38 @@ def test_a_node_name_that_would_collide_in_torch_or_python_is_E316(tmp_path, nam
     with pytest.raises(SpecError) as e:
         archspec.compile(spec)
     assert sorted((d.code, d.loc.line) for d in e.value.diagnostics) == [("E316", 6), ("E316", 10)]
+
+
+def test_a_fifo_as_the_spec_or_an_import_never_blocks(tmp_path, cli):
+    """16 and 22: a FIFO with no writer blocked forever; as an import it "did not exist"."""
+    import os
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    with time_limit(20, "validate of a FIFO"):
+        r = cli("validate", str(fifo))
+    assert r.code == 2 and "E004" in r.err
+    spec = write(tmp_path / "s.yaml", """\
+        archspec: 1
+        imports: [fifo.yaml]
+        input: [3, 8, 8]
+        network:
+          - c: {op: conv, out: 4, kernel: 1}
+        """)
+    with time_limit(20, "validate of a spec importing a FIFO"):
+        r = cli("validate", str(spec))
+    assert r.code == 2 and "fifo.yaml, which is not a regular file" in r.err and "did you mean" not in r.err
+
+
+def test_a_spec_read_from_a_pipe(tmp_path, specs_dir):
+    """22: `archspec validate <(cat spec)` said "no such file"."""
+    import subprocess
+    import sys
+
+    text = (specs_dir / "resnet18.yaml").read_text().replace("lib/resnet.yaml", "archspec:lib/resnet.yaml") \
+        .replace("recipes/imagenet.yaml", "archspec:recipes/imagenet.yaml")
+    (tmp_path / "r18.yaml").write_text(text)
+    r = subprocess.run(["bash", "-c", f'"{sys.executable}" -m archspec validate <(cat r18.yaml)'], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "ok (resnet18, 82 nodes)" in r.stdout
