@@ -193,7 +193,7 @@ class MetricsLog:
     def open(self, keep_until: int | None = None) -> None:
         """Open for appending; with `keep_until` (a resume), first drop records of later iterations (and torn
         lines), rewriting the kept ones strictly. evals.csv is rebuilt from what metrics.jsonl holds."""
-        from archspec.lang.files import remove_stale_temporaries, write_text
+        from archspec.lang.files import open_append, remove_stale_temporaries, write_text
 
         records = read_metrics(self.path) if self.path.exists() else []
         if keep_until is not None and self.path.exists():
@@ -203,8 +203,8 @@ class MetricsLog:
         write_text(self.csv_path, eval_rows_csv(records))
         if self.tensorboard:
             self.board = TensorBoardSink(self.path.parent / TENSORBOARD_DIR, resume_after=keep_until)
-        self.file = self.path.open("a", encoding="utf-8")
-        self.csv = self.csv_path.open("a", encoding="utf-8", newline="")
+        self.file = open_append(self.path)
+        self.csv = open_append(self.csv_path, newline="")
 
     def write(self, record: dict[str, Any]) -> None:
         assert self.file is not None and self.csv is not None

@@ -84,7 +84,12 @@ class RunDir:
         try:
             self._created = not self.path.exists()
             self.path.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+            links = [n for n in (LOCK, *RUN_FILES) if (self.path / n).is_symlink()]
+            if links:
+                raise RunDirError(f"{self.path / links[0]} is a symbolic link: archspec writes a run folder's own "
+                                  "files itself, never through a link (it could write over any file); remove the "
+                                  "link, or choose another folder with --out")
+            fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         except OSError as e:
             raise RunDirError(os_problem(e, self.path)) from None
         try:

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from archspec.runtime.plan import Plan, plain, sha256
 from archspec.runtime.request import TrainRequest
+from archspec.lang.files import open_append
 from archspec.runtime.rundir import RunDir
 
 
@@ -20,7 +21,7 @@ class RunLog:
     """log.txt with times, echoed to the terminal unless quiet; `note` writes the file only."""
 
     def __init__(self, path: Path | None, echo: bool, stream: TextIO | None = None):
-        self.file = path.open("a", encoding="utf-8") if path is not None else None
+        self.file = open_append(path) if path is not None else None
         self.echo = echo
         self.stream = stream or sys.stderr
 

@@ -115,6 +115,13 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def open_append(path: str | os.PathLike, newline: str | None = None):
+    """A text file opened for appending, never through a symbolic link (`O_NOFOLLOW`): a link planted where
+    archspec appends (a run's log.txt) cannot make it write into another file."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    return os.fdopen(fd, "a", encoding="utf-8", newline=newline)
+
+
 def remove_stale_temporaries(folder: str | os.PathLike, names: Iterator[str] | list[str] | None = None) -> list[str]:
     """Remove the temporaries that `atomic_path` left in `folder` when a write was killed; call it only where no
     other process can be writing (e.g. under the run folder's lock). `names` limits it to temporaries of these
