@@ -146,7 +146,7 @@ def _training_data(req: TrainRequest, plan: Plan, dist: Any, device: Any) -> Any
             data = open_data(config)
     else:
         data = open_data(config)
-    check_fit(spec.name, spec.input_shape, compiled.output_shape[0], data)
+    check_fit(spec.name, spec.input_shape, compiled.output_shape[0], data, plan.recipe.batch_size)
     return data
 
 

@@ -44,8 +44,13 @@ def data_config(recipe: Any, input_shape: tuple[int, ...], data_dir: Path | None
         workers=workers, download=download)
 
 
-def check_fit(name: str, input_shape: tuple[int, ...], outputs: int, data: Any) -> None:
-    """RunError if the data's images or classes do not fit the network `name` (with the flag that fixes it)."""
+def check_fit(name: str, input_shape: tuple[int, ...], outputs: int, data: Any, batch_size: int | None = None
+              ) -> None:
+    """RunError if the data's images or classes do not fit the network `name` (with the flag that fixes it), or
+    a training batch (`batch_size`, when given) is larger than the training set."""
+    if batch_size is not None and batch_size > data.train_size:
+        raise RunError(f"the batch of {batch_size:,} images is larger than the training set ({data.train_size:,} "
+                       f"images): lower --batch-size (at most {data.train_size:,})")
     if tuple(data.input_shape) != tuple(input_shape):
         shape = "x".join(map(str, data.input_shape))
         raise RunError(f"the data gives {shape} images but {name} takes {'x'.join(map(str, input_shape))}: "
