@@ -82,7 +82,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         _unknown_top_level_option(argv)
         args = build_parser().parse_args(argv)
         args.sources = sources
-        return int(args.run(args) or 0)
+        command = next((a for a in argv if not a.startswith("-")), None)
+        if sys.stdout is None and command != "train":  # `archspec compile spec >&-`: print() would drop it all
+            raise UsageError("standard output is closed, so the result would be lost: give the command somewhere "
+                             "to write (a file or a pipe)")
+        code = int(args.run(args) or 0)
+        if sys.stdout is not None:
+            sys.stdout.flush()  # a full disk or /dev/full is an error here, not a result silently lost at exit
+        return code
     except UserError as e:  # a bad spec, flag, file, folder or checkpoint, from any layer
         return _user_error(e, argv, sources)
     except BrokenPipeError:  # `archspec schema | head`

@@ -143,6 +143,13 @@ def _op_text(g: Any, name: str) -> str | None:
     return table(data["attrs"]) if table is not None else None
 
 
+def _md(text: str) -> str:
+    """Spec text as one Markdown table cell: `|` cannot end the cell, HTML is shown, not interpreted."""
+    from html import escape
+
+    return escape(str(text), quote=False).replace("|", "\\|")
+
+
 def markdown_table(compiled: Sequence[Any]) -> str:
     """Rows per stage, a column per model, then params and FLOPs rows: Table 1 of the ResNet paper."""
     stages: list[str] = []
@@ -155,11 +162,11 @@ def markdown_table(compiled: Sequence[Any]) -> str:
                 stages.append(s.name)
             size = "x".join(map(str, s.output[1:])) if len(s.output) == 3 else fmt_shape(s.output)
             sizes.setdefault(s.name, {})[size] = None
-    header = ["stage", "output size"] + [c.name + (f" ({overrides_text(c)})" if c.spec.overrides else "")
+    header = ["stage", "output size"] + [_md(c.name + (f" ({overrides_text(c)})" if c.spec.overrides else ""))
                                          for c in compiled]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for s in stages:
-        cells = [s, " / ".join(sizes[s])] + ["<br>".join(d.get(s, [])) or "" for d in descs]
+        cells = [_md(s), " / ".join(sizes[s])] + ["<br>".join(_md(x) for x in d.get(s, [])) or "" for d in descs]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("| params | | " + " | ".join(f"{c.params / 1e6:.1f} M" for c in compiled) + " |")
     unit = "FLOPs" if compiled and compiled[0].unit == "flops" else "FLOPs (multiply-adds)"

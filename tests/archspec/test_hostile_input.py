@@ -211,3 +211,34 @@ def test_a_spec_read_from_a_pipe(tmp_path, specs_dir):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "ok (resnet18, 82 nodes)" in r.stdout
+
+
+def test_table_escapes_pipes_and_html_from_the_spec(tmp_path, cli):
+    """22: a `|` in a name or stage split the Markdown cell; HTML in it was interpreted."""
+    spec = write(tmp_path / "md.yaml", """\
+        archspec: 1
+        name: "a|b<script>"
+        input: [3, 8, 8]
+        network:
+          - conv1: {op: conv, out: 4, kernel: 3, pad: 1, stage: "x|<i>y</i>"}
+        """)
+    r = cli("table", str(spec))
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[0] == "| stage | output size | a\\|b&lt;script&gt; |"
+    assert lines[2].startswith("| x\\|&lt;i&gt;y&lt;/i&gt; | 8x8 |")
+    assert all(line.replace("\\|", "").count("|") == 4 for line in lines[:3])
+
+
+@pytest.mark.parametrize("redirect, message", [(">&-", "standard output is closed"),
+                                               ("> /dev/full", "No space left on device")])
+def test_a_result_that_cannot_be_written_is_an_error(redirect, message):
+    """22: `archspec compile spec >&-` exited 0 with the result lost."""
+    import subprocess
+    import sys
+
+    if redirect.endswith("/dev/full") and not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    r = subprocess.run(["bash", "-c", f'"{sys.executable}" -m archspec compile resnet18 {redirect}'],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and message in r.stderr and "internal error" not in r.stderr
