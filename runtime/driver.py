@@ -19,7 +19,7 @@ from typing import Any
 
 from archspec.runtime.inputs import check_fit, data_config, open_data, pick_device
 from archspec.runtime.plan import (NOTHING_TO_TRAIN, Plan, load_graph, plan_new, plan_resume, resolve_recipe,
-                                   weights_recipe)
+                                   sha256, weights_recipe)
 from archspec.runtime.request import (EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, OPTION_FIELDS, RUN_OPTIONS,
                                       EvalRequest, RunError, TrainRequest)
 from archspec.runtime.rundir import RunDir, find_run
@@ -97,7 +97,9 @@ def _execute(req: TrainRequest, plan: Plan, run: RunDir, dist: Any, device: Any)
                 info["weights"] = {"source": str(given.resolve()) if given.exists() else req.weights,
                                    "from": weights.origin, "sha256": weights.sha256,
                                    "notes": weights.notes}
-            run.begin(info, plan.spec_text, plan.recipe.to_json() + "\n")
+            recipe_text = plan.recipe.to_json() + "\n"
+            info["recipe_sha256"] = sha256(recipe_text)  # checked on --resume, as the spec's is
+            run.begin(info, plan.spec_text, recipe_text)
         else:
             run.update_info(status="running", resumed=plan.info.get("resumed", 0) + 1)
     dist.barrier()

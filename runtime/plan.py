@@ -179,7 +179,7 @@ def plan_new(req: TrainRequest, run: RunDir, state: str, sources: Any) -> Plan:
 
 def plan_resume(req: TrainRequest, run: RunDir, state: str, sources: Any) -> Plan:
     """The plan of `--resume` in `run`: spec, recipe, seed and options from the folder, checked against `req`."""
-    from archspec.runtime.recipe import Recipe
+    from archspec.runtime.recipe import Recipe, RecipeError, check_schema
 
     where = run.path
     if state == "new":
@@ -197,11 +197,20 @@ def plan_resume(req: TrainRequest, run: RunDir, state: str, sources: Any) -> Pla
     if info.get("spec", {}).get("sha256") not in (None, sha256(spec_text)):
         raise RunDirError(f"{where / 'spec.yaml'} was changed after the run started (its SHA-256 differs from "
                           "run.json's): restore it, or start a new run from it in another folder")
+    recipe_text = run.read_text("recipe.json")
+    if info.get("recipe_sha256") not in (None, sha256(recipe_text)):
+        raise RunDirError(f"{where / 'recipe.json'} was changed after the run started (its SHA-256 differs from "
+                          "run.json's): restore it, or start a new run with the recipe you want in another folder "
+                          "(--recipe FIELD=VALUE)")
     try:
-        recipe_data = json.loads(run.read_text("recipe.json"))
+        recipe_data = json.loads(recipe_text)
         seed = int(info["seed"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise RunDirError(f"cannot resume {where}: recipe.json or run.json is damaged") from None
+    try:
+        check_schema(recipe_data, f"{where / 'recipe.json'}")
+    except RecipeError as e:
+        raise RunDirError(f"cannot resume {where}: recipe.json is damaged ({e})") from None
     spec, compiled = load_graph(where / "spec.yaml", [], None, sources)
     _refuse_contradictions(req, run, info, spec, compiled, recipe_data, seed, sources)
     recipe = Recipe(recipe_data, [])

@@ -45,13 +45,52 @@ def _merge(base: Any, over: Any) -> Any:
     return copy.deepcopy(over)
 
 
-def _parse_value(text: str) -> Any:
-    import yaml
+def _parse_value(text: str, path: str) -> Any:
+    """A `--recipe` value, read as spec files are (their budgets of nesting and aliases hold here too)."""
+    from archspec.lang.diagnostics import SpecError
+    from archspec.lang.yamlsrc import parse
 
+    if not text.strip():
+        return None
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        return parse(text, f"--recipe {path}")
+    except SpecError as e:
+        if any(d.code in ("E009", "E010") for d in e.diagnostics):
+            raise RecipeError(f"`--recipe {path}=...`: {e.diagnostics[0].message}") from None
         return text
+
+
+def check_schema(data: Any, where: str) -> None:
+    """RecipeError, naming the field, for a recipe that the spec schema's recipe part refuses (a wrong type, an
+    unknown choice such as `loss: mse`, a field that does not exist): every recipe goes through it, whether it
+    comes from a spec, `--recipe`, a flag or a run folder's recipe.json."""
+    import jsonschema
+
+    from archspec.lang.schema import build_schema
+
+    schema = build_schema()
+    validator = jsonschema.Draft202012Validator({"$ref": "#/$defs/recipe", "$defs": schema["$defs"]})
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.path))))
+    if errors:
+        e = jsonschema.exceptions.best_match(errors)
+        field = ".".join(str(p) for p in e.absolute_path) or "the recipe"
+        shown = json.dumps(e.instance, default=str)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise RecipeError(f"{where}: recipe field `{field}` is {shown}, which the recipe schema refuses: "
+                          f"{_schema_reason(e)}")
+
+
+def _schema_reason(e: Any) -> str:
+    if e.validator == "enum":
+        return "it must be one of " + ", ".join(map(str, e.validator_value))
+    if e.validator == "type":
+        return f"it must be {'an' if str(e.validator_value)[0] in 'aeiou' else 'a'} {e.validator_value}"
+    if e.validator == "additionalProperties":
+        return e.message
+    if e.validator in ("anyOf", "oneOf") and e.context:
+        kinds = sorted({str(c.validator_value) for c in e.context if c.validator == "type"})
+        return "it must be " + " or ".join(kinds) if kinds else e.message
+    return e.message
 
 
 def apply_override(recipe: dict[str, Any], path: str, value: Any) -> None:
@@ -70,7 +109,8 @@ def apply_override(recipe: dict[str, Any], path: str, value: Any) -> None:
             raise RecipeError(f"the recipe has no field `{where}`" + (f" ({hint})" if hint else ""))
         schema = props[k]
         if i == len(keys) - 1:
-            node[k] = value
+            # a mapping merges into the one there, as mappings merge everywhere (`optimizer={lr: 0.2}` keeps momentum)
+            node[k] = _merge(node[k], value) if isinstance(node.get(k), dict) and isinstance(value, dict) else value
         else:
             node = node.setdefault(k, {})
             if not isinstance(node, dict):
@@ -165,7 +205,8 @@ def resolve(spec_recipe: dict[str, Any] | None, options: dict[str, Any], generic
         if "=" not in item:
             raise RecipeError(f"`--recipe {item}` is not of the form field.path=value (e.g. optimizer.momentum=0.8)")
         path, text = item.split("=", 1)
-        apply_override(data, path.strip(), _parse_value(text))
+        apply_override(data, path.strip(), _parse_value(text, path.strip()))
+    check_schema(data, "the recipe with its --recipe overrides" if generic else "the spec's recipe")
     sched = data["schedule"]
     old_length, old_unit = sched.get("length"), sched.get("unit", "iter")
     if options.get("iters") is not None and options.get("epochs") is not None:
@@ -213,6 +254,12 @@ def _check(data: dict[str, Any]) -> None:
             kind = "a positive whole number" if integer else "a positive number"
             raise RecipeError(f"{what} must be {kind}, got {value!r}")
 
+    for path in (("batch_size",), ("log_interval",), ("schedule", "length"), ("optimizer", "lr")):
+        node: Any = data
+        for k in path:
+            if not isinstance(node, dict) or k not in node:
+                raise RecipeError(f"the recipe has no `{'.'.join(path)}`: give it (--recipe {'.'.join(path)}=VALUE)")
+            node = node[k]
     positive(data["batch_size"], "batch size")
     positive(data["log_interval"], "log interval")
     positive(data["schedule"]["length"], "schedule length", integer=data["schedule"].get("unit") != "epoch")
@@ -224,6 +271,8 @@ def _check(data: dict[str, Any]) -> None:
         v = opt.get(key, 0)
         if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0 or not math.isfinite(v):
             raise RecipeError(f"{key} must be a number >= 0, got {v!r}")
+    if not opt.get("momentum", 0) < 1:  # as --momentum says: momentum 1 or more makes the steps grow without end
+        raise RecipeError(f"momentum must be in [0, 1), got {opt['momentum']!r}")
     gamma = data["schedule"].get("gamma", 0.1)
     if not isinstance(gamma, (int, float)) or not 0 < gamma <= 1:
         raise RecipeError(f"schedule gamma must be in (0, 1], got {gamma!r}")
