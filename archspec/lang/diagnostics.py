@@ -255,8 +255,12 @@ def suggest(word: str, choices: Iterable[str], *, limit: int = 1) -> list[str]:
     allowed = 1 if len(word) <= 4 else 2 if len(word) <= 8 else 3
     close = []
     for c in pool:
-        slips = edits(word.lower(), c.lower())
-        shared = SequenceMatcher(None, word, c).ratio()
+        near_length = abs(len(c) - len(word)) <= allowed
+        if not near_length and 2 * min(len(c), len(word)) < 0.75 * (len(c) + len(word)):
+            continue  # neither test can pass: too many letters apart (cheap, before the quadratic measures)
+        slips = edits(word.lower(), c.lower()) if near_length else allowed + 1
+        matcher = SequenceMatcher(None, word, c)
+        shared = matcher.ratio() if matcher.quick_ratio() >= 0.75 or slips <= allowed else 0.0
         if (slips <= allowed and 2 * slips <= max(len(word), len(c))) or shared >= 0.75:
             close.append((slips, -shared, c))
     if close:

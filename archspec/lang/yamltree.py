@@ -137,10 +137,14 @@ class Converter:
     def convert(self, node: yaml.Node, depth: int, active: set[int]) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            where = self.aliases[0] if self.aliases else node
+            if not self.aliases:  # a big file written out in full: no anchor is to blame
+                raise SpecError(self.problems + [Diagnostic(
+                    "E002", f"the file holds more than {MAX_NODES:,} YAML values, the budget for a spec", self.loc(node),
+                    hint="a spec describes structure, not data: write repeated items once, with `repeat` or a "
+                    "block template")])
             raise SpecError(self.problems + [Diagnostic(
                 "E009", f"the YAML expands to more than {MAX_NODES:,} values: the anchor here is repeated by aliases "
-                "that repeat other aliases", self.loc(where),
+                "that repeat other aliases", self.loc(self.aliases[0]),
                 hint="use block templates and `repeat` instead of anchors and aliases")])
         alias = id(node) in self.seen and not isinstance(node, yaml.ScalarNode)
         self.seen.add(id(node))

@@ -90,6 +90,9 @@ def lookup_ref(b: Build, ref: str, frame: Frame) -> str | None:
     return None
 
 
+MAX_SUGGESTIONS = 100  # dangling references given a did-you-mean in one expansion (the rest are reported without)
+
+
 def resolve_pending(b: Build, frame: Frame) -> None:
     for holder, index, ref, loc in frame.pending:
         target = lookup_ref(b, ref, frame)
@@ -109,9 +112,12 @@ def unknown_ref(b: Build, ref: str, loc: Loc | None, frame: Frame, user: str) ->
             "E305", f"`{user}` reads `{ref}`, which `when: {target.condition}` excludes here", loc,
             hint="give the item reading it the same condition, or use `cases:` to choose a replacement"))
         return
-    known = [n for n in frame.local if "." not in n and frame.full(n) != user] + list(frame.inputs)
-    b.diags.append(Diagnostic("E305", f"`{ref}` is not defined in {frame.where()}", loc,
-                                 hint=did_you_mean(ref, known, what="defined here")))
+    b.suggested += 1
+    hint = None
+    if b.suggested <= MAX_SUGGESTIONS:  # a near miss costs a pass over the names: a budget keeps it linear
+        known = [n for n in frame.local if "." not in n and frame.full(n) != user] + list(frame.inputs)
+        hint = did_you_mean(ref, known, what="defined here")
+    b.diags.append(Diagnostic("E305", f"`{ref}` is not defined in {frame.where()}", loc, hint=hint))
 
 
 def attach(b: Build, holder: IRNode | Block, inputs: list[Any], locs: list[Loc | None], frame: Frame) -> None:

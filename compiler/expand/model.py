@@ -69,6 +69,7 @@ class Build:
         self.stages: list[str] = []
         self.silent = 0  # failures that follow from a problem already reported (not reported again)
         self.steps = 0  # items visited, made or not: `when` can skip nodes but not the work
+        self.suggested = 0  # did-you-mean searches made for dangling references (bounded: frame.MAX_SUGGESTIONS)
         self.max_steps = 10 * max_nodes
 
     def fail(self, e: Failed) -> None:

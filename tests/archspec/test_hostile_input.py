@@ -242,3 +242,30 @@ def test_a_result_that_cannot_be_written_is_an_error(redirect, message):
     r = subprocess.run(["bash", "-c", f'"{sys.executable}" -m archspec compile resnet18 {redirect}'],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and message in r.stderr and "internal error" not in r.stderr
+
+
+def test_many_dangling_references_are_reported_in_linear_time(tmp_path, cli):
+    """19: a did-you-mean per dangling reference over every name was quadratic (4k items: 25 s, then minutes)."""
+    items = ["  - c0: {op: relu}"] + [f"  - c{i}: {{op: relu, in: d{i - 1}}}" for i in range(1, 4000)]
+    spec = tmp_path / "dangling.yaml"
+    spec.write_text("archspec: 1\ninput: [3, 8, 8]\nnetwork:\n" + "\n".join(items) + "\n")
+    start = time.perf_counter()
+    with time_limit(60, "validate"):
+        r = cli("validate", "--format", "json", str(spec))
+    assert time.perf_counter() - start < 30
+    import json
+
+    found = json.loads(r.out)[0]["diagnostics"]
+    assert r.code == 2 and len(found) == 3999 and all(d["code"] == "E305" for d in found)
+    assert sum("hint" in d for d in found) == 100  # the budget of near misses; the rest are reported without
+
+
+def test_a_big_file_without_aliases_is_not_blamed_on_an_anchor(tmp_path):
+    """20: more than 100,000 plain YAML values were E009, "the anchor here is repeated by aliases"."""
+    spec = tmp_path / "big.yaml"
+    spec.write_text("archspec: 1\ninput: [3, 8, 8]\nparams:\n  big: [" + ", ".join(["1"] * 120_000) + "]\n"
+                    "network:\n  - c: {op: relu}\n")
+    with pytest.raises(SpecError) as e:
+        load_spec(spec)
+    [d] = e.value.diagnostics
+    assert d.code == "E002" and "100,000 YAML values" in d.message and "anchor" not in d.message
