@@ -82,8 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _unknown_top_level_option(argv)
         args = build_parser().parse_args(argv)
         args.sources = sources
-        command = next((a for a in argv if not a.startswith("-")), None)
-        if sys.stdout is None and command != "train":  # `archspec compile spec >&-`: print() would drop it all
+        if sys.stdout is None and _command(argv) != "train":  # `archspec compile spec >&-`: print() would drop it all
             raise UsageError("standard output is closed, so the result would be lost: give the command somewhere "
                              "to write (a file or a pipe)")
         code = int(args.run(args) or 0)
@@ -126,11 +125,16 @@ def _user_error(e: UserError, argv: list[str], sources: Sources) -> int:
             print(e.quoting(sources), file=sys.stderr)  # the one rendering, as `str(e)` gives it from Python
         return e.exit_code
     message = str(e)
-    command = next((a for a in argv if not a.startswith("-")), None)
+    command = _command(argv)
     if "(see `archspec --help`)" in message and command in _command_names():
         message = message.replace("`archspec --help`", f"`archspec {command} --help`")
     print(f"archspec: error: {message}", file=sys.stderr)
     return e.exit_code
+
+
+def _command(argv: list[str]) -> str | None:
+    """The subcommand named on the command line (the first word that is no option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def _os_error(e: OSError) -> int:

@@ -48,16 +48,12 @@ def _merge(base: Any, over: Any) -> Any:
 def _parse_value(text: str, path: str) -> Any:
     """A `--recipe` value, read as spec files are (their budgets of nesting and aliases hold here too)."""
     from archspec.lang.diagnostics import SpecError
-    from archspec.lang.yamlsrc import parse
+    from archspec.lang.yamlsrc import parse_value
 
-    if not text.strip():
-        return None
     try:
-        return parse(text, f"--recipe {path}")
+        return parse_value(text, f"--recipe {path}")
     except SpecError as e:
-        if any(d.code in ("E009", "E010") for d in e.diagnostics):
-            raise RecipeError(f"`--recipe {path}=...`: {e.diagnostics[0].message}") from None
-        return text
+        raise RecipeError(f"`--recipe {path}=...`: {e.diagnostics[0].message}") from None
 
 
 def check_schema(data: Any, where: str) -> None:

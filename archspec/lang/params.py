@@ -25,10 +25,10 @@ from typing import Any
 
 from archspec.lang.diagnostics import Diagnostic, Loc, did_you_mean
 from archspec.lang.types import EXPECTED, value_problem
+from archspec.lang.values import needs_evaluation
 from archspec.lang.yamlsrc import LocDict
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
-DECL_KEYS = ("type", "default", "min", "max", "enum", "doc")
 
 # how a file takes part in a spec: its own file, a file it extends, or a library that one of them imports
 # (a library imported by the spec's own file, directly or not, is the user's own doing: TOP_LIBRARY)
@@ -94,7 +94,7 @@ class ParamEntry:
 
 
 def infer_type(value: Any) -> str:
-    if isinstance(value, str) and (value.startswith("=") or "${" in value):
+    if isinstance(value, str) and needs_evaluation(value):
         return "any"
     if isinstance(value, bool):
         return "bool"
@@ -109,12 +109,6 @@ def infer_type(value: Any) -> str:
     if isinstance(value, dict):
         return "map"
     return "any"
-
-
-def is_expression(value: Any) -> bool:
-    from archspec.lang.values import needs_evaluation
-
-    return needs_evaluation(value)
 
 
 class ParamTable:
@@ -190,7 +184,7 @@ class ParamTable:
         entry.history.append(Event("--set", loc, loc.file, "--set", value))
 
     def _check_literal(self, entry: ParamEntry, value: Any, loc: Loc | None, diags: list[Diagnostic]) -> None:
-        if is_expression(value) or entry.decl.type == "template":
+        if needs_evaluation(value) or entry.decl.type == "template":
             return  # computed values are checked once computed; block names once every block is known
         d = type_diagnostic(entry.decl, value, loc)
         if d is not None:

@@ -17,8 +17,8 @@ from archspec.lang import expr
 from archspec.lang.diagnostics import Diagnostic, Loc, Sources, SpecError, did_you_mean
 from archspec.lang.params import TOP, TOP_LIBRARY, ParamTable, type_diagnostic
 from archspec.lang.resolve import Resolver, locate
-from archspec.lang.values import Failed, Scope, evaluate_expression, evaluate_value
-from archspec.lang.yamlsrc import LocDict, LocList, display_path
+from archspec.lang.values import Failed, Scope, evaluate_expression, evaluate_value, needs_evaluation
+from archspec.lang.yamlsrc import LocDict, LocList, display_path, parse_value
 
 _OVERRIDE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
 
@@ -44,14 +44,18 @@ class Spec:
     reads: "ParamReads" = field(default_factory=lambda: ParamReads())  # what building the network read
     block_origins: dict[str, list] = field(default_factory=dict)
     merge_order: list[tuple[str, str]] = field(default_factory=list)  # (file, role) in the order merged
+    _scope: Scope | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def network(self) -> LocList:
         return self.doc["network"]
 
     def scope(self) -> Scope:
-        """The params, as the network and the blocks read them (each read is remembered: `unread_params`)."""
-        return Scope([self.reads.lookup(self.params)], names=list(self.params))
+        """The params, as the network and the blocks read them (each read is remembered: `unread_params`). Made
+        once: expansion asks for it at every block instance and every template default."""
+        if self._scope is None:
+            self._scope = Scope([self.reads.lookup(self.params)], names=list(self.params))
+        return self._scope
 
     def checked_params(self) -> dict[str, tuple[Loc | None, str]]:
         """The params the user set (in the spec's own file, a library it imports, or with `--set`) or that the
@@ -84,16 +88,22 @@ class ParamReads:
         self.named: set[str] = set()
         self.paused = 0
 
-    def lookup(self, params: dict[str, Any], into: set[str] | None = None):
-        target = self.network if into is None else into
+    def lookup(self, params: dict[str, Any], into: set[str] | None = None) -> "_Reader":
+        return _Reader(self, params, self.network if into is None else into)
 
-        def read(name: str) -> Any:
-            value = params[name]  # KeyError: not a param
-            if not self.paused:
-                target.add(name)
-            return value
 
-        return read
+class _Reader:
+    """A scope layer reading `params` and noting each name read in `into` (unless reads are paused). A class, not a
+    closure: the spec, and so its scope, is pickled with a built model."""
+
+    def __init__(self, reads: ParamReads, params: dict[str, Any], into: set[str]):
+        self.reads, self.params, self.into = reads, params, into
+
+    def __call__(self, name: str) -> Any:
+        value = self.params[name]  # KeyError: not a param
+        if not self.reads.paused:
+            self.into.add(name)
+        return value
 
 
 def parse_overrides(items: Iterable[str]) -> tuple[dict[str, tuple[str, Loc]], list[Diagnostic]]:
@@ -149,7 +159,7 @@ def load_spec(ref: str | Path, overrides: Iterable[str] = (), input_shape: str |
             d = e.diagnostics[0]
             diags.append(Diagnostic(d.code, f"`--set {name}`: {d.message}", loc, hint=d.hint))
             continue
-        if not _is_expression_text(value):
+        if not needs_evaluation(value):
             d = type_diagnostic(table.entries[name].decl, value, loc, templates=doc.get("blocks", LocDict()))
             if d is not None:
                 diags.append(d)
@@ -228,26 +238,15 @@ def _quiet_failures(params: dict[str, Any], table: ParamTable):
     return lookup
 
 
-def _is_expression_text(value: Any) -> bool:
-    return isinstance(value, str) and (value.startswith("=") or "${" in value)
-
-
 def typed_override(decl: Any, text: str) -> Any:
     """A `--set` value read as its param's type: the text itself for a string (`--set stride_on=3x3`,
     `--set name=on`), YAML's reading for the others (`200`, `true`, `[16, 32, 64]`), `=...` an expression."""
-    from archspec.lang.yamlsrc import parse
-
     if text.startswith("="):
         return text
     wants_text = decl.type in ("str", "template") or (decl.choices and all(isinstance(c, str) for c in decl.choices))
     if wants_text or not text.strip():
         return text
-    try:  # the spec files' reader: its budgets of nesting and aliases hold for `--set` too (`&a [*a]`)
-        value = parse(text, "--set")
-    except SpecError as e:
-        if any(d.code in ("E009", "E010") for d in e.diagnostics):
-            raise
-        return text
+    value = parse_value(text, "--set")  # the spec reader's budgets hold for `--set` too (`&a [*a]`)
     return text if value is None else value
 
 

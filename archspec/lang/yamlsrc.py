@@ -207,6 +207,21 @@ def parse(text: str, display: str) -> Any:
     return value
 
 
+def parse_value(text: str, display: str) -> Any:
+    """A value given on the command line (`--set`, `--recipe`), read as spec files are: a self-referring alias or
+    nesting beyond the budget is a SpecError (E009, E010); text that is no YAML value stays the text; nothing (or
+    `null`) is None."""
+    if not text.strip():
+        return None
+    try:
+        value = parse(text, display)
+    except SpecError as e:
+        if any(d.code in ("E009", "E010") for d in e.diagnostics):
+            raise
+        return text
+    return value
+
+
 def load_file(path: Path, sources: Sources, display: str | None = None) -> Any:
     display = display or display_path(path)
     return parse(read_text(path, display, sources), display)

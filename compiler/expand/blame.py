@@ -9,9 +9,11 @@ for a shipped spec, its own file. A diagnostic already in one of them stays wher
 from __future__ import annotations
 
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 from archspec.lang.diagnostics import Diagnostic, Loc
+from archspec.lang.resolve import packaged_specs_dir
 
 MAX_WALK = 200  # producers looked at, nearest first, for an attribute the user wrote
 # attributes that decide a node's output shape: the ones a shape problem (E4xx) can be blamed on
@@ -20,15 +22,11 @@ SHAPE_ATTRS = {"out", "kernel", "stride", "pad", "dilation", "ceil_mode", "chann
 
 
 def user_files(spec: Any) -> set[str]:
-    from archspec.lang.resolve import packaged_specs_dir
-
-    shipped = str(packaged_specs_dir().resolve())
+    shipped = packaged_specs_dir().resolve()
     own = set()
     for name in spec.files:
         try:
-            from pathlib import Path
-
-            if not str(Path(name).resolve()).startswith(shipped):
+            if shipped not in Path(name).resolve().parents:
                 own.add(name)
         except (OSError, ValueError):
             own.add(name)
