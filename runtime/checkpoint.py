@@ -13,6 +13,11 @@ and two things that make it safe to use later:
   file with flipped bytes is refused ("damaged") instead of evaluating to nonsense. Truncation and foreign files
   are refused by the reader itself.
 
+A checksum proves nothing about structure (anyone can compute one), so a checkpoint's content is bounded before
+it is walked (at most `MAX_DEPTH` levels and `MAX_VALUES` values, counting a value shared by several containers
+once per place: a file of a few KB cannot make the walk exponential) and checked against the checkpoint's layout
+after the checksum (`check_content`): every field archspec reads has the type it must have.
+
 Writes go through `archspec.lang.files.atomic_path` (temporary file, fsync, rename, fsync of the folder).
 """
 
@@ -38,6 +43,29 @@ class CheckpointError(UserError):
 
 
 # -- content checksum -------------------------------------------------------------------------------------------
+
+MAX_DEPTH = 32           # containers inside containers (archspec writes 6)
+MAX_VALUES = 5_000_000   # values in all (a ResNet-1202's last.pt has about 150,000)
+
+
+def check_bounded(path: Path, data: Any) -> None:
+    """Refuse content that nests deeper than MAX_DEPTH or holds more than MAX_VALUES values (shared containers
+    counted at every place they appear), without recursion: what `content_digest` and the readers then walk."""
+    stack = [(data, 0)]
+    seen = 0
+    while stack:
+        value, depth = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES or depth > MAX_DEPTH:
+            what = f"more than {MAX_VALUES:,} values" if seen > MAX_VALUES else f"more than {MAX_DEPTH} levels deep"
+            raise CheckpointError(f"{path} is not a checkpoint archspec wrote: its content is {what} (damaged or "
+                                  "made to exhaust the reader); use the run's own best.pt or last.pt")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+            seen += len(value)  # the keys
+        elif isinstance(value, (list, tuple)):
+            stack.extend((v, depth + 1) for v in value)
+
 
 def content_digest(value: Any) -> str:
     """SHA-256 of a tree of dicts, lists, tensors and plain values, independent of how it is stored."""
@@ -175,6 +203,7 @@ def _read(path: Path, what: str = "checkpoint") -> Any:
 
 
 def _verified(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    check_bounded(path, data)
     if data.get("version") != VERSION:
         raise CheckpointError(f"{path} is checkpoint format {data.get('version')}; this archspec reads {VERSION}: "
                               "start the run again (or use an archspec of that format)")
@@ -183,7 +212,106 @@ def _verified(path: Path, data: dict[str, Any]) -> dict[str, Any]:
         raise CheckpointError(f"{path} is damaged: its content does not match its checksum (bytes changed on disk "
                               "or in a copy); restore it from a whole copy (for eval and export, the run's other "
                               "checkpoint, best.pt or last.pt, may do)")
+    check_content(path, data)
     return data
+
+
+# -- content: what each field must be, checked after the checksum -------------------------------------------------
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _str_or_none(v: Any) -> bool:
+    return v is None or isinstance(v, str)
+
+
+def _tensor_list(v: Any) -> bool:
+    return isinstance(v, list) and all(
+        isinstance(t, (list, tuple)) and len(t) == 2 and isinstance(t[0], str) and isinstance(t[1], (list, tuple))
+        and all(_is_int(n) and n >= 0 for n in t[1]) for t in v)
+
+
+def _state_dict(v: Any) -> bool:
+    return isinstance(v, dict) and bool(v) and all(isinstance(k, str) and isinstance(t, torch.Tensor)
+                                                   for k, t in v.items())
+
+
+def _rng(v: Any) -> bool:
+    def one(r: Any) -> bool:
+        return isinstance(r, dict) and isinstance(r.get("torch"), torch.Tensor) and r["torch"].dtype == torch.uint8
+    return one(v) and (v.get("ranks") is None or (isinstance(v["ranks"], list) and all(one(r) for r in v["ranks"])))
+
+
+def _pending(v: Any) -> bool:
+    return v is None or (isinstance(v, dict) and _is_int(v.get("iteration")) and isinstance(v.get("splits"), list)
+                         and all(isinstance(x, str) for x in v["splits"]))
+
+
+# field -> (check, what it must be); "a.b" is field b of mapping a. Checked where present, and required as listed.
+LAYOUT: dict[str, tuple[Any, str]] = {
+    "arch": (lambda v: isinstance(v, dict), "a mapping"),
+    "arch.name": (lambda v: isinstance(v, str), "a name"),
+    "arch.spec_sha256": (_str_or_none, "a SHA-256 or null"),
+    "arch.graph_sha256": (_str_or_none, "a SHA-256 or null"),
+    "arch.graph": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of lines"),
+    "arch.tensors": (_tensor_list, "a list of [name, shape] pairs"),
+    "model": (_state_dict, "a state_dict (names to tensors)"),
+    "iteration": (lambda v: _is_int(v) and v >= 0, "an iteration (a whole number from 0)"),
+    "val_err": (_is_number, "a number"),
+    "optimizer": (lambda v: isinstance(v, dict) and isinstance(v.get("state"), dict)
+                  and isinstance(v.get("param_groups"), list) and all(isinstance(g, dict) for g in v["param_groups"]),
+                  "an optimizer's state_dict"),
+    "state": (lambda v: isinstance(v, dict), "a mapping"),
+    "state.iteration": (lambda v: _is_int(v) and v >= 0, "an iteration (a whole number from 0)"),
+    "state.warming_up": (lambda v: isinstance(v, bool), "true or false"),
+    "state.best_val_err": (lambda v: v is None or _is_number(v), "a number or null"),
+    "state.pending_eval": (_pending, "null or {iteration, splits}"),
+    "rng": (_rng, "random generator states (byte tensors)"),
+    "window": (lambda v: isinstance(v, dict) and isinstance(v.get("loss"), torch.Tensor)
+               and isinstance(v.get("wrong"), torch.Tensor) and _is_int(v.get("images")) and _is_int(v.get("steps")),
+               "a metric window {loss, wrong, images, steps}"),
+    "recipe": (lambda v: isinstance(v, dict), "a mapping"),
+}
+REQUIRED = ("arch", "model")
+TRAINING = ("optimizer", "state", "state.iteration", "state.warming_up", "rng", "window")
+
+
+def _field(data: dict[str, Any], name: str) -> tuple[bool, Any]:
+    value: Any = data
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value
+
+
+def check_content(path: Path, data: dict[str, Any]) -> None:
+    """Refuse a checkpoint whose fields are not what archspec writes (a checksum anyone can compute proves nothing
+    about them): a missing model, an `arch` that is a string, a tensor list that is a number, ..."""
+    required = REQUIRED + (TRAINING if "optimizer" in data else ())
+    for name, (ok, what) in LAYOUT.items():
+        present, value = _field(data, name)
+        if not present and name in required:
+            raise CheckpointError(f"{path} is not a checkpoint archspec wrote: it has no `{name}`; use the run's "
+                                  "own best.pt or last.pt")
+        if present and not ok(value):
+            raise CheckpointError(f"{path} is not a checkpoint archspec wrote: `{name}` is {_kind(value)}, not "
+                                  f"{what}; use the run's own best.pt or last.pt")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {str(value.dtype).replace('torch.', '')} tensor"
+    if value is None:
+        return "null"
+    import reprlib
+
+    return f"{type(value).__name__} {reprlib.repr(value)}"
 
 
 def load(path: str | os.PathLike) -> dict[str, Any]:

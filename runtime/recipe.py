@@ -289,8 +289,11 @@ def _check(data: dict[str, Any]) -> None:
         raise RecipeError(f"milestones must increase, got {', '.join(map(str, milestones))} "
                           f"(e.g. {', '.join(map(str, sorted(set(milestones))))})")
     if milestones and milestones[-1] >= sched["length"]:
-        raise RecipeError(f"milestone {milestones[-1]} is not before the end of the run ({sched['length']} {unit}): "
-                          "give milestones below the length, or a longer run")
+        # (the milestones may come from a recipe the user never read: a parent spec's, or the defaults; say them)
+        raise RecipeError(f"milestone {milestones[-1]} is not before the end of the run ({sched['length']} {unit}); "
+                          f"the schedule's milestones are {milestones}: give milestones below the length "
+                          "(--milestones, or schedule.milestones in the recipe), or set the length with "
+                          f"--{'epochs' if epochs else 'iters'}, which scales the milestones with it")
     if data["eval"].get("interval") is not None:
         positive(data["eval"]["interval"], "eval interval", integer=not epochs)
     for key in ("train_size", "val_size"):

@@ -3,8 +3,8 @@
 A source is one of:
 
 - a file: a state_dict saved with `torch.save` (`.pt`, `.pth`; read with `weights_only=True`, never code), an
-  archspec checkpoint (a run's `best.pt`/`last.pt`: checksum and architecture checked), or a `.safetensors` file
-  (read here: a JSON header, then the tensors' bytes; nothing else is executed or imported);
+  archspec checkpoint (a run's `best.pt`/`last.pt`: checksum, content and architecture checked), or a
+  `.safetensors` file (read with the safetensors library, its header checked whole before any tensor is read);
 - published ImageNet weights by name. `torchvision` (its DEFAULT: IMAGENET1K_V2 where there is one, else V1),
   `torchvision:IMAGENET1K_V1`, or just `IMAGENET1K_V2`, for the specs with torchvision's layout and names;
   `timm` for the timm-named specs. torchvision's files go through torch.hub's cache (`$TORCH_HOME/hub/
@@ -121,9 +121,10 @@ def read_file(path: Path, compiled: Any, model: torch.nn.Module, fresh_head: boo
             path) and not path.suffix else ""
         raise WeightsError(f"no such weights file: {path}{hint}")
     refuse_export(path)
+    if path.suffix == ".safetensors":  # the header is checked (and the tensors' fit) before the data is read
+        state = read_safetensors(path, lambda meta: check_fit(model, compiled, str(path), meta, fresh_head))
+        return Weights(state, str(path), file_sha256(path))
     digest = file_sha256(path)
-    if path.suffix == ".safetensors":
-        return Weights(read_safetensors(path), str(path), digest)
     from archspec.runtime import checkpoint
 
     state, note, trained = checkpoint.weights_in(path, checkpoint.architecture(compiled, model), fix,
@@ -151,74 +152,96 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+MAX_SAFETENSORS_HEADER = 100 * 2**20  # bytes of JSON header (the safetensors library's own limit)
+
+
+def read_safetensors(path: Path, before_loading: Any = None) -> dict[str, torch.Tensor]:
+    """A .safetensors file, read with the safetensors library: its header (8 bytes of length, then JSON naming each
+    tensor's dtype, shape and byte range) is checked whole before any tensor is read: lengths, dtypes, shapes,
+    offsets that tile the data exactly (no overlap, gap or trailing byte), a bounded nesting depth, and (here) no
+    name given twice. `before_loading(meta)` sees the tensors as shapes and dtypes only (`meta` tensors, no bytes)
+    and may refuse them, so a file that cannot fit is refused before its data is read. Anything wrong is one line."""
+    from safetensors import SafetensorError, safe_open
+
+    bad = f"{path} is not a readable .safetensors file"
+    header = _safetensors_header(path, bad)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            names = list(f.keys())
+            meta = {}
+            for name in names:
+                part = f.get_slice(name)
+                dtype = SAFETENSORS_DTYPES.get(part.get_dtype())
+                if dtype is None:
+                    raise WeightsError(f"{bad}: {name} is {part.get_dtype()}, which no network's weights are "
+                                       f"(archspec reads {', '.join(SAFETENSORS_DTYPES)})")
+                meta[name] = torch.empty(part.get_shape(), dtype=dtype, device="meta")
+            if not meta:
+                raise WeightsError(f"{path} holds no tensors")
+            if before_loading is not None:
+                before_loading(meta)
+            return {name: f.get_tensor(name) for name in names}
+    except SafetensorError as e:
+        raise WeightsError(f"{bad}: {_safetensors_problem(str(e), header, path)}") from None
+
+
 SAFETENSORS_DTYPES = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64,
     "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool,
 }
 
 
-def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    """A .safetensors file: 8 bytes of header length (little-endian), a JSON header naming each tensor's dtype,
-    shape and byte range, then the bytes. Anything inconsistent is refused in one line."""
-    data = path.read_bytes()
-    bad = f"{path} is not a readable .safetensors file"
-    if len(data) < 8:
-        raise WeightsError(f"{bad}: it is {len(data)} bytes long (truncated?)")
-    n = int.from_bytes(data[:8], "little")
-    if n > len(data) - 8:
-        raise WeightsError(f"{bad}: its header claims {n:,} bytes but the file has {len(data) - 8:,} (truncated?)")
+def _safetensors_header(path: Path, bad: str) -> Any:
+    """The header's JSON, read with a bounded length and refusing a name given twice (which the format's library
+    lets through, the last one winning); None where it is not JSON (the library says why)."""
+    with path.open("rb") as f:
+        head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else 0
+        if len(head) < 8 or n > MAX_SAFETENSORS_HEADER:
+            return None  # the library refuses these, in its words
+        text = f.read(n)
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        twice = next((k for k in keys if keys.count(k) > 1), None)
+        if twice is not None:
+            raise WeightsError(f"{bad}: its header names {twice} twice (which one is meant?); write it again with "
+                               "safetensors' save_file")
+        return dict(pairs)
+
     try:
-        header = json.loads(data[8:8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise WeightsError(f"{bad}: its header is not JSON") from None
-    if not isinstance(header, dict):
-        raise WeightsError(f"{bad}: its header is not a JSON object")
-    body = memoryview(data)[8 + n:]
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        out[name] = _safetensors_tensor(name, info, body, bad)
-    if not out:
-        raise WeightsError(f"{path} holds no tensors")
-    return out
+        return json.loads(text, object_pairs_hook=unique)
+    except (ValueError, RecursionError):
+        return None
 
 
-def _safetensors_tensor(name: str, info: Any, body: memoryview, bad: str) -> torch.Tensor:
-    try:
-        dtype = SAFETENSORS_DTYPES[info["dtype"]]
-        shape = [int(s) for s in info["shape"]]
-        start, end = (int(x) for x in info["data_offsets"])
-    except (KeyError, TypeError, ValueError):
-        raise WeightsError(f"{bad}: the header entry of {name} is malformed (or its dtype unsupported)") from None
-    count = 1
-    for s in shape:
-        count *= s
-    size = count * torch.empty((), dtype=dtype).element_size()
-    if not 0 <= start <= end <= len(body) or end - start != size:
-        raise WeightsError(f"{bad}: {name} needs bytes {start}..{end} of {len(body)} for {size} bytes "
-                           "(truncated or damaged?)")
-    if size == 0:
-        return torch.empty(shape, dtype=dtype)
-    return torch.frombuffer(bytearray(body[start:end]), dtype=dtype).reshape(shape)
+def _safetensors_problem(text: str, header: Any, path: Path) -> str:
+    """One line for the safetensors library's complaint `text`, in the user's terms where it is about the size."""
+    text = text.replace("Error while deserializing header: ", "")
+    if "not fully covered" in text and isinstance(header, dict):
+        ends = [e["data_offsets"][1] for k, e in header.items() if k != "__metadata__" and isinstance(e, dict)
+                and isinstance(e.get("data_offsets"), list) and len(e["data_offsets"]) == 2]
+        size = path.stat().st_size
+        start = 8 + int.from_bytes(path.open("rb").read(8), "little")
+        need = start + max((e for e in ends if isinstance(e, int)), default=0)
+        if size < need:
+            return f"its header needs {need:,} bytes and the file has {size:,} (truncated?)"
+        if size > need:
+            return f"{size - need:,} bytes follow its last tensor (damaged, or another file appended?)"
+        return "its tensors' byte ranges overlap or leave gaps (damaged)"
+    if text in ("header too small", "invalid header length"):
+        return f"{text} (truncated?)"
+    return text
 
 
 def write_safetensors(path: Path, state: dict[str, torch.Tensor]) -> None:
-    """Write `state` as .safetensors (the format `read_safetensors` reads), whole or not at all."""
+    """Write `state` as .safetensors (with the safetensors library), whole or not at all."""
+    from safetensors.torch import save_file
+
     from archspec.lang.files import atomic_path
 
-    names = {v: k for k, v in SAFETENSORS_DTYPES.items()}
-    header: dict[str, Any] = {}
-    blobs, offset = [], 0
-    for k, t in state.items():
-        raw = t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
-        header[k] = {"dtype": names[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
     with atomic_path(path) as tmp:
-        tmp.write_bytes(len(text).to_bytes(8, "little") + text + b"".join(blobs))
+        save_file({k: v.detach().cpu().contiguous().clone() for k, v in state.items()}, str(tmp))  # unshared
 
 
 # -- named sources ----------------------------------------------------------------------------------------------
@@ -425,31 +448,41 @@ def classifier(compiled: Any) -> str:
 
 
 def apply(model: torch.nn.Module, compiled: Any, weights: Weights, fresh_head: bool = True) -> list[str]:
-    """Load `weights` into `model`. Keys and shapes must match, except a classifier of another size (started
-    afresh with `fresh_head`, said in the returned notes; refused without) and BN's `num_batches_tracked` (absent
-    from old files)."""
-    own = model.state_dict()
+    """Load `weights` into `model`. Keys, shapes and kinds of number must match (see `check_fit`); the returned
+    notes say what changed (a classifier started afresh)."""
     state = weights.state
+    fresh = check_fit(model, compiled, weights.origin, state, fresh_head)
+    model.load_state_dict({k: v for k, v in state.items() if k not in fresh}, strict=False)
+    if not fresh:
+        return []
+    head = classifier(compiled)
+    theirs, mine = state[head + ".weight"].shape[0], model.state_dict()[head + ".weight"].shape[0]
+    return [f"{head} starts afresh: it has {mine} outputs here, {theirs} in the weights; the rest is loaded"]
+
+
+def check_fit(model: torch.nn.Module, compiled: Any, origin: str, state: dict[str, torch.Tensor],
+              fresh_head: bool = True) -> list[str]:
+    """Refuse `state` (tensors, or `meta` tensors that carry only shapes and dtypes) unless it fits `model`: the
+    same keys and shapes, and floating point where the model has it (so integers read as weights are refused),
+    except a classifier of another size (its keys returned, to start afresh, with `fresh_head`; refused without)
+    and BN's `num_batches_tracked` (absent from old files)."""
+    own = model.state_dict()
     head = classifier(compiled)
     problems = _mismatches(own, state)
-    fresh = [k for k, _ in problems if k.startswith(head + ".") and k in own and k in state]
+    fresh = [k for k, why in problems if k.startswith(head + ".") and k in own and k in state and " in the weights, "
+             in why and state[k].dtype.is_floating_point]
     rest = [(k, why) for k, why in problems if k not in fresh]
     if rest:
         k, why = rest[0]
         more = f" (and {len(rest) - 1} more)" if len(rest) > 1 else ""
-        raise WeightsError(f"{weights.origin} does not fit {compiled.name}: {k} {why}{more}; use weights of this "
+        raise WeightsError(f"{origin} does not fit {compiled.name}: {k} {why}{more}; use weights of this "
                            "architecture")
-    if fresh:
+    if fresh and not fresh_head:
         theirs, mine = state[head + ".weight"].shape[0], own[head + ".weight"].shape[0]
-        if not fresh_head:
-            raise WeightsError(f"{weights.origin} has {theirs} outputs in {head}, and this {compiled.name} {mine}: a "
-                               f"classifier started afresh would be random here; drop --set num_classes (to fine-tune "
-                               "to other classes, use archspec train --weights)")
-    kept = {k: v for k, v in state.items() if k not in fresh}
-    model.load_state_dict(kept, strict=False)
-    if not fresh:
-        return []
-    return [f"{head} starts afresh: it has {mine} outputs here, {theirs} in the weights; the rest is loaded"]
+        raise WeightsError(f"{origin} has {theirs} outputs in {head}, and this {compiled.name} {mine}: a "
+                           f"classifier started afresh would be random here; drop --set num_classes (to fine-tune "
+                           "to other classes, use archspec train --weights)")
+    return fresh
 
 
 def _mismatches(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> list[tuple[str, str]]:
@@ -460,8 +493,16 @@ def _mismatches(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) ->
                 out.append((k, f"{_shape(v)} is missing from the weights"))
         elif tuple(state[k].shape) != tuple(v.shape):
             out.append((k, f"is {_shape(state[k])} in the weights, {_shape(v)} in the model"))
+        elif state[k].dtype.is_floating_point != v.dtype.is_floating_point or \
+                (state[k].dtype == torch.bool) != (v.dtype == torch.bool):
+            out.append((k, f"is {_dtype(state[k])} in the weights, {_dtype(v)} in the model (another kind of "
+                           "number: the file's bytes would be misread)"))
     out.extend((k, f"{_shape(v)} in the weights is not in the model") for k, v in state.items() if k not in own)
     return out
+
+
+def _dtype(t: torch.Tensor) -> str:
+    return str(t.dtype).replace("torch.", "")
 
 
 def _shape(t: torch.Tensor) -> str:
@@ -474,5 +515,5 @@ def describe(weights: Weights) -> str:
     return "; ".join([text, *weights.notes])
 
 
-__all__ = ["Weights", "WeightsError", "apply", "describe", "fetch", "load_into", "read_safetensors", "refuse_export",
+__all__ = ["Weights", "WeightsError", "apply", "check_fit", "describe", "fetch", "load_into", "read_safetensors", "refuse_export",
            "write_safetensors", "TORCHVISION", "TIMM"]

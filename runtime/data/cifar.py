@@ -100,9 +100,12 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
             or len(data) == 0:
         what = f"{data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise DataError(f"{path}: its data is a {what}, not N x 3072 uint8 (32x32 RGB images); {again}")
-    try:
-        labels = np.asarray(labels)
-    except Exception:  # noqa: BLE001
+    # a flat list of whole numbers (or an array) of the right length, checked before numpy walks it: nested lists
+    # that share their parts (a few bytes of pickle) would make np.asarray walk 2**60 items
+    if isinstance(labels, list) and len(labels) == len(data) and \
+            all(isinstance(x, int) and not isinstance(x, bool) and -2**63 <= x < 2**63 for x in labels):
+        labels = np.asarray(labels, dtype=np.int64)
+    elif not isinstance(labels, np.ndarray):
         labels = np.asarray([])
     if labels.shape != (len(data),) or labels.dtype.kind not in "iu":
         raise DataError(f"{path}: its labels are not {len(data)} integers (one per image); {again}")

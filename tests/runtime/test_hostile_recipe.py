@@ -67,3 +67,15 @@ def test_a_damaged_recipe_json_is_refused_on_resume(cli, stopped_run, tmp_path):
     (run / "recipe.json").write_text("[]\n")
     r = cli("train", "--resume", "--out", run, "--quiet")
     assert r.code == 2 and "recipe.json is damaged" in r.err and "internal error" not in r.err
+
+
+def test_a_length_below_inherited_milestones_names_them_and_the_fixes():
+    """Finding 22: `schedule: {length: 4}` was refused for "milestone 48000", a value the user never wrote (it
+    comes with the parent's recipe): the message now shows the milestones and both ways out."""
+    with pytest.raises(RecipeError) as e:
+        recipe_of("schedule.length=4")
+    text = str(e.value)
+    assert "milestone 48000 is not before the end of the run (4 iterations)" in text
+    assert "the schedule's milestones are [32000, 48000]" in text and "--milestones" in text and "--iters" in text
+    # and the way it points to works: --iters scales them
+    assert resolve(load_spec("cifar_resnet20").recipe, {"iters": 4}, []).data["schedule"]["milestones"] == [2, 3]

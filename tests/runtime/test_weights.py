@@ -50,7 +50,7 @@ def test_a_state_dict_file_loads_exactly(tmp_path):
     assert model.weights_source.notes == []
 
 
-def test_safetensors_files_are_read_without_any_library(tmp_path):
+def test_safetensors_files_load_exactly_also_when_laid_out_by_hand(tmp_path):
     state = made_state("cifar_resnet20", seed=2)
     W.write_safetensors(tmp_path / "w.safetensors", state)
     assert same_tensors(archspec.build("cifar_resnet20", weights=tmp_path / "w.safetensors").state_dict(), state)
