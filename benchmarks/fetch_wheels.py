@@ -1,10 +1,11 @@
 """Download the wheels archspec needs besides torch, for a GPU machine without internet.
 
-A GPU box often has torch (and numpy) but not jsonschema, networkx, pyyaml or graphviz, and no way to fetch them.
+A GPU box often has torch (and numpy) but not jsonschema, networkx, pyyaml, graphviz or safetensors, and no way to
+fetch them.
 Run this where pip can reach the package index; it fills `.wheels/` (ignored by git) with wheels for the target
 Python and platform. Carry the repository, `.wheels/` included, to the GPU box and run there:
 
-    python -m pip install --no-index --find-links .wheels jsonschema networkx pyyaml graphviz
+    python -m pip install --no-index --find-links .wheels jsonschema networkx pyyaml graphviz safetensors
     PYTHONPATH=. python benchmarks/gpu_check.py --out gpu-check
 
 (or `pip install --no-index --find-links .wheels --no-build-isolation -e . --no-deps` after the first line, for
@@ -21,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # what pyproject.toml asks for, torch and numpy aside (a GPU image has them), with what they need in turn
 PACKAGES = ["jsonschema", "jsonschema-specifications", "referencing", "rpds-py", "attrs", "typing-extensions",
-            "networkx", "pyyaml", "graphviz"]
+            "networkx", "pyyaml", "graphviz", "safetensors"]
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"]
 
 
