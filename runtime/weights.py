@@ -33,41 +33,10 @@ from typing import Any
 import torch
 
 from archspec.lang.errors import UserError
+from archspec.runtime.published import Published, PublishedError, find, is_named
 
-TORCHVISION_URL = "https://download.pytorch.org/models/"
-# torchvision's architecture -> its published files by tag (torchvision 0.29's ResNet weights)
-TORCHVISION: dict[str, dict[str, str]] = {
-    "resnet18": {"IMAGENET1K_V1": "resnet18-f37072fd.pth"},
-    "resnet34": {"IMAGENET1K_V1": "resnet34-b627a593.pth"},
-    "resnet50": {"IMAGENET1K_V1": "resnet50-0676ba61.pth", "IMAGENET1K_V2": "resnet50-11ad3fa6.pth"},
-    "resnet101": {"IMAGENET1K_V1": "resnet101-63fe2227.pth", "IMAGENET1K_V2": "resnet101-cd907fc2.pth"},
-    "resnet152": {"IMAGENET1K_V1": "resnet152-394f9c45.pth", "IMAGENET1K_V2": "resnet152-f82ba261.pth"},
-    "resnext50_32x4d": {"IMAGENET1K_V1": "resnext50_32x4d-7cdf4587.pth",
-                        "IMAGENET1K_V2": "resnext50_32x4d-1a0047aa.pth"},
-    "resnext101_32x8d": {"IMAGENET1K_V1": "resnext101_32x8d-8ba56ff5.pth",
-                         "IMAGENET1K_V2": "resnext101_32x8d-110c445d.pth"},
-    "resnext101_64x4d": {"IMAGENET1K_V1": "resnext101_64x4d-173b62eb.pth"},
-    "wide_resnet50_2": {"IMAGENET1K_V1": "wide_resnet50_2-95faca4d.pth",
-                        "IMAGENET1K_V2": "wide_resnet50_2-9ba9bcbe.pth"},
-    "wide_resnet101_2": {"IMAGENET1K_V1": "wide_resnet101_2-32ee1156.pth",
-                         "IMAGENET1K_V2": "wide_resnet101_2-d733dc28.pth"},
-}
-# shipped spec -> torchvision's architecture (the paper-layout resnet50/101/152 stride elsewhere: not listed)
-TORCHVISION_SPECS: dict[str, str] = {
-    "resnet18": "resnet18", "resnet18_tv": "resnet18", "resnet34": "resnet34", "resnet34_b": "resnet34",
-    "resnet34_tv": "resnet34", "resnet50_tv": "resnet50", "resnet101_tv": "resnet101", "resnet152_tv": "resnet152",
-    **{name: name for name in ("resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
-                               "wide_resnet101_2")},
-}
-# shipped spec -> timm's default pretrained weights on the Hugging Face hub (timm 1.0)
-TIMM: dict[str, str] = {
-    "resnet50c": "timm/resnet50c.gluon_in1k", "resnet50d": "timm/resnet50d.ra2_in1k",
-    "resnet50s": "timm/resnet50s.gluon_in1k", "resnet26d": "timm/resnet26d.bt_in1k",
-    "resnet101d": "timm/resnet101d.ra2_in1k", "seresnet50": "timm/seresnet50.a1_in1k",
-    "seresnext50_32x4d": "timm/seresnext50_32x4d.racm_in1k", "resnetv2_50": "timm/resnetv2_50.a1h_in1k",
-}
-TIMM_FILE = "model.safetensors"
-HF_URL = "https://huggingface.co/{repo}/resolve/main/" + TIMM_FILE
+HUB_FILE = "model.safetensors"  # timm's weights in their Hugging Face repos
+
 # the ops whose attributes make an architecture what named weights were trained for
 STRUCTURAL = ("conv", "bn", "linear", "maxpool", "avgpool", "global_avgpool", "subsample_pad", "mul", "add")
 
@@ -83,10 +52,6 @@ class Weights:
     sha256: str | None = None         # of the file, where one was read
     notes: list[str] = field(default_factory=list)
     trained: dict[str, Any] = field(default_factory=dict)  # a run's checkpoint: {"iteration": N}
-
-
-def is_named(source: str) -> bool:
-    return source.split(":", 1)[0] in ("torchvision", "timm") or source in ("IMAGENET1K_V1", "IMAGENET1K_V2")
 
 
 FIX = "use the spec it was trained with (its run folder's spec.yaml)"
@@ -250,50 +215,20 @@ def offline() -> bool:
     return os.environ.get("ARCHSPEC_OFFLINE", "") == "1" or os.environ.get("HF_HUB_OFFLINE", "") == "1"
 
 
-def _parse(source: str) -> tuple[str, str]:
-    """A named source as (kind, tag): `IMAGENET1K_V2` is ("torchvision", "IMAGENET1K_V2"), `timm` ("timm", "")."""
-    kind, _, tag = source.partition(":")
-    return ("torchvision", kind) if kind in ("IMAGENET1K_V1", "IMAGENET1K_V2") else (kind, tag)
-
-
-def _torchvision_tag(arch: str, tag: str) -> str:
-    """The tag a torchvision source means for `arch`: DEFAULT (or none) is its best, V2 where there is one."""
-    files = TORCHVISION[arch]
-    if tag in ("", "DEFAULT"):
-        return "IMAGENET1K_V2" if "IMAGENET1K_V2" in files else "IMAGENET1K_V1"
-    if tag not in files:
-        raise WeightsError(f"torchvision has no {tag} weights for {arch}: it has {', '.join(files)}")
-    return tag
-
-
 def _named(source: str, compiled: Any) -> Weights:
-    kind, tag = _parse(source)
-    if kind == "torchvision":
-        arch = TORCHVISION_SPECS.get(compiled.name)
-        if arch is None:
-            raise WeightsError(f"torchvision publishes no weights for {compiled.name}; specs with them: "
-                               f"{', '.join(sorted(TORCHVISION_SPECS))} (the paper-layout resnet50, resnet101 and "
-                               "resnet152 stride on the first 1x1; their _tv twins take torchvision's weights)")
-        check_structure(compiled, compiled.name)
-        return _torchvision(arch, tag)
-    repo = TIMM.get(compiled.name)
-    if repo is None:
-        raise WeightsError(f"there are no timm weights for {compiled.name}; specs with them: {', '.join(TIMM)}")
-    if tag and not repo.endswith("." + tag):
-        raise WeightsError(f"timm:{tag}: archspec knows {repo} for {compiled.name}; give `timm`, or download "
-                           f"the weights you want and pass the file")
+    try:
+        record = find(source, compiled.name)
+    except PublishedError as e:
+        raise WeightsError(str(e)) from None
     check_structure(compiled, compiled.name)
-    return _timm(repo)
+    return _torchvision(record) if record.source == "torchvision" else _timm(record)
 
 
-def _torchvision(arch: str, tag: str) -> Weights:
-    tag = _torchvision_tag(arch, tag)
-    name = TORCHVISION[arch][tag]
-    url = TORCHVISION_URL + name
-    path = Path(torch.hub.get_dir()) / "checkpoints" / name
-    prefix = re.search(r"-([0-9a-f]+)\.", name).group(1)  # type: ignore[union-attr]
+def _torchvision(record: Published) -> Weights:
+    path = Path(torch.hub.get_dir()) / "checkpoints" / record.file
+    prefix = record.sha256_prefix or ""
     if not path.is_file():
-        _download(url, path, prefix)
+        _download(record.url, path, prefix)
     digest = file_sha256(path)
     if not digest.startswith(prefix):
         raise WeightsError(f"{path} does not match its published hash (sha256 {digest[:8]}..., expected "
@@ -301,7 +236,7 @@ def _torchvision(arch: str, tag: str) -> Weights:
     from archspec.compiler.export import load_tensors, state_dict_of
 
     state = state_dict_of(load_tensors(path, "weights"), path)
-    return Weights(dict(state), f"torchvision {tag} ({name})", digest)
+    return Weights(dict(state), record.origin, digest)
 
 
 def _download(url: str, path: Path, prefix: str) -> None:
@@ -336,8 +271,8 @@ def hub_cache() -> Path:
     return Path(home).expanduser() / "hub"
 
 
-def _timm(repo: str) -> Weights:
-    url = HF_URL.format(repo=repo)
+def _timm(record: Published) -> Weights:
+    repo, url = record.file, record.url
     try:
         import huggingface_hub
     except ImportError:
@@ -346,7 +281,7 @@ def _timm(repo: str) -> Weights:
         raise WeightsError(f"timm's weights come through the Hugging Face hub: pip install huggingface_hub "
                            f"({install_hint('hub')}), or download {url} and pass the file: --weights FILE") from None
     cache = hub_cache()
-    found = huggingface_hub.try_to_load_from_cache(repo, TIMM_FILE, cache_dir=cache)
+    found = huggingface_hub.try_to_load_from_cache(repo, HUB_FILE, cache_dir=cache)
     if not isinstance(found, str):
         if offline():
             raise WeightsError(f"{repo} is not in the Hugging Face cache ({cache / ('models--' + repo.replace('/', '--'))})"
@@ -355,7 +290,7 @@ def _timm(repo: str) -> Weights:
         if why:  # the hub's client would retry for half a minute
             raise WeightsError(f"cannot download {url} ({why}); download it by hand and pass the file: --weights FILE")
         try:
-            found = huggingface_hub.hf_hub_download(repo, TIMM_FILE, cache_dir=cache)
+            found = huggingface_hub.hf_hub_download(repo, HUB_FILE, cache_dir=cache)
         except Exception as e:  # noqa: BLE001 - the hub raises many kinds (HTTP, offline, not found)
             raise WeightsError(f"cannot download {url} ({type(e).__name__}); download it by hand and pass the "
                                "file: --weights FILE") from None
@@ -365,41 +300,24 @@ def _timm(repo: str) -> Weights:
     if re.fullmatch(r"[0-9a-f]{64}", published) and published != digest:
         raise WeightsError(f"{path} does not match its published hash (sha256 {digest[:8]}..., expected "
                            f"{published[:8]}...): it is damaged; delete {os.path.realpath(path)} to download it again")
-    return Weights(read_safetensors(path), f"timm {repo.split('/', 1)[1]} ({TIMM_FILE})", digest)
+    return Weights(read_safetensors(path), record.origin, digest)
 
 
 # -- the inputs published weights expect ---------------------------------------------------------------------------
 
-# timm's weights: (normalisation, eval crop, eval resize) from each default pretrained config (timm 1.0; the resize
-# is the crop divided by its crop_pct)
-TIMM_INPUTS: dict[str, tuple[str, int, int]] = {
-    "resnet50c": ("imagenet", 224, 256), "resnet50d": ("imagenet", 224, 256), "resnet50s": ("imagenet", 224, 256),
-    "resnet26d": ("imagenet", 224, 256), "resnet101d": ("imagenet", 256, 269), "seresnet50": ("imagenet", 224, 236),
-    "seresnext50_32x4d": ("imagenet", 224, 256), "resnetv2_50": ("inception", 224, 236),
-}
-
-
 def expected_inputs(source: str | None, spec_name: str, dataset: str) -> dict[str, Any]:
     """The recipe fields that named weights were trained and evaluated with: the normalisation always, and the
-    evaluation's resize and crop on an image folder (torchvision: 224 crops of a 256 resize for V1, 232 for V2).
-    Empty for a file: its inputs are the user's to know."""
+    evaluation's resize and crop on an image folder. Empty for a file (its inputs are the user's to know) and for
+    a spec without such weights (refused when they are fetched)."""
     if source is None or not is_named(source) or Path(source).exists():
         return {}
-    kind, tag = _parse(source)
-    if kind == "timm":
-        if spec_name not in TIMM_INPUTS:
-            return {}
-        norm, crop, resize = TIMM_INPUTS[spec_name]
-    else:
-        arch = TORCHVISION_SPECS.get(spec_name)
-        if arch is None:
-            return {}
-        # torchvision evaluates every V2 file, and resnext101_64x4d's only one, at a 232 resize; the others at 256
-        late = _torchvision_tag(arch, tag) == "IMAGENET1K_V2" or arch == "resnext101_64x4d"
-        norm, crop, resize = "imagenet", 224, (232 if late else 256)
-    fields: dict[str, Any] = {"dataset.normalize": norm}
+    try:
+        record = find(source, spec_name)
+    except PublishedError:
+        return {}
+    fields: dict[str, Any] = {"dataset.normalize": record.normalize}
     if dataset == "imagenet_folder":
-        fields.update({"eval.crop": crop, "eval.resize": resize})
+        fields.update({"eval.crop": record.crop, "eval.resize": record.resize})
     return fields
 
 
@@ -515,5 +433,5 @@ def describe(weights: Weights) -> str:
     return "; ".join([text, *weights.notes])
 
 
-__all__ = ["Weights", "WeightsError", "apply", "check_fit", "describe", "fetch", "load_into", "read_safetensors", "refuse_export",
-           "write_safetensors", "TORCHVISION", "TIMM"]
+__all__ = ["Weights", "WeightsError", "apply", "check_fit", "describe", "fetch", "load_into", "read_safetensors",
+           "refuse_export", "write_safetensors"]
