@@ -96,6 +96,8 @@ CODES: dict[str, str] = {
     "E403": "the network input shape is invalid",
     # E5xx: budgets
     "E500": "the spec would expand beyond the node budget",
+    "E501": "the expressions of the network take more work than the budget (an expression computed again in "
+            "every copy of a `repeat` or use of a block)",
     # E6xx: warnings (the spec compiles)
     "E600": "the network is larger than any machine could hold (parameters or one sample's activations)",
     # E9xx: the command line

@@ -206,6 +206,36 @@ network:
   - gap: {op: global_avgpool}
 """,
     ),
+    "E501": Explanation(
+        meaning="Expressions are bounded one by one (length, nesting, the size of each value), but an expression "
+        "is computed again for every copy of a `repeat` and every use of a block, so their work adds up: one "
+        "1,000-character `when:` that builds and walks lists of 10,000 items costs a tenth of a second, and "
+        "a thousand copies of it minutes. So the work of all the expressions of one network is counted, in steps "
+        "(one per operation, and one per item an operation builds, compares, searches or walks), and expansion "
+        "stops once they pass the budget: 20 steps per node of the node budget, 2,000,000 by default (ResNet-1202 "
+        "takes about 45,000). The error points at the expression computing when the budget ran out, with what it "
+        "costs each time and how often it was computed.",
+        example="""\
+params:
+  n: 3
+network:
+  - conv1: {op: conv, out: 16, kernel: 3, pad: 1}
+  - units: {repeat: 200, when: "sum([n] * 10000) > 0", op: relu}
+  - pool: {op: global_avgpool}
+""",
+        fix="compute the costly part once, as a param (params are computed once, not per copy), and read the "
+        "param in the `repeat`; or make the expression cheaper. `--max-nodes` raises the budget with the node "
+        "budget.",
+        fixed="""\
+params:
+  n: 3
+  positive: =sum([n] * 10000) > 0
+network:
+  - conv1: {op: conv, out: 16, kernel: 3, pad: 1}
+  - units: {repeat: 200, when: positive, op: relu}
+  - pool: {op: global_avgpool}
+""",
+    ),
 }
 
 

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,10 @@ class Resolver:
         k = index if index is not None else key
         raw = container[k]
         loc = container.val_loc(k)
+        if not isinstance(raw, str):  # the schema says so first; this keeps an unchecked file from crashing here
+            self.diags.append(Diagnostic("E100", f"`{key}` names a file by its path (a string), found a "
+                                         f"{type(raw).__name__}", loc))
+            return None
         try:
             if raw.startswith(PACKAGED_PREFIX):
                 path = (self.packaged / raw[len(PACKAGED_PREFIX):]).resolve()
@@ -191,14 +196,13 @@ class Resolver:
             self.diags.append(self._outside(key, raw, owner, path, loc))
             return None
         if _exists(path) and not _is_file(path):
-            kind = "a folder" if path.is_dir() else "not a regular file (a FIFO, a socket or a device)"
-            self.diags.append(Diagnostic("E120", f"`{key}` names {raw}, which is {kind}", loc,
-                                         hint="name a .yaml file"))
+            kind, hint = _not_a_spec_file(path)
+            self.diags.append(Diagnostic("E120", f"`{key}` names {raw}, which is {kind}", loc, hint=hint))
             return None
         if not _is_file(path):
             hint = None
             if _exists(path.parent) and path.parent.is_dir():
-                hint = did_you_mean(path.name, [p.name for p in path.parent.iterdir() if p.suffix == ".yaml"])
+                hint = did_you_mean(path.name, _spec_files(path.parent))
             self.diags.append(Diagnostic("E120", f"`{key}` names {raw}, which does not exist "
                                          f"({display_path(path)})", loc, hint=hint))
             return None
@@ -247,6 +251,8 @@ class Resolver:
         chain and in libraries; in a file that extends another it assigns one declared before."""
         state.done.add(path.resolve())
         library_role = TOP_LIBRARY if role in (TOP, TOP_LIBRARY) else LIBRARY
+        if not _shaped(doc, self.diags):
+            return
         for i in range(len(doc.get("imports", []))):
             lib_path = self.target(path, doc, "imports", i)
             if lib_path is None:
@@ -371,6 +377,54 @@ class _Merge:
     def set_network(self, network: Any, key_loc: Loc | None, val_loc: Loc | None) -> None:
         self.doc["network"] = network
         self.doc.key_locs["network"], self.doc.val_locs["network"] = key_loc, val_loc
+
+
+def _shaped(doc: LocDict, diags: list[Diagnostic]) -> bool:
+    """Whether `imports` is a list and `blocks` a mapping, as merging needs (E100 if not). The schema says so
+    before a file is merged: this is the defence in depth that keeps a file it never saw from crashing the merge."""
+    ok = True
+    for key, kind, name in (("imports", list, "a list of paths"), ("blocks", dict, "a mapping of block templates")):
+        if key in doc and not isinstance(doc[key], kind):
+            diags.append(Diagnostic("E100", f"`{key}` should be {name}", doc.val_loc(key)))
+            ok = False
+    return ok
+
+
+MAX_LISTED = 10_000  # entries of a folder looked at for suggestions (a huge folder is not read to the end)
+
+
+def _spec_files(folder: Path) -> list[str]:
+    """Names of the regular `.yaml` files in `folder` (what an `extends` or `imports` can name), for a near miss:
+    never a FIFO, a folder or a device, which could only be refused in turn."""
+    names = []
+    try:
+        for i, p in enumerate(folder.iterdir()):
+            if i >= MAX_LISTED:
+                break
+            if p.suffix == ".yaml" and _is_file(p):
+                names.append(p.name)
+    except OSError:
+        pass
+    return names
+
+
+def _not_a_spec_file(path: Path) -> tuple[str, str]:
+    """What `path` (which exists) is instead of a spec file, and the help line: it is only ever looked at with
+    stat(), never opened, so a FIFO cannot block."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return "not a regular file", "name a .yaml file"
+    if stat.S_ISDIR(mode):
+        inside = sorted(_spec_files(path))
+        listed = ", ".join(f"`{n}`" for n in inside[:5]) + (", ..." if len(inside) > 5 else "")
+        return "a folder, not a spec file", (f"name a .yaml file in it ({listed})" if inside else
+                                             "name a .yaml file (this folder holds none)")
+    what = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "something else")
+    return f"not a regular file but {what}", ("name a .yaml file: a pipe is read only as the spec itself "
+                                              "(`archspec validate <(...)`)" if stat.S_ISFIFO(mode)
+                                              else "name a .yaml file")
 
 
 def _symlink_on_the_way(folder: Path, raw: str) -> Path | None:

@@ -56,6 +56,10 @@ def _given(b: Build, tname: str, body: LocDict, scope: Scope, decls: LocDict
 def bind(b: Build, tname: str, template: LocDict, body: LocDict, loc: Loc | None, scope: Scope, block: Block,
          frame: Frame) -> dict[str, Any] | None:
     decls: LocDict = template.get("params", LocDict())
+    if not isinstance(decls, dict):  # the schema says so first; this keeps an unchecked file from crashing here
+        b.diags.append(Diagnostic("E100", f"`params` of block `{tname}` should be a mapping of parameters",
+                                  template.val_loc("params")))
+        return None
     found = _given(b, tname, body, scope, decls)
     if found is None:
         return None

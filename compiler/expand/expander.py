@@ -18,8 +18,10 @@ from archspec.compiler.expand.primitives import primitive
 from archspec.compiler.expand.unread import unread_params, unused_block_changes
 from archspec.compiler.graph_checks import check_graph, check_shapes, collapse
 from archspec.lang.diagnostics import Diagnostic, Loc, SpecError, did_you_mean
+from archspec.lang.expr import metered
 from archspec.lang.names import name_problem
 from archspec.lang.schema import ITEM_KEYS, RESERVED_NAMES
+from archspec.lang.schema.translate import kind_of
 from archspec.lang.spec import Spec, control_characters
 from archspec.lang.values import Failed, Scope, evaluate_expression, evaluate_value, needs_evaluation
 from archspec.lang.yamlsrc import LocDict, LocList
@@ -31,15 +33,21 @@ class Expander:
         self.check_shapes = check_shapes
 
     def run(self) -> Expansion:
+        with metered(self.b.max_work) as self.b.meter:  # every expression evaluated here, in one budget (E501)
+            return self._run()
+
+    def _run(self) -> Expansion:
         spec = self.b.spec
         self.b.nodes["input"] = IRNode("input", "input", {"shape": list(spec.input_shape)}, [], spec.input_loc, (),
                                      "input")
         globals_ = spec.scope()
         frame = Frame("", None, globals_.child(in_lookup(self.b, ["input"]), names=["in_channels", "in_shape"]),
                        {"input": "input"}, (), "", None)
-        uses_stages = any(isinstance(it, LocDict) and any(isinstance(b, LocDict) and "stage" in b
-                                                          for b in it.values()) for it in spec.network)
-        output = self._body(spec.network, frame, top=True, uses_stages=uses_stages)
+        uses_stages = isinstance(spec.network, list) and any(
+            isinstance(it, LocDict) and any(isinstance(b, LocDict) and "stage" in b for b in it.values())
+            for it in spec.network)
+        output = self._body(spec.network, frame, top=True, uses_stages=uses_stages,
+                            where=("network", spec.doc.val_loc("network")))
         if "output" in spec.doc:
             output = self._named_output(spec.doc, frame)
         if output is None and not self.b.diags:
@@ -68,7 +76,10 @@ class Expander:
                                      doc.val_loc("output"), hint=did_you_mean(ref, frame.local, what="items")))
         return None
 
-    def _body(self, items: LocList, frame: Frame, *, top: bool = False, uses_stages: bool = False) -> str | None:
+    def _body(self, items: LocList, frame: Frame, *, top: bool = False, uses_stages: bool = False,
+              where: tuple[str, Loc | None] = ("body", None)) -> str | None:
+        if not self._is_list(items, *where):
+            return None
         previous = next(iter(frame.inputs.values()), None)
         included = False
         for i, raw in enumerate(items):
@@ -94,6 +105,15 @@ class Expander:
                 included = True  # do not also claim that nothing was included
         resolve_pending(self.b, frame)
         return previous if included else None
+
+    def _is_list(self, value: Any, key: str, loc: Loc | None) -> bool:
+        """Whether `value` (of `key`) is a list; E100 if not. The schema says so before expansion starts: this is
+        the defence in depth that keeps a file the schema check never saw from crashing the expander."""
+        if isinstance(value, list):
+            return True
+        self.b.diags.append(Diagnostic("E100", f"`{key}` should be a list of items, found {kind_of(value)}", loc,
+                                       hint=f"write `{key}:` as a list: `- name: {{op: ...}}` per item"))
+        return False
 
     def _open_stage(self, frame: Frame, stage: str) -> None:
         """Items from here on belong to Table 1 row `stage` (a row of the network's own body)."""
@@ -252,6 +272,10 @@ class Expander:
 
     def _holds(self, item: LocDict, scope: Scope) -> bool | None:
         """Whether the item's `when:` holds; None when it cannot be evaluated (the diagnostic is recorded)."""
+        if not isinstance(item["when"], (str, bool)):
+            self.b.diags.append(Diagnostic("E100", f"`when` should be an expression or true/false, found "
+                                           f"{kind_of(item['when'])}", item.val_loc("when")))
+            return None
         try:
             return bool(evaluate_expression(item["when"], item.val_loc("when"), scope))
         except Failed as e:
@@ -261,6 +285,8 @@ class Expander:
     def _cases(self, name: str | None, body: LocDict, loc: Loc | None, frame: Frame, previous: str | None,
                scope: Scope, builtins: dict[str, Any] | None) -> str | Excluded | None:
         alternatives: LocList = body["cases"]
+        if not self._is_list(alternatives, "cases", body.val_loc("cases")):
+            return None
         for i, alt in enumerate(alternatives):
             if not isinstance(alt, LocDict):
                 continue
@@ -335,7 +361,7 @@ class Expander:
         child = Frame(full, tname, child_scope, dict(zip(declared, block.inputs)), frame.stack + (tname,),
                        frame.stage, full)
         before = self.b.problems
-        out = self._body(template["body"], child)
+        out = self._body(template["body"], child, where=("body", template.val_loc("body")))
         if "output" in template:
             out = self._named_output(template, child)
         if out is None and self.b.problems > before:

@@ -1,5 +1,6 @@
 """What expansion makes (the node table: `IRNode`, `Block`, `Expansion`) and the state of one expansion while it
-runs (`Build`): the nodes and blocks so far, the diagnostics, the shapes known, and the node and step budgets.
+runs (`Build`): the nodes and blocks so far, the diagnostics, the shapes known, and the node, step and expression
+work budgets.
 """
 
 from __future__ import annotations
@@ -8,11 +9,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archspec.lang.diagnostics import Diagnostic, Loc, SpecError
+from archspec.lang.expr import Meter
 from archspec.lang.spec import Spec
 from archspec.lang.values import Failed
 
 MAX_NODES = 100_000  # ResNet-1202 has 5,406 (600 of them the drop-path identities)
 MAX_NESTING = 32  # blocks within blocks
+# Steps of expression work (`archspec.lang.expr.work`, E501) per node of the node budget: 2,000,000 by default,
+# 0.5 s of list-walking expressions, 2-3 s of the slowest per step (chains of calls). The shipped specs take at most
+# 11 steps per node they make (ResNet-1202: 45,000 steps in all), so a network at the node budget has room to spare.
+WORK_PER_NODE = 20
 
 
 @dataclass
@@ -71,8 +77,12 @@ class Build:
         self.steps = 0  # items visited, made or not: `when` can skip nodes but not the work
         self.suggested = 0  # did-you-mean searches made for dangling references (bounded: frame.MAX_SUGGESTIONS)
         self.max_steps = 10 * max_nodes
+        self.max_work = WORK_PER_NODE * max_nodes  # steps of all the expressions evaluated (E501)
+        self.meter: Meter | None = None  # what they have spent (set while the expansion runs)
 
     def fail(self, e: Failed) -> None:
+        if e.diagnostic is not None and e.diagnostic.code == "E501":  # the expressions' budget: nothing more runs
+            raise SpecError(self.diags + [e.diagnostic])
         if e.diagnostic is not None:
             self.diags.append(e.diagnostic)
         else:

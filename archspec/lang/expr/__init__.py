@@ -12,8 +12,8 @@ A YAML value is an expression when it is a string starting with `=`; `${...}` in
 Fields that are always expressions (`when`, `check`) may leave out the `=`.
 
 This module is the package's face: the interpolation of `${...}` in strings lives here, and the names the rest
-of archspec uses (`parse`, `evaluate`, `names_in`, `ExprError`, the limits) are re-exported from
-`syntax` (text to tree) and `evaluation` (tree to value).
+of archspec uses (`parse`, `evaluate`, `names_in`, `ExprError`, the limits, `metered`) are re-exported from
+`syntax` (text to tree), `evaluation` (tree to value) and `work` (the budget of many evaluations together).
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from typing import Any, Callable, Iterable
 
 from archspec.lang.expr.evaluation import Lookup, evaluate, evaluate_text
 from archspec.lang.expr.syntax import MAX_DEPTH, MAX_INT, MAX_ITEMS, MAX_SOURCE, ExprError, names_in, parse
+from archspec.lang.expr.work import Meter, metered
 
 __all__ = [
-    "MAX_DEPTH", "MAX_INT", "MAX_ITEMS", "MAX_SOURCE", "ExprError", "Lookup", "evaluate", "has_interpolation",
-    "interpolate", "is_expr", "names_in", "parse", "split_interpolation",
+    "MAX_DEPTH", "MAX_INT", "MAX_ITEMS", "MAX_SOURCE", "ExprError", "Lookup", "Meter", "evaluate",
+    "has_interpolation", "interpolate", "is_expr", "metered", "names_in", "parse", "split_interpolation",
 ]
 
 

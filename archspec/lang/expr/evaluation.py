@@ -2,9 +2,12 @@
 
 Owns the operators' meaning (`_binary`, `_compare`) and `evaluate`; the built-in functions are in `functions`, the
 size budgets of values walked or written in `sizes`.
-Each node kind has a small function, chosen through `_NODES`. Left-nested chains (`a + b + c`, `m.a.b`,
-`x[0][1]`, `p and q and r`), the only nesting the parser does not count towards `MAX_DEPTH`, are walked in a
-loop by `_ev` rather than by recursion, so a 1,000-character expression never nears Python's recursion limit.
+Every evaluation is charged to the `work.Meter` of the stretch of work it is part of: a step per node (three per
+function call), and a step per item an operation builds or walks (`Meter.spend`), so that the many evaluations of
+one expression (a `when:` in a `repeat`) stay within one budget. Each node kind has a small function, chosen
+through `_NODES`. Left-nested chains (`a + b + c`, `m.a.b`, `x[0][1]`, `p and q and r`), the only nesting the
+parser does not count towards `MAX_DEPTH`, are walked in a loop by `_ev` rather than by recursion, so a
+1,000-character expression never nears Python's recursion limit.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ import math
 from typing import Any, Callable, Iterable
 
 from archspec.lang.expr.functions import FUNCTIONS, Call, as_text, not_finite, type_name
-from archspec.lang.expr.sizes import compare_budget, membership_budget, nested_size, text_budget
+from archspec.lang.expr.sizes import compare_budget, membership_budget, nested_size, text_budget, weight
 from archspec.lang.expr.syntax import MAX_INT, MAX_ITEMS, ExprError
+from archspec.lang.expr.work import Meter, active_meter
 
 __all__ = ["Lookup", "as_text", "evaluate", "evaluate_text"]
 
@@ -121,13 +125,27 @@ def _key_check(key: Any, where: tuple[int, int], what: str) -> None:
 
 
 class _Env:
-    """What an evaluation reads besides the tree: names and, for suggestions, the list of them."""
+    """What an evaluation reads besides the tree: names and, for suggestions, the list of them; the meter it is
+    charged to."""
 
-    __slots__ = ("lookup", "names")
+    __slots__ = ("lookup", "names", "meter")
 
-    def __init__(self, lookup: Lookup, names: Callable[[], Iterable[str]]) -> None:
+    def __init__(self, lookup: Lookup, names: Callable[[], Iterable[str]], meter: Meter) -> None:
         self.lookup = lookup
         self.names = names
+        self.meter = meter
+
+
+_SIZED = (str, list, dict)
+CALL_STEPS = 2  # a call costs as much as three plain nodes: these steps, beside its node's own
+
+
+def _walk_cost(op: str, a: Any, b: Any) -> int:
+    """Steps of comparing `a` with `b` (`op` a comparison): what the comparison and its budget check may walk, the
+    items of both sides (a key looked up in a mapping: the key)."""
+    if op in ("in", "not in") and isinstance(b, dict):
+        return weight(a)
+    return weight(a) + weight(b)
 
 
 def _did_you_mean(name: str, candidates: Iterable[str], **how: str) -> str | None:
@@ -177,6 +195,8 @@ def _cmp(node: tuple, env: _Env) -> Any:
     left = _ev(operands[0], env)
     for i, (op, right_node) in enumerate(zip(ops, operands[1:])):
         right = _ev(right_node, env)
+        if isinstance(left, _SIZED) or isinstance(right, _SIZED):
+            env.meter.spend(_walk_cost(op, left, right))
         if not _compare(op, left, right, pos, spans[i]):
             return False
         left = right
@@ -196,13 +216,22 @@ def _call(node: tuple, env: _Env) -> Any:
     if not lo <= len(arg_nodes) <= hi:
         raise ExprError("E204", f"{fname}() takes {lo}{'' if lo == hi else f' to {hi}'} argument"
                         f"{'s' if hi > 1 else ''}, got {len(arg_nodes)}", pos)
-    return _check(fn([_ev(a, env) for a in arg_nodes], Call(fname, pos, node[4])), pos)
+    args = [_ev(a, env) for a in arg_nodes]
+    walked = sum(weight(a) for a in args if isinstance(a, _SIZED)) if fname != "len" else 0  # len() walks nothing
+    env.meter.spend(CALL_STEPS + walked)
+    result = _check(fn(args, Call(fname, pos, node[4])), pos)
+    if isinstance(result, _SIZED):
+        env.meter.spend(len(result))
+    return result
 
 
 # --- links of a left-nested chain: each takes the value of its left side, already evaluated
 
 def _bin_link(node: tuple, left: Any, env: _Env) -> Any:
-    return _binary(node[1], left, _ev(node[3], env), node[4])
+    result = _binary(node[1], left, _ev(node[3], env), node[4])
+    if isinstance(result, _SIZED):  # `+` and `*` of strings and lists build a new one
+        env.meter.spend(len(result))
+    return result
 
 
 def _and_link(node: tuple, left: Any, env: _Env) -> Any:
@@ -243,6 +272,7 @@ def _slice_link(node: tuple, seq: Any, env: _Env) -> Any:
     if bounds[2] == 0:
         raise ExprError("E204", "the step of a slice cannot be zero", *spans[2], hint="e.g. `xs[::2]`, `xs[::-1]`")
     part = seq[bounds[0]:bounds[1]:bounds[2]]
+    env.meter.spend(len(part))
     if isinstance(part, list):
         for item in part:
             _finite_item(item, pos)
@@ -283,6 +313,7 @@ def _ev(node: tuple, env: _Env) -> Any:
     while node[0] in _CHAINS:
         links.append(node)
         node = node[_CHAINS[node[0]][0]]
+    env.meter.spend(1 + len(links))
     if node[0] not in _NODES:
         raise ExprError("E200", f"unknown expression node {node[0]}", 0)
     value = _NODES[node[0]](node, env)
@@ -293,13 +324,35 @@ def _ev(node: tuple, env: _Env) -> Any:
 
 def evaluate(tree: tuple, lookup: Lookup, names: Callable[[], Iterable[str]] = lambda: ()) -> Any:
     """Evaluate a parsed expression; `lookup` resolves names, `names` lists them for suggestions."""
-    value = _ev(tree, _Env(lookup, names))
-    nested_size(value, 0, 1, what="the result")
-    return value
+    return _metered(tree, lookup, names, _result)
 
 
 def evaluate_text(tree: tuple, lookup: Lookup, names: Callable[[], Iterable[str]] = lambda: ()) -> str:
     """Evaluate a parsed expression and write its value as text (`${...}`), within the text budget."""
-    value = _ev(tree, _Env(lookup, names))
+    return _metered(tree, lookup, names, _text)
+
+
+def _result(value: Any, meter: Meter) -> Any:
+    meter.spend(nested_size(value, 0, 1, what="the result"))
+    return value
+
+
+def _text(value: Any, meter: Meter) -> str:
     text_budget(value, 0, 1)
-    return as_text(value)
+    text = as_text(value)
+    meter.spend(len(text))
+    return text
+
+
+def _metered(tree: tuple, lookup: Lookup, names: Callable[[], Iterable[str]],
+             finish: Callable[[Any, Meter], Any]) -> Any:
+    """`finish(value of tree)`, charged to the meter in force (`work.metered`), which learns what the tree costs."""
+    meter = active_meter()
+    previous = meter.begin(tree)
+    finished = False
+    try:
+        value = finish(_ev(tree, _Env(lookup, names, meter)), meter)
+        finished = True
+        return value
+    finally:
+        meter.end(previous, finished)

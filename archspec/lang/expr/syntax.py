@@ -1,6 +1,6 @@
 """Expression text to a small tree: the tokeniser, the recursive-descent parser and its budgets.
 
-Owns `ExprError`, the limits (`MAX_SOURCE`, `MAX_DEPTH`, `MAX_INT`, `MAX_ITEMS`), `parse` (memoised) and
+Owns `ExprError`, the limits (`MAX_SOURCE`, `MAX_DEPTH`, `MAX_INT`, `MAX_ITEMS`), `parse` (memoised, errors too) and
 `names_in`. A tree is nested tuples whose first item names the node kind: `("const", v)`, `("name", n, pos)`,
 `("bin", op, left, right, pos)`, `("neg"|"pos", x, pos)`, `("and"|"or", a, b)`, `("not", x)`,
 `("if", cond, then, else)`, `("cmp", ops, operands, pos, spans)`, `("list", items)`,
@@ -14,7 +14,7 @@ walks them. Syntax the language does not have gets a help line from `unsupported
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -353,15 +353,33 @@ class _Parser:
         raise ExprError("E200", f"expected a value but found {found}", p, max(1, len(str(v or ""))))
 
 
-@lru_cache(maxsize=8192)
 def parse(src: str) -> tuple:
-    """Parse expression text (without the leading `=`) into a tree of tuples."""
-    if len(src) > MAX_SOURCE:
+    """Parse expression text (without the leading `=`) into a tree of tuples.
+
+    Each text is parsed once: its tree, or the error it gets, is remembered (`_parsed`), so that an expression read
+    in every copy of a `repeat` costs one parse, the same tree object each time (what `work.Meter` keys its
+    figures by). The error raised is a copy: callers move its offset into the text around the expression.
+    """
+    if len(src) > MAX_SOURCE:  # checked before the cache, which holds texts within the budget only
         raise ExprError("E209", f"the expression is {len(src):,} characters long; the budget is {MAX_SOURCE:,}",
                         0, 1, hint="move parts of it into named params")
+    tree = _parsed(src)
+    if isinstance(tree, ExprError):
+        raise replace(tree)
+    return tree
+
+
+@lru_cache(maxsize=8192)
+def _parsed(src: str) -> tuple | ExprError:
     if not src.strip():
-        raise ExprError("E200", "the expression is empty", 0, 1)
-    return _Parser(src).parse()
+        return ExprError("E200", "the expression is empty", 0, 1)
+    try:
+        return _Parser(src).parse()
+    except ExprError as e:
+        return replace(e)  # kept without its traceback (which holds the parser)
+
+
+parse.cache_clear = _parsed.cache_clear  # type: ignore[attr-defined]  # (as when `parse` itself was lru_cached)
 
 
 def names_in(tree: tuple) -> set[str]:
