@@ -17,6 +17,7 @@ from archspec.lang import expr
 from archspec.lang.diagnostics import Diagnostic, Loc, Sources, SpecError, did_you_mean
 from archspec.lang.params import TOP, TOP_LIBRARY, ParamTable, type_diagnostic
 from archspec.lang.resolve import Resolver, locate
+from archspec.lang.expr import metered
 from archspec.lang.values import Failed, Scope, evaluate_expression, evaluate_value, needs_evaluation
 from archspec.lang.yamlsrc import LocDict, LocList, display_path, parse_value
 
@@ -167,12 +168,16 @@ def load_spec(ref: str | Path, overrides: Iterable[str] = (), input_shape: str |
         table.set_override(name, value, loc)
     failed_types = {n for n, (_, loc) in given.items() if n in table and table.entries[n].role != "--set"}
     params_doc = table.doc()
-    params, param_locs, deps = _resolve_params(params_doc, table, doc.get("blocks", LocDict()), diags,
-                                               failed=failed_types)
-    reads = ParamReads()
-    scope = Scope([_quiet_failures(params, table)], names=list(params))
-    if not diags:
-        _check_constraints(doc.get("constraints", LocList()), scope, diags, param_locs)
+    with metered(SPEC_WORK, SPEC_WORK_HINT):  # params and constraints: one budget of expression work (E501)
+        params, param_locs, deps = _resolve_params(params_doc, table, doc.get("blocks", LocDict()), diags,
+                                                   failed=failed_types)
+        reads = ParamReads()
+        scope = Scope([_quiet_failures(params, table)], names=list(params))
+        if not diags:
+            _check_constraints(doc.get("constraints", LocList()), scope, diags, param_locs)
+    over = [d for d in diags if d.code == "E501"]
+    if over:  # once the budget is spent every later expression fails too: the first one says it all
+        diags[:] = [d for d in diags if d.code != "E501"] + over[:1]
     used = Scope([reads.lookup(params), _quiet_failures(params, table)], names=list(params))
     shape, shape_loc = _input_shape(doc, input_shape, used, display, diags)
     named = Scope([reads.lookup(params, reads.named), _quiet_failures(params, table)], names=list(params))
@@ -207,6 +212,11 @@ def load_spec(ref: str | Path, overrides: Iterable[str] = (), input_shape: str |
                 description=description, sources=sources, files=resolved.files,
                 overrides={k: params[k] for k in given if k in params}, param_table=table, param_deps=deps,
                 reads=reads, block_origins=resolved.blocks, merge_order=resolved.order)
+
+
+SPEC_WORK = 2_000_000  # steps of expression work for a spec's params and constraints (an expansion has its own)
+SPEC_WORK_HINT = ("a spec's params and constraints share this budget: compute a costly value once, in one param, "
+                  "and read that param where it is needed")
 
 
 def control_characters(text: str, newlines: bool = False) -> str | None:

@@ -105,6 +105,21 @@ def test_a_costly_expression_in_a_block_used_many_times_is_counted_too(tmp_path,
     assert r.code == 2 and "uses.yaml:6:" in r.err and "error[E501]" in r.err, r.err
 
 
+def test_costly_params_share_one_budget_and_say_so_once(tmp_path, cli):
+    """Params and constraints are computed when the spec is loaded, before any expansion: 300 params of 60,000
+    steps each (18M in all, ~10 s) are refused at the first one past the spec's budget, with one E501."""
+    costly = '"=max([0.5] * 10000) + max([0.5] * 10000) + max([0.5] * 10000)"'
+    params = "\n".join(f"  p{i}: {{type: float, default: {costly}}}" for i in range(300))
+    spec = tmp_path / "params.yaml"
+    spec.write_text(f"archspec: 1\nextends: archspec:cifar_resnet20.yaml\nparams:\n{params}\n")
+    started = time.perf_counter()
+    with time_limit(30, "validate of 300 costly params"):
+        r = cli("validate", spec)
+    assert r.code == 2 and r.err.count("error[") == 1 and "error[E501]" in r.err, r.err
+    assert "a spec's params and constraints share this budget" in r.err
+    assert time.perf_counter() - started < 5
+
+
 def test_the_shipped_specs_are_far_from_the_budget():
     from archspec.compiler.expand.expander import Expander
     from archspec.lang.spec import load_spec

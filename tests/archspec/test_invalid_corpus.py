@@ -149,7 +149,7 @@ def test_corpus_json_format(name: str, cli, in_root: Path):
 
 
 @pytest.mark.parametrize("name", ["33_repeat_billion", "26_alias_inside_own_anchor", "28_overflow_power",
-                                  "29_overflow_multiply", "34_block_recursion"])
+                                  "29_overflow_multiply", "34_block_recursion", "80_expression_work_budget"])
 def test_corpus_budgets_are_fast(name: str, cli, in_root: Path):
     start = time.perf_counter()
     r = cli("validate", _rel(CORPUS / f"{name}.yaml"))

@@ -31,10 +31,11 @@ WORK_HINT = ("an expression is computed again for every copy of a `repeat` and e
 class Meter:
     """Steps spent by expression evaluations, against a limit (None: none), and what each expression cost."""
 
-    __slots__ = ("limit", "spent", "_trees", "_current")
+    __slots__ = ("limit", "spent", "hint", "_trees", "_current")
 
-    def __init__(self, limit: int | None = None) -> None:
+    def __init__(self, limit: int | None = None, hint: str = WORK_HINT) -> None:
         self.limit = limit
+        self.hint = hint
         self.spent = 0
         self._trees: dict[int, list[Any]] = {}  # id(tree) -> [tree (kept alive), evaluations done, steps of those]
         self._current: tuple[tuple, int] | None = None  # the evaluation under way: its tree, the steps before it
@@ -69,7 +70,7 @@ class Meter:
         else:
             cost = f"this one had taken {self.spent - start:,} of them, computed for the first time"
         return ExprError("E501", f"the expressions of one network may take {self.limit:,} steps of work in all; "
-                         f"{cost}", 0, 1, hint=WORK_HINT)
+                         f"{cost}", 0, 1, hint=self.hint)
 
 
 _ACTIVE: ContextVar[Meter | None] = ContextVar("archspec_expression_meter", default=None)
@@ -81,9 +82,9 @@ def active_meter() -> Meter:
 
 
 @contextmanager
-def metered(limit: int) -> Iterator[Meter]:
-    """Every evaluation inside the block counts against one meter of `limit` steps."""
-    meter = Meter(limit)
+def metered(limit: int, hint: str = WORK_HINT) -> Iterator[Meter]:
+    """Every evaluation inside the block counts against one meter of `limit` steps (`hint`: the fix E501 gives)."""
+    meter = Meter(limit, hint)
     token = _ACTIVE.set(meter)
     try:
         yield meter
