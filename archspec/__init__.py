@@ -19,12 +19,39 @@ from typing import Any, Iterator
 
 from archspec.lang import VERSION as __version__
 
-# In a source checkout, compiler/ and runtime/ sit beside archspec/ (an install maps them into the package as
-# archspec.compiler and archspec.runtime). Imported from a checkout, let the package find them there too, so
-# `python -m archspec` works in the repository whether archspec is installed in editable mode, normally or not.
-_checkout = Path(__file__).resolve().parent.parent
-if (_checkout / "compiler" / "__init__.py").is_file() and not (Path(__file__).parent / "compiler").is_dir():
-    __path__.append(str(_checkout))  # type: ignore[name-defined]  # noqa: F821
+
+def _map_checkout() -> None:
+    """In a source checkout, compiler/ and runtime/ sit beside archspec/; an install (normal or editable) maps them
+    into the package as archspec.compiler and archspec.runtime itself. For a checkout that is not installed
+    (`python -m archspec` in the repository), map exactly those two names to those two folders, after every other
+    finder, so that an install's own mapping wins and nothing else of the checkout (tests/, benchmarks/, archspec/
+    itself) becomes importable under `archspec.`."""
+    import importlib.util
+    import sys
+    from importlib.abc import MetaPathFinder
+
+    root = Path(__file__).resolve().parent.parent
+    folders = {f"archspec.{name}": root / name for name in ("compiler", "runtime")}
+    if (Path(__file__).parent / "compiler").is_dir() or not all((f / "__init__.py").is_file()
+                                                                 for f in folders.values()):
+        return  # an installed package, or not this project's checkout
+    if any(getattr(f, "archspec_checkout", None) == root for f in sys.meta_path):
+        return
+
+    class CheckoutFinder(MetaPathFinder):
+        archspec_checkout = root
+
+        def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+            folder = folders.get(fullname)
+            if folder is None:
+                return None  # subpackages are found through the package's own __path__
+            return importlib.util.spec_from_file_location(fullname, folder / "__init__.py",
+                                                          submodule_search_locations=[str(folder)])
+
+    sys.meta_path.append(CheckoutFinder())
+
+
+_map_checkout()
 
 
 def _overrides(overrides: dict[str, Any]) -> list[str]:
