@@ -124,12 +124,6 @@ def _check_onnx(path: Path) -> None:
     onnx.checker.check_model(onnx.load(str(path)))
 
 
-def compare_onnx(model: nn.Module, path: str | os.PathLike, example: torch.Tensor) -> float | None:
-    """Max |onnxruntime - PyTorch| on `example`, or None when onnxruntime is not installed."""
-    found = onnx_difference(model, path, example)
-    return None if found is None else found[0]
-
-
 def onnx_difference(model: nn.Module, path: str | os.PathLike, example: torch.Tensor) -> tuple[float, float] | None:
     """(max |onnxruntime - PyTorch|, output scale: max |PyTorch output| but at least 1) on `example`, or None
     when onnxruntime is not installed."""

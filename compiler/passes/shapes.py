@@ -11,7 +11,7 @@ from __future__ import annotations
 import networkx as nx
 
 from archspec.compiler.ir import order
-from archspec.lang.ops import fmt_shape, propagate_shapes
+from archspec.lang.ops import propagate_shapes
 from archspec.compiler.passes.context import PassContext
 
 
@@ -23,7 +23,3 @@ def infer_shapes(g: nx.DiGraph, ctx: PassContext) -> None:
         for p in g.nodes[name]["inputs"]:
             g.edges[p, name]["shape"] = shapes[p]
 
-
-def shape_text(g: nx.DiGraph, name: str) -> str:
-    shape = g.nodes[name]["meta"].get("shape")
-    return fmt_shape(shape) if shape is not None else "?"
