@@ -1,4 +1,4 @@
-"""compiler/diff.py: the architectural diff of two compiled specs.
+"""compiler/diff/: the architectural diff of two compiled specs.
 
 The printed diffs are golden files; regenerate them after a change to the spec library with
 
