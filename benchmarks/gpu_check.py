@@ -342,7 +342,7 @@ def _family_steps(model: Any, opt: Any, x: torch.Tensor, y: torch.Tensor, steps:
 
 def _drop_path_fraction(device: torch.device) -> dict[str, Any]:
     """DropPath on the device: the share of samples zeroed against p, and the kept ones scaled by 1 / (1 - p)."""
-    from archspec.lang.ops.modules import DropPath
+    from archspec.compiler.ops.modules import DropPath
 
     p, n = 0.25, 20000
     layer = DropPath(p).train()

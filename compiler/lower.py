@@ -1,7 +1,8 @@
 """Lowering: a compiled spec becomes a `torch.fx.GraphModule`.
 
-Each op lowers as its registry entry says (`archspec.lang.ops`: a module with its initialisation, or a function
-call, and whether its output may be overwritten in place); this module builds the module tree and the graph.
+Each op lowers as its entry in the lowering table says (`archspec.compiler.ops`: a module with its
+initialisation, or a function call, and whether its output may be overwritten in place); this module builds the
+module tree and the graph.
 
 - The module hierarchy follows the spec's names: parameters are `layer1.0.conv1.weight`, and each block instance
   is a container module named after its template, so `print(model)` reads like the spec and torchvision's weight
@@ -10,7 +11,7 @@ call, and whether its output may be overwritten in place); this module builds th
   modules; the rest (relu, sigmoid, silu, add, mul, flatten, concat, softmax, ...) are function calls in the
   generated `forward`, which `print(model.code)` shows.
 - Like hand-written ResNets, ReLU and the residual add run in place when autograd allows it: the tensor they
-  overwrite has no other reader and its producer's entry says it is `overwritable` (not kept for backward).
+  overwrite has no other reader and its producer's lowering says it is `overwritable` (not kept for backward).
 - The compiled spec stays reachable (a `Compiled`: the networkx graph with shapes, params and MACs per node):
   `model.archspec`, or `archspec.compiled_of(model)`, which also works on `torch.compile`d models. The module is a
   `Network`, a GraphModule that keeps the compiled spec, the block containers, its class name and the attributes
@@ -29,8 +30,8 @@ from torch import fx, nn
 
 from archspec.compiler.dag import users_of
 from archspec.compiler.ir import order
-from archspec.lang.ops import OPS
-from archspec.lang.ops.modules import SubsamplePad
+from archspec.compiler.ops import lowering_of
+from archspec.compiler.ops.modules import SubsamplePad
 
 __all__ = ["Block", "Network", "SubsamplePad", "build", "compiled_of", "lower"]
 
@@ -145,24 +146,20 @@ def _lower(compiled: Any, inplace: bool) -> fx.GraphModule:
         op, attrs = data["op"], data["attrs"]
         ins = data["inputs"]
         args = [values[p] for p in ins]
-        if op == "input":
-            values[name] = graph.placeholder("x")
-            continue
-        in_shape = g.nodes[ins[0]]["meta"]["shape"]
-        definition = OPS[op]
-        if definition.module is not None:
-            module = definition.module(attrs, in_shape)
-            if definition.init is not None:
-                definition.init(module, attrs)
+        lowering = lowering_of(op)
+        if lowering.module is not None:
+            module = lowering.module(attrs, g.nodes[ins[0]]["meta"]["shape"])
+            if lowering.init is not None:
+                lowering.init(module, attrs)
             parent, _, leaf = name.rpartition(".")
             owner = _container(root, parent, blocks) if parent else root
             owner.add_module(leaf, module)
             node = graph.call_module(name, tuple(args))
         else:
             in_place = inplace and _may_overwrite(g, users, ins[0] if ins else None, name)
-            node = definition.function(graph, attrs, args, in_place)
+            node = lowering.function(graph, attrs, args, in_place)
         aliased = bool(args) and node is args[0]  # identity: the op is its input, nothing new to name
-        if not aliased:
+        if not aliased and node.op != "placeholder":  # the network input keeps its name `x`
             node.name = value_name(name)
             node.meta["archspec_name"] = name  # the IR node it comes from (for tools and tests)
         values[name] = node
@@ -179,7 +176,7 @@ def _may_overwrite(g: Any, users: dict[str, list[str]], producer: str | None, co
     """May `consumer` write its result into `producer`'s output tensor (in place)?"""
     if producer is None:
         return False
-    return users[producer] == [consumer] and OPS[g.nodes[producer]["op"]].overwritable
+    return users[producer] == [consumer] and lowering_of(g.nodes[producer]["op"]).overwritable
 
 
 def _class_name(name: str) -> str:

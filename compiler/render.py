@@ -56,17 +56,17 @@ class Picture:
 
 
 def skip_edges(g: Any) -> set[tuple[str, str]]:
-    """Edges of shortcut paths: into an add's 2nd+ input, traced back while inside the add's block."""
+    """Edges of shortcut paths: into a residual sum's (an add's) 2nd+ input, traced back while inside its block."""
     out: set[tuple[str, str]] = set()
     for name, data in g.nodes(data=True):
-        if data["op"] != "add":
+        if not OPS[data["op"]].residual:
             continue
         scope = data["scope"]
         for producer in data["inputs"][1:]:
             out.add((producer, name))
             current = producer
             while current != "input" and g.nodes[current]["scope"][: len(scope)] == scope and scope and \
-                    g.nodes[current]["op"] not in ("add",) and len(g.nodes[current]["inputs"]) == 1 and \
+                    not OPS[g.nodes[current]["op"]].residual and len(g.nodes[current]["inputs"]) == 1 and \
                     g.out_degree(current) == 1:
                 parent = g.nodes[current]["inputs"][0]
                 out.add((parent, current))
@@ -116,11 +116,11 @@ def layer_picture(c: Any, fold: bool = True) -> Picture:
             box = boxes[prev]
             head = g.nodes[box.members[0]]["op"]
             # BN and ReLU join the op before them when they are its only reader, in its block or one around it
-            # (never into the block before: a pre-activation block's first BN stays in it); an add takes only its
-            # ReLU
+            # (never into the block before: a pre-activation block's first BN stays in it); a residual add takes
+            # only its ReLU
             inside = _within(data["scope"], g.nodes[box.members[0]]["scope"])
-            if (users[box.members[-1]] == [name] and head != "input" and inside
-                    and (head != "add" or data["op"] == "relu")):
+            if (users[box.members[-1]] == [name] and OPS[head].kind != "input" and inside
+                    and (not OPS[head].residual or data["op"] == "relu")):
                 box.members.append(name)
                 owner[name] = prev
                 continue
@@ -143,7 +143,7 @@ def layer_picture(c: Any, fold: bool = True) -> Picture:
             edge = edges.setdefault((a, b), {"shape": shape, "skip": True})
             edge["skip"] = edge["skip"] and skip  # a drawn edge is a skip edge only if all it stands for are
     for (a, b), e in edges.items():
-        if e["skip"] and g.nodes[b]["op"] != "add" and boxes[b].kind != "merge":
+        if e["skip"] and boxes[b].kind != "merge":  # a merge (the add itself) is where the skip path ends
             boxes[b].skip = True
     return Picture(boxes, edges, {})
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from archspec.compiler.ir import order
+from archspec.compiler.ops import LOWERINGS
 from archspec.lang.ops import OPS, fmt_shape
 from archspec.lang.ops.layers import conv_text
 
@@ -131,10 +132,10 @@ def stage_descriptions(c: Any) -> dict[str, list[str]]:
 
 
 def _plain_ops(g: Any, top: str, counted: list[Any], blocks: dict[str, Any]) -> bool:
-    """Is the top-level instance `top` neither repeated nor residual (no `add` in it)?"""
+    """Is the top-level instance `top` neither repeated nor residual (no residual sum, `add`, in it)?"""
     if len(counted) > 1 or blocks[top].copy is not None or any(b.name != top for b in counted):
         return False
-    return not any(d["op"] == "add" and d["scope"] and d["scope"][0] == top for _, d in g.nodes(data=True))
+    return not any(OPS[d["op"]].residual and d["scope"] and d["scope"][0] == top for _, d in g.nodes(data=True))
 
 
 def _op_text(g: Any, name: str) -> str | None:
@@ -212,7 +213,7 @@ def summary_rows(c: Any, max_depth: int = 3) -> list[dict[str, Any]]:
         if len(parts) <= max_depth and name not in shown:
             shown.add(name)
             m = g.nodes[name]["meta"]
-            rows.append({"name": name, "depth": len(parts), "type": OPS[g.nodes[name]["op"]].torch_name or "op",
+            rows.append({"name": name, "depth": len(parts), "type": LOWERINGS[g.nodes[name]["op"]].torch_name or "op",
                          "shape": m["shape"], "params": m["params"], "total": c.total([name]), "leaf": True})
     return rows
 

@@ -33,12 +33,10 @@ from typing import Any
 import torch
 
 from archspec.lang.errors import UserError
+from archspec.lang.ops import OPS
 from archspec.runtime.published import Published, PublishedError, find, is_named
 
 HUB_FILE = "model.safetensors"  # timm's weights in their Hugging Face repos
-
-# the ops whose attributes make an architecture what named weights were trained for
-STRUCTURAL = ("conv", "bn", "linear", "maxpool", "avgpool", "global_avgpool", "subsample_pad", "mul", "add")
 
 
 class WeightsError(UserError):
@@ -333,7 +331,7 @@ def structure(compiled: Any) -> list[str]:
     lines = []
     for name in g.nodes:
         data = g.nodes[name]
-        if data["op"] not in STRUCTURAL:
+        if not OPS[data["op"]].structural:
             continue
         attrs = {k: v for k, v in data["attrs"].items() if k != "zero_init" and not (name == head and k == "out")}
         lines.append(f"{name} = {data['op']}[{describe_attrs(data['op'], attrs)}]")

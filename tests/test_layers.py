@@ -99,3 +99,16 @@ def test_no_module_imports_itself_through_others():
     edges = {m: sorted({t for t, _ in ts if t != m}) for m, ts in graph.items()}
     cycle = find_cycle(edges)
     assert cycle is None, "an import cycle: " + " -> ".join(cycle + cycle[:1])  # each is imported by the next
+
+
+def test_the_language_layer_imports_no_torch():
+    """The registry describes ops; their torch form (modules, functions, initialisation) is the compiler's."""
+    found = []
+    for module, path in source_modules().items():
+        if layer_of(module) != "language":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [f"{path.relative_to(ROOT)}:{node.lineno}: {n}" for n in names if n.split(".")[0] == "torch"]
+    assert not found, "torch imported by the language layer:\n" + "\n".join(found)

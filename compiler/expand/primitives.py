@@ -9,7 +9,7 @@ from typing import Any
 from archspec.compiler.expand.frame import Frame, attach
 from archspec.compiler.expand.model import Build, IRNode, show_value
 from archspec.lang.diagnostics import Diagnostic, Loc, did_you_mean
-from archspec.lang.ops import OPS, check_attr, unknown_op_hint
+from archspec.lang.ops import OPS, USER_OPS, check_attr, unknown_op_hint
 from archspec.lang.schema import ITEM_KEYS
 from archspec.lang.values import Failed, Scope, evaluate_value
 from archspec.lang.yamlsrc import LocDict
@@ -18,7 +18,7 @@ from archspec.lang.yamlsrc import LocDict
 def primitive(b: Build, full: str, body: LocDict, loc: Loc | None, frame: Frame, inputs: list[Any],
                in_locs: list[Loc | None], scope: Scope) -> str | None:
     op = body["op"]
-    if op not in OPS or op == "input":
+    if op not in USER_OPS:  # the network input is the spec's `input:`, not an op a spec writes
         b.diags.append(Diagnostic("E300", f"unknown op `{op}`", body.val_loc("op"),
                                      hint=unknown_op_hint(op)))
         return None

@@ -1,4 +1,5 @@
-"""The PyTorch modules of ops that torch.nn does not have. Imported only by lowering (it imports torch)."""
+"""The PyTorch modules of ops that torch.nn does not have: `SubsamplePad` (option-A shortcut) and `DropPath`
+(stochastic depth). Imported only by the lowerings that build them (it imports torch)."""
 
 from __future__ import annotations
 

@@ -79,7 +79,7 @@ def test_drop_path_in_diagrams_summary_and_ops_listing(tmp_path, cli):
 
 def test_the_lowered_module_is_droppath_and_matches_torch(tmp_path):
     torch = pytest.importorskip("torch")
-    from archspec.lang.ops.modules import DropPath
+    from archspec.compiler.ops.modules import DropPath
 
     model = archspec.build(write(tmp_path, RESIDUAL))
     assert isinstance(model.drop, DropPath) and repr(model.drop) == "DropPath(p=0.25)"
@@ -102,7 +102,7 @@ def _dropped(out, x):
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
 def test_in_training_whole_samples_drop_at_rate_p_and_the_rest_scale_by_1_over_1_minus_p(p):
     torch = pytest.importorskip("torch")
-    from archspec.lang.ops.modules import DropPath
+    from archspec.compiler.ops.modules import DropPath
 
     n = 20000
     torch.manual_seed(0)
@@ -117,7 +117,7 @@ def test_in_training_whole_samples_drop_at_rate_p_and_the_rest_scale_by_1_over_1
 
 def test_eval_and_p_0_are_the_identity():
     torch = pytest.importorskip("torch")
-    from archspec.lang.ops.modules import DropPath
+    from archspec.compiler.ops.modules import DropPath
 
     x = torch.randn(8, 3, 4, 4)
     assert DropPath(0.5).eval()(x) is x
@@ -129,7 +129,7 @@ def test_eval_and_p_0_are_the_identity():
 
 def test_gradient_flows_through_kept_samples_only():
     torch = pytest.importorskip("torch")
-    from archspec.lang.ops.modules import DropPath
+    from archspec.compiler.ops.modules import DropPath
 
     torch.manual_seed(1)
     x = torch.randn(256, 3, 2, 2, requires_grad=True)
@@ -143,7 +143,7 @@ def test_gradient_flows_through_kept_samples_only():
 
 def test_the_same_seed_or_rng_state_gives_the_same_mask():
     torch = pytest.importorskip("torch")
-    from archspec.lang.ops.modules import DropPath
+    from archspec.compiler.ops.modules import DropPath
 
     layer, x = DropPath(0.5).train(), torch.randn(128, 2, 3, 3)
     torch.manual_seed(7)
@@ -158,7 +158,7 @@ def test_the_same_seed_or_rng_state_gives_the_same_mask():
 
 def test_droppath_scripts_with_torchscript():
     torch = pytest.importorskip("torch")
-    from archspec.lang.ops.modules import DropPath
+    from archspec.compiler.ops.modules import DropPath
 
     scripted = torch.jit.script(DropPath(0.5))
     x = torch.randn(16, 3)
@@ -173,7 +173,7 @@ def test_droppath_scripts_with_torchscript():
 def test_on_cuda_the_mask_comes_from_the_device_generator():
     import torch
 
-    from archspec.lang.ops.modules import DropPath
+    from archspec.compiler.ops.modules import DropPath
 
     layer, x = DropPath(0.5).train(), torch.randn(4096, 8, device="cuda")
     cpu = torch.get_rng_state()

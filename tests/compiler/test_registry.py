@@ -6,6 +6,7 @@ import textwrap
 import pytest
 
 import archspec
+from archspec.compiler.ops import LOWERINGS, Lowering, MissingLowering, unmatched
 from archspec.lang.ops import OPS, USER_OPS
 from archspec.lang.schema import build_schema
 
@@ -30,11 +31,56 @@ def write(tmp_path, text):
 
 @pytest.mark.parametrize("name", USER_OPS)
 def test_every_user_op_has_exactly_one_lowering_and_a_summary_type(name):
-    op = OPS[name]
-    assert (op.module is None) != (op.function is None), name
-    assert op.torch_name, name
+    op, lowering = OPS[name], LOWERINGS[name]
+    assert (lowering.module is None) != (lowering.function is None), name
+    assert lowering.torch_name, name
     assert op.kind in ("conv", "norm", "act", "pool", "merge", "linear", "reshape", "other"), name
-    assert op.init is None or op.module is not None, name
+    assert lowering.init is None or lowering.module is not None, name
+
+
+def test_the_registry_and_the_lowering_table_name_the_same_ops():
+    problems = unmatched()
+    assert not problems, "\n".join(problems)
+    assert list(LOWERINGS) == list(OPS)  # in the registry's order: one family module each side
+
+
+def test_a_missing_or_stray_lowering_is_named(monkeypatch):
+    import archspec.compiler.ops as table
+
+    entries = [v for k, v in LOWERINGS.items() if k != "sigmoid"]
+    entries += [LOWERINGS["add"], Lowering(op="swish", function=lambda *a: None)]
+    monkeypatch.setattr(table, "_ALL", entries)
+    monkeypatch.setattr(table, "LOWERINGS", {entry.op: entry for entry in entries})
+    assert table.unmatched() == [
+        "op `add` has 2 lowerings in compiler/ops/; it needs exactly one",
+        "op `sigmoid` is in the registry (archspec/lang/ops/) but has no lowering in compiler/ops/",
+        "compiler/ops/ lowers `swish`, which is not an op of the registry (archspec/lang/ops/)"]
+    with pytest.raises(MissingLowering, match="op `sigmoid` is in the registry .* has no lowering"):
+        table.lowering_of("sigmoid")
+
+
+def test_a_lowering_is_a_module_or_a_function_never_both():
+    with pytest.raises(ValueError, match="`conv` needs exactly one of `module` and `function`"):
+        Lowering(op="conv")
+    with pytest.raises(ValueError, match="`relu` has an `init` but no `module`"):
+        Lowering(op="relu", function=lambda *a: None, init=lambda *a: None)
+    with pytest.raises(TypeError):
+        Lowering("conv", "Conv2d")  # keywords only, as the registry's entries
+
+
+def test_registry_entries_are_written_with_keywords():
+    from archspec.lang.ops.base import Attr, OpDef
+
+    with pytest.raises(TypeError):
+        Attr("int")
+    with pytest.raises(TypeError):
+        OpDef("relu", "doc", "act", {}, (1, 1), lambda a, i: i[0])
+
+
+def test_structural_ops_are_those_whose_attributes_trained_weights_fit():
+    assert sorted(n for n, op in OPS.items() if op.structural) == sorted(
+        ["conv", "bn", "linear", "maxpool", "avgpool", "global_avgpool", "subsample_pad", "mul", "add"])
+    assert [n for n, op in OPS.items() if op.residual] == ["add"]
 
 
 def test_schema_names_every_op_of_the_registry():

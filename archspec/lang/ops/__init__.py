@@ -1,7 +1,9 @@
 """The op registry: for each primitive op, in one entry (`OpDef`), its attributes, shape rule, parameter and MAC
-rules, how reports and diagrams show it, and its PyTorch lowering. Adding an op is one entry in a family module
-(`layers`, `pooling`, `elementwise`, `structure`) and its tests; validation, expansion, the passes, lowering,
-the summary and the diagrams all read it from here.
+rules, how reports and diagrams show it, and what it means to the rest of the code (`weighted`, `structural`,
+`residual`, `fold`, `view`, `kind`): nobody else names an op to decide something. Adding an op is one entry in a
+family module (`layers`, `pooling`, `elementwise`, `structure`), its lowering in the compiler's table
+(`archspec.compiler.ops`, the one place that knows torch) and its tests; validation, expansion, the passes, the
+reports and the diagrams read the entry from here.
 
 Counting convention (see docs/conventions.md):
 - `macs`: multiply-accumulates of conv and linear layers (bias additions are not counted); this is what the
@@ -51,7 +53,7 @@ def node_shape(op: str, attrs: dict, ins: list[Shape], producers: Sequence[str],
     definition = OPS[op]
     key = definition.expects
     if key and attrs.get(key) is not None and attrs[key] != ins[0][0]:
-        what = "features" if op == "linear" else "channels"
+        what = "features" if key.endswith("features") else "channels"  # in_features, in_channels, channels
         producer = producers[0]
         raise ShapeError("E401", f"{op} expects {attrs[key]} input {what}, got {ins[0][0]} from `{producer}`",
                          f"set `{key}: {ins[0][0]}` or change the width of `{producer}`")

@@ -6,8 +6,8 @@ Shapes exclude the batch dimension: `(C, H, W)` for feature maps, `(F,)` for vec
 `ShapeError` with a message that names what was expected and what arrived, and a hint; the callers turn it into
 a diagnostic at the node's YAML line.
 
-An entry's lowering runs only when a model is built: its `module`, `function` and `init` import torch inside
-their bodies, so that reading the registry (validation, counting, drawing) never imports torch.
+An entry is language only: how an op becomes PyTorch (its module or function, initialisation, in-place safety and
+the type `archspec summary` shows) is its lowering, in `archspec.compiler.ops`. This layer imports no torch.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class ShapeError(Exception):
         self.code, self.message, self.hint = code, message, hint
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Attr:
     type: str  # int | size (int or [h, w]) | bool | float | str | list
     default: Any = REQUIRED
@@ -61,9 +61,10 @@ def no_counts(attrs: dict, ins: list[Shape], out: Shape) -> Counts:
     return Counts()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OpDef:
-    """Everything about one primitive op. Adding an op is one of these (in a family module) and its tests."""
+    """Everything the language knows about one primitive op. Adding an op is one of these (in a family module),
+    its lowering (`archspec.compiler.ops`) and its tests."""
 
     name: str
     doc: str
@@ -77,17 +78,17 @@ class OpDef:
     aliases: tuple[str, ...] = field(default=())
     # a better help line for a shape problem, knowing the node's name and its producers' (None: keep the rule's)
     advise: Callable[[list[Shape], str, list[str]], str | None] | None = None
+    # its attributes define what trained weights fit: named weights go only into a network whose structural ops
+    # are those of the spec they were trained with (`archspec.runtime.weights`)
+    structural: bool = False
+    # sums its inputs, the 2nd and later being shortcut paths: a block with one is a residual block (the diagrams
+    # draw those paths as skip edges, Table 1 shows such a block as a repeated unit, not op by op)
+    residual: bool = False
     # -- reports and diagrams
     label: Callable[[dict], str] | None = None  # its text in a diagram box (default: the op's name)
     table: Callable[[dict], str] | None = None  # its line in a Table 1 stage cell (None: not listed)
     fold: bool = False  # drawn inside the box of the op before it (BN and ReLU after a conv)
     view: bool = False  # its output is (a view of) its input: no activation memory of its own
-    torch_name: str = ""  # what `archspec summary` shows as its type (the module class or the function)
-    # -- lowering (each imports torch in its body)
-    module: Callable[[dict, Shape], Any] | None = None  # the nn.Module of an op with state or train/eval behaviour
-    function: Callable[[Any, dict, list, bool], Any] | None = None  # (fx graph, attrs, args, in_place) -> fx node
-    init: Callable[[Any, dict], None] | None = None  # initialises the module's parameters
-    overwritable: bool = False  # a sole reader may overwrite its output in place (it is not kept for backward)
 
     def text(self, attrs: dict) -> str:
         return self.label(attrs) if self.label is not None else self.name
@@ -150,7 +151,3 @@ def per_element(a: dict, ins: list[Shape], out: Shape) -> Counts:
     """One op per output element (activations)."""
     return Counts(extra=numel(out), extra_flops=numel(out))
 
-
-def torch_pair(v: Any) -> Any:
-    """A size attribute as PyTorch takes it: an int, or a tuple for [h, w]."""
-    return tuple(v) if isinstance(v, list) else v

@@ -2,59 +2,13 @@
 `drop_path` (stochastic depth), the residual `add` and the gating `mul` (squeeze-and-excitation).
 
 Counted with `--count all` as one op per element (add: one per element per extra operand; mul and drop_path: one
-per output element). Lowered as function calls in the generated `forward`, except `dropout` and `drop_path`
-(modules: they behave differently in training). Like a hand-written ResNet, ReLU and the residual add run in
-place when autograd allows it (see `overwritable`).
+per output element). `add` and `mul` are structural (where a network sums or gates is part of what trained
+weights fit); `add` is the residual sum. Their lowering is in `archspec.compiler.ops.elementwise`.
 """
 
 from __future__ import annotations
 
-import operator
-from typing import Any
-
 from archspec.lang.ops.base import Attr, Counts, OpDef, Shape, ShapeError, fmt_shape, numel, per_element, same_shape
-
-
-def _relu(graph: Any, a: dict, args: list, in_place: bool) -> Any:
-    import torch
-
-    return graph.call_function(torch.relu_ if in_place else torch.relu, (args[0],))
-
-
-def _sigmoid(graph: Any, a: dict, args: list, in_place: bool) -> Any:
-    import torch
-
-    return graph.call_function(torch.sigmoid, (args[0],))
-
-
-def _softmax(graph: Any, a: dict, args: list, in_place: bool) -> Any:
-    import torch
-
-    return graph.call_function(torch.softmax, (args[0], 1))
-
-
-def _silu(graph: Any, a: dict, args: list, in_place: bool) -> Any:
-    import torch.nn.functional as F
-
-    return graph.call_function(F.silu, (args[0],))
-
-
-def _hardsigmoid(graph: Any, a: dict, args: list, in_place: bool) -> Any:
-    import torch.nn.functional as F
-
-    return graph.call_function(F.hardsigmoid, (args[0],))
-
-
-def _drop_path_module(a: dict, in_shape: Shape) -> Any:
-    from archspec.lang.ops.modules import DropPath
-
-    return DropPath(a["p"])
-
-
-def _dropout_module(a: dict, in_shape: Shape) -> Any:
-    from torch import nn
-
-    return nn.Dropout(a["p"])
 
 
 def _add_shape(a: dict, ins: list[Shape]) -> Shape:
@@ -124,44 +78,28 @@ def _mul_advice(ins: list[Shape], node: str, producers: list[str]) -> str | None
             f"a C x 1 x 1 (or 1 x 1 x 1) gate over a C x H x W map")
 
 
-def _mul(graph: Any, a: dict, args: list, in_place: bool) -> Any:
-    return graph.call_function(operator.mul, (args[0], args[1]))  # never in place: autograd keeps both inputs
-
-
-def _add(graph: Any, a: dict, args: list, in_place: bool) -> Any:
-    if in_place:
-        node = graph.call_method("add_", (args[0], args[1]))
-    else:
-        node = graph.call_function(operator.add, (args[0], args[1]))
-    for extra in args[2:]:
-        node = graph.call_function(operator.add, (node, extra))
-    return node
-
-
 OPS = [
-    OpDef("relu", "rectified linear unit", "act", {}, (1, 1), same_shape, per_element, label=lambda a: "ReLU",
-          fold=True, torch_name="relu", function=_relu),
-    OpDef("sigmoid", "logistic sigmoid 1 / (1 + exp(-x)), one op per element when counted", "act", {}, (1, 1),
-          same_shape, per_element, torch_name="sigmoid", function=_sigmoid),
-    OpDef("silu", "sigmoid-weighted linear unit x * sigmoid(x) (swish), one op per element when counted", "act",
-          {}, (1, 1), same_shape, per_element, label=lambda a: "SiLU", fold=True, torch_name="silu",
-          function=_silu, overwritable=True),
-    OpDef("hardsigmoid", "piecewise-linear sigmoid relu6(x + 3) / 6 (PyTorch's), one op per element when counted",
-          "act", {}, (1, 1), same_shape, per_element, torch_name="hardsigmoid", function=_hardsigmoid,
-          overwritable=True),
-    OpDef("softmax", "softmax over channels", "act", {}, (1, 1), same_shape, per_element,
-          table=lambda a: "softmax", torch_name="softmax", function=_softmax),
-    OpDef("dropout", "zeroes elements with probability p during training", "other",
-          {"p": Attr("float", 0.5, min=0, max=1)}, (1, 1), same_shape, torch_name="Dropout",
-          module=_dropout_module),
-    OpDef("drop_path", "stochastic depth: in training zeroes whole samples with probability p and scales the "
-          "rest by 1/(1-p); identity in eval; one op per element when counted", "other",
-          {"p": Attr("float", min=0, max=1, max_open=True, doc="the probability of dropping a sample")}, (1, 1),
-          same_shape, per_element, label=lambda a: f"drop path {a['p']:g}", torch_name="DropPath",
-          module=_drop_path_module),
-    OpDef("add", "element-wise sum of equally shaped inputs", "merge", {}, (2, None), _add_shape, _add_counts,
-          torch_name="add", function=_add, overwritable=True, advise=_add_advice),
-    OpDef("mul", "element-wise product of 2 inputs; a C x 1 x 1 or 1 x 1 x 1 input broadcasts over C x H x W "
-          "(a squeeze-and-excitation gate)", "merge", {}, (2, 2), _mul_shape, per_element, torch_name="mul",
-          function=_mul, overwritable=True, advise=_mul_advice),
+    OpDef(name="relu", doc="rectified linear unit", kind="act", attrs={}, inputs=(1, 1), shape=same_shape,
+          counts=per_element, label=lambda a: "ReLU", fold=True),
+    OpDef(name="sigmoid", doc="logistic sigmoid 1 / (1 + exp(-x)), one op per element when counted", kind="act",
+          attrs={}, inputs=(1, 1), shape=same_shape, counts=per_element),
+    OpDef(name="silu", doc="sigmoid-weighted linear unit x * sigmoid(x) (swish), one op per element when counted",
+          kind="act", attrs={}, inputs=(1, 1), shape=same_shape, counts=per_element, label=lambda a: "SiLU",
+          fold=True),
+    OpDef(name="hardsigmoid",
+          doc="piecewise-linear sigmoid relu6(x + 3) / 6 (PyTorch's), one op per element when counted",
+          kind="act", attrs={}, inputs=(1, 1), shape=same_shape, counts=per_element),
+    OpDef(name="softmax", doc="softmax over channels", kind="act", attrs={}, inputs=(1, 1), shape=same_shape,
+          counts=per_element, table=lambda a: "softmax"),
+    OpDef(name="dropout", doc="zeroes elements with probability p during training", kind="other",
+          attrs={"p": Attr(type="float", default=0.5, min=0, max=1)}, inputs=(1, 1), shape=same_shape),
+    OpDef(name="drop_path", doc="stochastic depth: in training zeroes whole samples with probability p and scales "
+          "the rest by 1/(1-p); identity in eval; one op per element when counted", kind="other",
+          attrs={"p": Attr(type="float", min=0, max=1, max_open=True, doc="the probability of dropping a sample")},
+          inputs=(1, 1), shape=same_shape, counts=per_element, label=lambda a: f"drop path {a['p']:g}"),
+    OpDef(name="add", doc="element-wise sum of equally shaped inputs", kind="merge", attrs={}, inputs=(2, None),
+          shape=_add_shape, counts=_add_counts, advise=_add_advice, structural=True, residual=True),
+    OpDef(name="mul", doc="element-wise product of 2 inputs; a C x 1 x 1 or 1 x 1 x 1 input broadcasts over "
+          "C x H x W (a squeeze-and-excitation gate)", kind="merge", attrs={}, inputs=(2, 2), shape=_mul_shape,
+          counts=per_element, advise=_mul_advice, structural=True),
 ]

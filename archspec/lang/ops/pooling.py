@@ -1,15 +1,16 @@
 """Pooling: `maxpool`, `avgpool` (windows with PyTorch's exact output arithmetic) and `global_avgpool`.
 
 Counted with `--count all`: max pool k*k-1 comparisons and average pool k*k ops per output element, global
-average pool one op per input element. Lowered as `nn.MaxPool2d`, `nn.AvgPool2d`, `nn.AdaptiveAvgPool2d`.
+average pool one op per input element. All three are structural (their windows are what trained weights saw).
+Their lowering is in `archspec.compiler.ops.pooling`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 from archspec.lang.ops.base import Attr, Counts, CountRule, OpDef, Shape, ShapeRule, feature_map, numel, pair, \
-    spatial, torch_pair
+    spatial
 
 
 def _pool_shape(op: str) -> ShapeRule:
@@ -46,50 +47,28 @@ def _pool_table(word: str) -> Callable[[dict], str]:
     return table
 
 
-def _stride(a: dict) -> Any:
-    return torch_pair(a["stride"]) if a["stride"] is not None else None
-
-
-def _maxpool_module(a: dict, in_shape: Shape) -> Any:
-    from torch import nn
-
-    return nn.MaxPool2d(torch_pair(a["kernel"]), _stride(a), torch_pair(a["pad"]), torch_pair(a["dilation"]),
-                        ceil_mode=a["ceil_mode"])
-
-
-def _avgpool_module(a: dict, in_shape: Shape) -> Any:
-    from torch import nn
-
-    return nn.AvgPool2d(torch_pair(a["kernel"]), _stride(a), torch_pair(a["pad"]), ceil_mode=a["ceil_mode"],
-                        count_include_pad=a["count_include_pad"])
-
-
-def _gap_module(a: dict, in_shape: Shape) -> Any:
-    from torch import nn
-
-    return nn.AdaptiveAvgPool2d((1, 1))
-
-
 def _gap_shape(a: dict, ins: list[Shape]) -> Shape:
     return (feature_map("global_avgpool", ins[0])[0], 1, 1)
 
 
 POOL_ATTRS = {
-    "kernel": Attr("size", min=1),
-    "stride": Attr("size", None, min=1, doc="defaults to the kernel size"),
-    "pad": Attr("size", 0, min=0),
-    "ceil_mode": Attr("bool", False),
+    "kernel": Attr(type="size", min=1),
+    "stride": Attr(type="size", default=None, min=1, doc="defaults to the kernel size"),
+    "pad": Attr(type="size", default=0, min=0),
+    "ceil_mode": Attr(type="bool", default=False),
 }
 
 OPS = [
-    OpDef("maxpool", "max pooling", "pool", {**POOL_ATTRS, "dilation": Attr("size", 1, min=1)}, (1, 1),
-          _pool_shape("maxpool"), _pool_counts(lambda k: k - 1), label=_pool_label("max"),
-          table=_pool_table("max"), torch_name="MaxPool2d", module=_maxpool_module),
-    OpDef("avgpool", "average pooling", "pool", {**POOL_ATTRS, "count_include_pad": Attr("bool", True)},
-          (1, 1), _pool_shape("avgpool"), _pool_counts(lambda k: k), label=_pool_label("avg"),
-          table=_pool_table("average"), torch_name="AvgPool2d", module=_avgpool_module),
-    OpDef("global_avgpool", "average over all positions: C x H x W to C x 1 x 1", "pool", {}, (1, 1),
-          _gap_shape, lambda a, i, o: Counts(extra=numel(i[0]), extra_flops=numel(i[0])),
-          label=lambda a: "global avg pool", table=lambda a: "average pool", torch_name="AdaptiveAvgPool2d",
-          module=_gap_module),
+    OpDef(name="maxpool", doc="max pooling", kind="pool",
+          attrs={**POOL_ATTRS, "dilation": Attr(type="size", default=1, min=1)}, inputs=(1, 1),
+          shape=_pool_shape("maxpool"), counts=_pool_counts(lambda k: k - 1), structural=True,
+          label=_pool_label("max"), table=_pool_table("max")),
+    OpDef(name="avgpool", doc="average pooling", kind="pool",
+          attrs={**POOL_ATTRS, "count_include_pad": Attr(type="bool", default=True)}, inputs=(1, 1),
+          shape=_pool_shape("avgpool"), counts=_pool_counts(lambda k: k), structural=True,
+          label=_pool_label("avg"), table=_pool_table("average")),
+    OpDef(name="global_avgpool", doc="average over all positions: C x H x W to C x 1 x 1", kind="pool", attrs={},
+          inputs=(1, 1), shape=_gap_shape,
+          counts=lambda a, i, o: Counts(extra=numel(i[0]), extra_flops=numel(i[0])), structural=True,
+          label=lambda a: "global avg pool", table=lambda a: "average pool"),
 ]
