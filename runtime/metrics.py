@@ -28,6 +28,11 @@ With `tensorboard=True`, scalars also go to TensorBoard event files in `<run>/te
 On resume, records past the checkpoint's iteration (logged after it, before the crash) are dropped from
 metrics.jsonl (and so from evals.csv), and TensorBoard is told to discard its events past that step, so a
 resumed run's files read like an uninterrupted one's. Old lines kept are rewritten in the strict form.
+
+Reading never fails on a line: one torn by a crash (the last, unfinished) is skipped, and so is a damaged one (not
+UTF-8, not JSON, nested deeper than a record is, not a mapping, an `iter` that is not a whole number >= 0, an
+integer outside [-2**63, 2**63), a lone surrogate). `scan_metrics` counts the damaged ones, which `archspec plot`
+and a resumed run's log mention (`damaged_note`); the resumed run drops them when it rewrites the file.
 """
 
 from __future__ import annotations
@@ -39,9 +44,10 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable, TextIO
+from typing import Any, Iterable, NamedTuple, TextIO
 
 from archspec.lang import install_hint
+from archspec.lang.files import load_json, read_regular
 
 INSTALL_TENSORBOARD = install_hint("tensorboard")
 NONFINITE = "nonfinite"  # the key that names a record's non-finite fields
@@ -53,6 +59,8 @@ TENSORBOARD_DIR = "tensorboard"
 TRAIN_TAGS = {"loss": "train/loss", "lr": "train/lr", "train_err": "train/err", "images_per_s": "train/images_per_s",
               "data_wait": "train/data_wait", "peak_mem_mb": "train/peak_mem_mb"}
 EVAL_TAGS = ("loss", "err", "top5_err")
+INT_LIMIT = 2**63  # a record's integers lie in [-INT_LIMIT, INT_LIMIT): what torch, numpy and TensorBoard hold
+RECORD_DEPTH = 8   # a record nests 2 deep (its "nonfinite" mapping); deeper is damage
 
 
 # -- records as strict JSON -----------------------------------------------------------------------------------
@@ -106,20 +114,62 @@ def read_tree(value: Any) -> Any:
     return value
 
 
-def decode_record(line: str) -> dict[str, Any] | None:
+def decode_record(line: str | bytes) -> dict[str, Any] | None:
     """A record from one line, new (null and `"nonfinite"`) or old (bare NaN/Infinity tokens) alike, with its
-    non-finite values as floats; None for a line torn by a crash or one that is not a record."""
+    non-finite values as floats; None for a line torn by a crash or a damaged one (see the module's docstring)."""
     try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
+        record = load_json(line, max_depth=RECORD_DEPTH)
+    except ValueError:
         return None
-    return _unflagged(record) if isinstance(record, dict) else None
+    iteration = record.get("iter") if isinstance(record, dict) else None
+    if not (isinstance(iteration, int) and not isinstance(iteration, bool) and 0 <= iteration < INT_LIMIT):
+        return None
+    return _unflagged(record) if _sound(record) else None
+
+
+def _sound(value: Any) -> bool:
+    """Integers in [-INT_LIMIT, INT_LIMIT) and text that is UTF-8 (no lone surrogate: evals.csv is written as
+    UTF-8), at any depth (a record's depth is bounded when this runs)."""
+    if isinstance(value, dict):
+        return all(_sound(k) and _sound(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_sound(v) for v in value)
+    if isinstance(value, str):
+        return value.isascii() or not any("\ud800" <= c <= "\udfff" for c in value)
+    return not isinstance(value, int) or -INT_LIMIT <= value < INT_LIMIT
+
+
+class MetricsScan(NamedTuple):
+    records: list[dict[str, Any]]
+    damaged: list[int]  # the numbers (from 1) of the lines skipped as damaged
+
+
+def scan_metrics(path: Path) -> MetricsScan:
+    """The records of a metrics.jsonl and the numbers of its damaged lines. Blank lines and a last line torn by
+    a crash (unfinished: no newline) are skipped without a word. OSError if the file cannot be read (or is not a
+    regular file)."""
+    lines = read_regular(path).splitlines(keepends=True)
+    records, damaged = [], []
+    for number, line in enumerate(lines, 1):
+        record = decode_record(line) if line.strip() else None
+        if record is not None:
+            records.append(record)
+        elif line.strip() and (number < len(lines) or line.endswith((b"\n", b"\r"))):
+            damaged.append(number)
+    return MetricsScan(records, damaged)
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The records of a metrics.jsonl, old or new (see `decode_record`); torn lines are skipped."""
-    records = (decode_record(line) for line in path.read_text(encoding="utf-8").splitlines())
-    return [r for r in records if r is not None]
+    """The records of a metrics.jsonl, old or new (see `decode_record`); torn and damaged lines are skipped."""
+    return scan_metrics(path).records
+
+
+def damaged_note(path: Path, damaged: list[int], done: str = "skipped") -> str | None:
+    """`runs/x/metrics.jsonl: 2 damaged lines skipped (first: line 3)`, or None when no line is damaged."""
+    if not damaged:
+        return None
+    n = len(damaged)
+    return f"{path}: {n:,} damaged line{'s' if n != 1 else ''} {done} (first: line {damaged[0]:,})"
 
 
 def eval_rows_csv(records: Iterable[dict[str, Any]], header: bool = True) -> str:

@@ -186,9 +186,9 @@ def plan_resume(req: TrainRequest, run: RunDir, state: str, sources: Any) -> Pla
         raise RunError(f"cannot resume {where}: there is no run there (start one without --resume)")
     if state == "foreign":
         raise RunError(f"cannot resume {where}: it holds no archspec run (no run.json of one)")
+    info = run.info()  # every field used below is checked: a damaged one is refused naming it
     if state == "missing_checkpoint":
         raise RunError(_missing_checkpoint(run))
-    info = run.info()
     if info.get("status") == "diverged" and state == "resumable":
         raise RunError(f"{where} diverged ({info.get('message', 'the loss became NaN')}); resuming would repeat the "
                        "same steps: start a new run with a lower learning rate (--lr) or a warm-up in another "
@@ -218,6 +218,8 @@ def plan_resume(req: TrainRequest, run: RunDir, state: str, sources: Any) -> Pla
     if state == "failed_start":
         notes.append(f"{where} has no checkpoint yet (the run ended before its first one): starting it from the "
                      "beginning with its own spec and recipe")
+    else:
+        notes += _damaged_metrics(run)
     stored = info.get("options", {})
     options = {}
     for k in RUN_OPTIONS:
@@ -237,8 +239,22 @@ def plan_resume(req: TrainRequest, run: RunDir, state: str, sources: Any) -> Pla
 
 def _missing_checkpoint(run: RunDir) -> str:
     at = (run.marker() or {}).get("checkpoint_iteration")
-    return (f"{run.path}/run.json records a checkpoint at iteration {at:,} but {run.last} is missing: restore it "
+    shown = f"{at:,}" if isinstance(at, int) else json.dumps(at)[:40]  # (unchecked for a new run: shown as is)
+    return (f"{run.path}/run.json records a checkpoint at iteration {shown} but {run.last} is missing: restore it "
             "(nothing was changed), or start a new run in another folder (--out)")
+
+
+def _damaged_metrics(run: RunDir) -> list[str]:
+    """The note that the damaged lines of metrics.jsonl (not UTF-8, nested too deeply, numbers out of range) are
+    dropped when the resumed run rewrites it, as torn lines are; none if there are none."""
+    from archspec.runtime.metrics import damaged_note, scan_metrics
+
+    try:
+        damaged = scan_metrics(run.metrics).damaged if run.metrics.is_file() else []
+    except OSError:
+        return []  # (opening the metrics for the run says what is wrong with the file)
+    note = damaged_note(run.metrics, damaged, "dropped")
+    return [note] if note else []
 
 
 def _refuse_contradictions(req: TrainRequest, run: RunDir, info: dict[str, Any], spec: Any, compiled: Any,

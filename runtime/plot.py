@@ -5,17 +5,20 @@ run has no test split) bold. Runs are named by their spec (run.json) or their fo
 
 Every run folder is read the same way, whenever it was written: `read_metrics` gives NaN and infinities back as
 numbers from old files (bare `NaN`/`Infinity` tokens) and new ones (`null` with `"nonfinite"`), and a value that
-is missing or not a number is drawn as a gap (NaN), never an error.
+is missing or not a number is drawn as a gap (NaN), never an error. A damaged line of metrics.jsonl (not UTF-8,
+nested too deeply, numbers out of range) is skipped, with a note on stderr that counts them; a run.json that
+cannot be read (damaged, not a file) only costs the run its name.
 """
 
 from __future__ import annotations
 
-import json
 import math
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from archspec.lang.errors import UserError
+from archspec.lang.files import load_json, read_regular
 
 
 class PlotError(UserError):
@@ -23,7 +26,7 @@ class PlotError(UserError):
 
 
 def _runs(paths: Sequence[Path]) -> list[tuple[str, list[dict[str, Any]]]]:
-    from archspec.runtime.metrics import read_metrics
+    from archspec.runtime.metrics import damaged_note, scan_metrics
 
     out = []
     for path in paths:
@@ -35,19 +38,32 @@ def _runs(paths: Sequence[Path]) -> list[tuple[str, list[dict[str, Any]]]]:
         if not metrics.is_file():
             raise PlotError(f"{path} is not a run folder (it has no metrics.jsonl): give folders made by "
                             "`archspec train`")
-        records = read_metrics(metrics)
-        if not any(r.get("kind") == "train" for r in records):
-            raise PlotError(f"{metrics} has no training records yet")
-        name = path.name
         try:
-            spec = json.loads((path / "run.json").read_text(encoding="utf-8")).get("spec", name)
-            name = spec.get("name", name) if isinstance(spec, dict) else str(spec)
-        except (OSError, ValueError, AttributeError):
-            pass
-        out.append((name, records))
+            records, damaged = scan_metrics(metrics)
+        except OSError as e:
+            raise PlotError(f"cannot read {metrics}: {e.strerror or e}") from None
+        if not any(r.get("kind") == "train" for r in records):
+            raise PlotError(f"{metrics} has no training records yet" + (
+                f" (and {len(damaged):,} damaged line{'s' if len(damaged) != 1 else ''}, the first line "
+                f"{damaged[0]:,})" if damaged else ""))
+        note = damaged_note(metrics, damaged)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+        out.append((_name(path), records))
     names = [n for n, _ in out]
     # runs of the same spec are told apart by their folders
     return [(f"{n} ({Path(p).name})" if names.count(n) > 1 else n, rec) for (n, rec), p in zip(out, paths)]
+
+
+def _name(path: Path) -> str:
+    """The run's spec as run.json names it, else the folder's name."""
+    try:
+        info = load_json(read_regular(path / "run.json"))
+    except (OSError, ValueError):
+        return path.name
+    spec = info.get("spec") if isinstance(info, dict) else None
+    name = spec.get("name") if isinstance(spec, dict) else spec  # (early run.json: the spec's name itself)
+    return name if isinstance(name, str) and name else path.name
 
 
 def _number(value: Any) -> float:

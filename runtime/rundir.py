@@ -24,6 +24,12 @@ not there: refused until it is restored), `failed_start` (a run that ended befor
 re-run replaces it, saying so; `--resume` starts it again from its own spec and recipe), `resumable`, or
 `finished`.
 Temporaries left by a write that was killed are removed when the owner starts.
+
+Anyone may have edited or damaged the files. A run folder's own file that is a symbolic link or not a regular
+file (a named pipe put in the lock's place, say) is refused when the folder is acquired, before anything is read
+or written. `marker()` reads run.json tolerantly (any mapping with the format; None when unreadable), for telling
+the states apart; `info()`, what a resumed run (or an evaluation) goes by, also checks every field archspec reads
+against `RUN_SCHEMA` and refuses a damaged one in one line naming the field.
 """
 
 from __future__ import annotations
@@ -32,16 +38,45 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import time
 from pathlib import Path
 from typing import Any
 
 from archspec.lang.errors import UserError
-from archspec.lang.files import os_problem, remove_stale_temporaries, write_text
+from archspec.lang.files import load_json, os_problem, read_regular, remove_stale_temporaries, write_text
 
 RUN_FORMAT = "archspec-run"
 LOCK = ".archspec.lock"
 RUN_FILES = ("run.json", "spec.yaml", "recipe.json", "metrics.jsonl", "evals.csv", "log.txt", "last.pt", "best.pt")
+STATUSES = ("running", "finished", "diverged", "interrupted", "failed")
+
+_COUNT = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+_TEXT_OR_NULL = {"type": ["string", "null"]}
+# The fields of run.json that archspec reads, each as it is used (runtime.runinfo.run_info writes most; the driver
+# adds `status`, `message`, `resumed`, `checkpoint_iteration`). The others (`command`, versions, `final`, ...)
+# are there for people to read.
+RUN_SCHEMA = {
+    "type": "object",
+    "required": ["format", "seed"],
+    "properties": {
+        "format": {"const": RUN_FORMAT},
+        "seed": _COUNT,  # torch.manual_seed's range, as --seed takes it
+        "status": {"enum": list(STATUSES)},
+        "message": {"type": "string"},
+        "spec": {"type": "object", "properties": {"name": {"type": "string"}, "sha256": _TEXT_OR_NULL}},
+        "spec_recipe": {"type": ["object", "null"]},
+        "recipe_sha256": _TEXT_OR_NULL,
+        "data_dir": {"type": ["string", "null"], "minLength": 1, "pattern": "^[^\x00]*$"},
+        "options": {"type": "object", "additionalProperties": {"type": "boolean"}},
+        "resumed": _COUNT,
+        "checkpoint_iteration": {"anyOf": [_COUNT, {"type": "null"}]},
+        "iterations": _COUNT,
+        "iters_per_epoch": _COUNT,
+    },
+}
+_FILE_KINDS = {stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
+               stat.S_IFBLK: "a block device", stat.S_IFDIR: "a folder"}
 
 
 class RunDirError(UserError):
@@ -89,9 +124,18 @@ class RunDir:
                 raise RunDirError(f"{self.path / links[0]} is a symbolic link: archspec writes a run folder's own "
                                   "files itself, never through a link (it could write over any file); remove the "
                                   "link, or choose another folder with --out")
-            fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            for name in (LOCK, *RUN_FILES):
+                _refuse_irregular(self.path / name)
+            # O_NONBLOCK: a named pipe put in the lock's place after the check above is never waited on
+            fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0),
+                         0o644)
         except OSError as e:
             raise RunDirError(os_problem(e, self.path)) from None
+        try:
+            _refuse_irregular(self.path / LOCK, os.fstat(fd).st_mode)
+        except RunDirError:
+            os.close(fd)
+            raise
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
@@ -154,29 +198,38 @@ class RunDir:
         return sorted(p.name for p in self.path.iterdir() if p.name != LOCK)
 
     def marker(self) -> dict[str, Any] | None:
-        """run.json if it is an archspec run's (its marker), else None (absent, damaged or someone else's)."""
+        """run.json if it is an archspec run's (its marker), else None (absent, unreadable or someone else's).
+        Its fields are not checked (see `info`)."""
         from archspec.runtime.metrics import read_tree
 
         try:
-            info = read_tree(json.loads((self.path / "run.json").read_text(encoding="utf-8")))
+            info = read_tree(load_json(read_regular(self.path / "run.json")))
         except (OSError, ValueError):
             return None
         return info if isinstance(info, dict) and info.get("format") == RUN_FORMAT else None
 
     def info(self) -> dict[str, Any]:
+        """run.json of the run in the folder, every field archspec reads checked (`RUN_SCHEMA`); a RunDirError
+        naming the file, the field and the fix otherwise."""
         info = self.marker()
         if info is None:
             raise RunDirError(f"{self.path / 'run.json'} is missing or damaged, so {self.path} cannot be resumed: "
                               "start a new run in another folder")
+        problem = _schema_problem(info)
+        if problem:
+            raise RunDirError(f"{self.path / 'run.json'} is damaged: {problem}; restore it from a copy, or start a "
+                              "new run in another folder")
         return info
 
     def describe(self) -> str:
         """A few words on the run in the folder, for messages: `cifar_resnet20, stopped at iteration 20 of 40`."""
         info = self.marker() or {}
         name = info.get("spec", {}).get("name", "a run") if isinstance(info.get("spec"), dict) else "a run"
+        name = name if isinstance(name, str) else "a run"
         at = info.get("checkpoint_iteration")
         total = info.get("iterations")
         status = info.get("status", "running")
+        status = status if isinstance(status, str) else "running"
         if status == "finished":
             return f"{name}, finished after {total:,} iterations" if isinstance(total, int) else f"{name}, finished"
         where = f"iteration {at:,} of {total:,}" if isinstance(at, int) and isinstance(total, int) else "a checkpoint"
@@ -214,10 +267,61 @@ class RunDir:
 
     def read_text(self, name: str) -> str:
         try:
-            return (self.path / name).read_text(encoding="utf-8")
+            return read_regular(self.path / name).decode("utf-8")  # (never waiting on a pipe in the file's place)
         except (OSError, UnicodeDecodeError):
             raise RunDirError(f"{self.path / name} is missing or damaged, so {self.path} cannot be resumed: start a "
                               "new run in another folder") from None
+
+
+def _refuse_irregular(path: Path, mode: int | None = None) -> None:
+    """A RunDirError if `path` (of mode `mode`, else looked up; absent is fine) is not a regular file."""
+    if mode is None:
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return
+    if stat.S_ISREG(mode) or stat.S_ISLNK(mode):  # (links are refused on their own)
+        return
+    kind = _FILE_KINDS.get(stat.S_IFMT(mode), "something else")
+    raise RunDirError(f"{path} is {kind}, not a regular file: archspec keeps a run folder's own files as plain "
+                      "files (and never waits on a pipe); remove it, or choose another folder with --out")
+
+
+def _schema_problem(info: dict[str, Any]) -> str | None:
+    """What is wrong with the first damaged field of run.json (`RUN_SCHEMA`), in words; None when all is well."""
+    import jsonschema
+
+    errors = list(jsonschema.Draft202012Validator(RUN_SCHEMA).iter_errors(info))
+    if not errors:
+        return None
+    e = jsonschema.exceptions.best_match(errors)
+    if e.validator == "required":
+        missing = next((k for k in e.validator_value if k not in e.instance), e.validator_value[0])
+        return f"it has no `{missing}`"
+    field = ".".join(str(p) for p in e.absolute_path)
+    shown = json.dumps(e.instance)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"`{field}` is {shown}, {_must_be(field, e)}"
+
+
+def _must_be(field: str, e: Any) -> str:
+    schema = e.schema
+    if field.split(".")[0] in ("seed", "resumed", "checkpoint_iteration", "iterations", "iters_per_epoch"):
+        what = "a whole number from 0 to 2**63-1" + (" (as --seed takes)" if field == "seed" else "")
+        return f"but it must be {what}" + (" or null" if field == "checkpoint_iteration" else "")
+    if e.validator == "enum":
+        return "but it must be one of " + ", ".join(map(str, e.validator_value))
+    if e.validator == "pattern":
+        return "but a path holds no NUL character"
+    if e.validator == "minLength":
+        return "but it must not be empty"
+    types = schema.get("type") if isinstance(schema, dict) else None
+    if types:
+        names = {"object": "a mapping", "string": "a string", "null": "null", "boolean": "true or false",
+                 "integer": "a whole number"}
+        types = types if isinstance(types, list) else [types]
+        return "but it must be " + " or ".join(names.get(t, t) for t in types)
+    return f"which is not allowed ({e.message})"
 
 
 def _read_lock(fd: int) -> str:

@@ -8,17 +8,24 @@ time the folder's owner starts (a run folder, say).
 
 Filesystem failures (no permission, a read-only mount, a full disk, a file where a folder should be) are
 `OSError`s; `os_problem` turns one into the one line the command line prints, naming the file and the fix.
+
+Files that anyone may have written or replaced (a run folder's run.json and metrics.jsonl) are read with
+`read_regular` (never waiting on a named pipe or a device put in a file's place) and parsed with `load_json`,
+whose only failure is a ValueError: text that is not UTF-8 or not JSON, nested too deeply (no RecursionError), or
+holding an integer too long for Python to convert.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 
 from archspec.lang.errors import UserError
@@ -139,6 +146,38 @@ def remove_stale_temporaries(folder: str | os.PathLike, names: Iterator[str] | l
         except FileNotFoundError:
             pass
     return removed
+
+
+def read_regular(path: str | os.PathLike) -> bytes:
+    """The bytes of a regular file; an OSError for anything else in its place (a named pipe, a device, a folder),
+    which is never waited on (`O_NONBLOCK`)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read()
+    finally:
+        os.close(fd)
+
+
+def load_json(data: bytes | str, max_depth: int = 100) -> Any:
+    """JSON that anyone may have written: the value, or a ValueError (never a RecursionError) for text that is not
+    UTF-8, not JSON, nested deeper than `max_depth` or holding an integer too long to convert. A value that passes
+    may be walked by recursive code. (Strings may hold lone surrogates, `"\\udcff"`: archspec writes them itself
+    for paths that are not UTF-8.)"""
+    try:
+        value = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    stack = [(value, 1)]
+    while stack:  # (iteratively: the value may be nested just below the interpreter's recursion limit)
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            if depth > max_depth:
+                raise ValueError(f"nested more than {max_depth} deep")
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return value
 
 
 def _umask() -> int:
