@@ -68,9 +68,11 @@ def _register_train(sub: Any) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out: its spec, recipe, seed and data come from the folder")
     p.add_argument("--checkpoint-interval", type=flags.POSITIVE, default=None,
-                   help="iterations between checkpoints (default: every evaluation, at least 10 per run)")
-    p.add_argument("--checkpoint-minutes", type=flags.POSITIVE_REAL, default=10.0,
-                   help="also checkpoint when this many minutes passed since the last one (default 10)")
+                   help="iterations between checkpoints (default: every evaluation, at least 10 per run; a resumed run "
+                   "keeps its own)")
+    p.add_argument("--checkpoint-minutes", type=flags.POSITIVE_REAL, default=None,
+                   help="also checkpoint when this many minutes passed since the last one (default 10; a resumed "
+                   "run keeps its own)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     on_off = argparse.BooleanOptionalAction
     p.add_argument("--compile", action=on_off, default=None, help="torch.compile the model")

@@ -101,7 +101,8 @@ def _execute(req: TrainRequest, plan: Plan, run: RunDir, dist: Any, device: Any)
             info["recipe_sha256"] = sha256(recipe_text)  # checked on --resume, as the spec's is
             run.begin(info, plan.spec_text, recipe_text)
         else:
-            run.update_info(status="running", resumed=plan.info.get("resumed", 0) + 1)
+            run.update_info(status="running", resumed=plan.info.get("resumed", 0) + 1, options=plan.options,
+                            checkpointing=plan.checkpointing)  # what this run goes on with, for the next --resume
     dist.barrier()
     log = RunLog(run.log_file if dist.is_main else None, echo=dist.is_main and not req.quiet)
     try:
@@ -207,7 +208,8 @@ def _train(req: TrainRequest, plan: Plan, run: RunDir, model: Any, data: Any, ar
 
     main, opts = dist.is_main, plan.options
     options = TrainOptions(run_dir=run.path, device=device, resume=plan.resume,
-                           checkpoint_interval=req.checkpoint_interval, checkpoint_minutes=req.checkpoint_minutes,
+                           checkpoint_interval=plan.checkpointing["interval"],
+                           checkpoint_minutes=plan.checkpointing["minutes"],
                            progress=not req.quiet, channels_last=opts["channels_last"], bf16=opts["bf16"],
                            compile=opts["compile"], dist=dist, arch=arch,
                            checkpoint_activations=opts["checkpoint_activations"], resume_state=resume_state,

@@ -13,7 +13,7 @@ The spec is compiled once, here (`load_graph`); the plan carries the graph that 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,26 @@ class Plan:
     options: dict[str, bool]
     info: dict[str, Any]         # run.json of the run being resumed ({} for a new run)
     notes: list[str]
+    # when to checkpoint: {"interval": iterations or None (every evaluation), "minutes": ...}; kept in run.json
+    checkpointing: dict[str, Any] = field(default_factory=lambda: dict(CHECKPOINTING))
+
+
+CHECKPOINTING = {"interval": None, "minutes": 10.0}
+CHECKPOINT_FLAGS = {"interval": "--checkpoint-interval", "minutes": "--checkpoint-minutes"}
+
+
+def _checkpointing(req: TrainRequest, stored: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """When to checkpoint: what the command line gives, else what the run started with (`stored`, on --resume),
+    else the defaults; a given value that differs from the run's own is a note (it holds from here on)."""
+    given = {"interval": req.checkpoint_interval, "minutes": req.checkpoint_minutes}
+    out, notes = {}, []
+    for key, default in CHECKPOINTING.items():
+        own = (stored or {}).get(key, default)
+        out[key] = own if given[key] is None else given[key]
+        if stored is not None and given[key] is not None and given[key] != own:
+            was = "every evaluation" if own is None else own
+            notes.append(f"{CHECKPOINT_FLAGS[key]} {given[key]} from here on (the run started with {was})")
+    return out, notes
 
 
 # -- values and differences -----------------------------------------------------------------------------------
@@ -174,7 +194,7 @@ def plan_new(req: TrainRequest, run: RunDir, state: str, sources: Any) -> Plan:
                      f"{info.get('started', '?')}: {info.get('command', '?')})")
     options = {k: bool(req.run_options.get(k)) for k in RUN_OPTIONS}
     return Plan(spec, compiled, resolved_spec_yaml(spec, recipe.data), recipe, req.seed or 0, False, state,
-                 req.data_dir, options, {}, notes)
+                 req.data_dir, options, {}, notes, _checkpointing(req)[0])
 
 
 def plan_resume(req: TrainRequest, run: RunDir, state: str, sources: Any) -> Plan:
@@ -234,7 +254,9 @@ def plan_resume(req: TrainRequest, run: RunDir, state: str, sources: Any) -> Pla
     elif data_dir is not None and info.get("data_dir") and Path(data_dir).expanduser().resolve() != \
             Path(info["data_dir"]):
         notes.append(f"data from {data_dir} (the run started with {info['data_dir']})")
-    return Plan(spec, compiled, spec_text, recipe, seed, state != "failed_start", state, data_dir, options, info, notes)
+    checkpointing, changed = _checkpointing(req, info.get("checkpointing") or {})
+    return Plan(spec, compiled, spec_text, recipe, seed, state != "failed_start", state, data_dir, options, info,
+                notes + changed, checkpointing)
 
 
 def _missing_checkpoint(run: RunDir) -> str:

@@ -44,7 +44,7 @@ class TrainRequest:
     device: str | None = None
     run_options: dict[str, bool | None] = field(default_factory=dict)  # RUN_OPTIONS; None: not given
     checkpoint_interval: int | None = None
-    checkpoint_minutes: float = 10.0
+    checkpoint_minutes: float | None = None   # None: not given (10, or a resumed run's own)
     quiet: bool = False
     command: str = ""
     weights: str | None = None              # --weights: start from these (a new run only)

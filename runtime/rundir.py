@@ -69,6 +69,9 @@ RUN_SCHEMA = {
         "recipe_sha256": _TEXT_OR_NULL,
         "data_dir": {"type": ["string", "null"], "minLength": 1, "pattern": "^[^\x00]*$"},
         "options": {"type": "object", "additionalProperties": {"type": "boolean"}},
+        "checkpointing": {"type": "object", "properties": {
+            "interval": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
+            "minutes": {"type": "number", "exclusiveMinimum": 0}}},
         "resumed": _COUNT,
         "checkpoint_iteration": {"anyOf": [_COUNT, {"type": "null"}]},
         "iterations": _COUNT,

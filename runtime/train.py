@@ -198,6 +198,8 @@ class _Loop:
             self.log(f"resumed from {self.last} at iteration {state['iteration']:,} of {self.total:,}")
         else:
             self.metrics.open()
+        self.log(f"checkpoints: every {self.ckpt_every:,} iterations and every {options.checkpoint_minutes:g} minutes, "
+                 f"to {self.last}")
         self.i = state["iteration"]
         self.batches = self.data.train_iter(self.i)
         self.progress = Progress(self.total, enabled=options.progress and self.main)

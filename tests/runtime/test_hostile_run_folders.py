@@ -268,3 +268,15 @@ def test_a_fifo_in_place_of_a_run_file_is_refused_before_it_is_read(cli, stopped
     assert r.code == 2
     assert one_line(r.err).startswith(f"{run / 'metrics.jsonl'} is a named pipe (FIFO), not a regular file")
     assert snapshot(run) == before
+
+
+def test_a_last_pt_that_is_a_folder_is_named_as_one_not_as_missing(cli, stopped_run, tmp_path):
+    """Finding 22: last.pt as a folder was reported as "missing" ("restore it"), which it is not."""
+    run = stopped_run(tmp_path / "run")
+    (run / "last.pt").unlink()
+    (run / "last.pt").mkdir()
+    r = cli("train", "--resume", "--out", str(run), "--device", "cpu", "--quiet")
+    assert r.code == 2, r.err
+    line = one_line(r.err)
+    assert f"{run / 'last.pt'} is a folder, not a regular file" in line and "missing" not in line
+    assert (run / "last.pt").is_dir() and not any((run / "last.pt").iterdir())
