@@ -54,14 +54,9 @@ def _map_checkout() -> None:
 _map_checkout()
 
 
-def _overrides(overrides: dict[str, Any]) -> list[str]:
-    import json
-
-    out = []
-    for k, v in overrides.items():
-        text = v if isinstance(v, str) else json.dumps(v)
-        out.append(f"{k}={text}")
-    return out
+def _overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments as param values: passed as Python values (never turned into text and parsed again)."""
+    return dict(overrides)
 
 
 @contextmanager

@@ -29,13 +29,13 @@ def add_count_args(p: argparse.ArgumentParser) -> None:
                    help="node budget for expansion (default 100,000)")
 
 
-def compile_args(args: argparse.Namespace, ref: str) -> Any:
-    """Compile one spec with the command's options (SpecError if it is invalid). Commands without the counting
-    options (export, eval) get the default convention."""
+def compile_args(args: argparse.Namespace, ref: str, overrides: list[str] | None = None) -> Any:
+    """Compile one spec with the command's options (SpecError if it is invalid); `overrides` in place of the
+    command's `--set` values. Commands without the counting options (export, eval) get the default convention."""
     from archspec.compiler.analysis import compile_spec
     from archspec.lang.diagnostics import render_text
 
-    compiled = compile_spec(ref, args.overrides, args.input_shape, count=getattr(args, "count", "conv"),
+    compiled = compile_spec(ref, args.overrides if overrides is None else overrides, args.input_shape, count=getattr(args, "count", "conv"),
                             unit=getattr(args, "unit", "macs"), dtype_bytes=getattr(args, "dtype_bytes", 4),
                             max_nodes=getattr(args, "max_nodes", None), sources=args.sources)
     if compiled.warnings:  # e.g. a network no machine could hold: say so before anything tries to build it
@@ -166,7 +166,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     _refuse_writing_over_the_spec(c, [(p, flag) for p, flag in ((args.onnx, "--onnx"),
                                                               (args.torchscript, "--torchscript"),
                                                               (args.program, "--program")) if p])
-    from archspec.compiler.export import export_all
+    from archspec.compiler.export import ExportRequest, export_all
     from archspec.compiler.lower import lower
 
     model = _build(c, lower)
@@ -174,7 +174,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
         from archspec.runtime.weights import describe, load_into
 
         print(describe(load_into(model, c, args.weights, fresh_head=False)))
-    for line in export_all(c, args, model):
+    request = ExportRequest(onnx=args.onnx, torchscript=args.torchscript, program=args.program, opset=args.opset,
+                            exporter=args.exporter, batch=args.batch, check=args.check,
+                            tolerance=args.tolerance)
+    for line in export_all(c, request, model):
         print(line)
     return EXIT_OK
 

@@ -65,9 +65,8 @@ def _compile_both(args: argparse.Namespace) -> tuple[Any, Any]:
 
     compiled, bad = [], []
     for ref, own in ((args.a, args.overrides_a), (args.b, args.overrides_b)):
-        side = argparse.Namespace(**{**vars(args), "overrides": [*args.overrides, *own]})
         try:
-            compiled.append(compile_args(side, ref))
+            compiled.append(compile_args(args, ref, [*args.overrides, *own]))
         except SpecError as e:
             bad.append(e)
     if bad:  # the same spec on both sides is diagnosed once

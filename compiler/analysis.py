@@ -17,7 +17,7 @@ from archspec.lang.ops import fmt_shape
 from archspec.compiler.passes.context import PassContext
 from archspec.compiler.passes.pipeline import run_pipeline
 from archspec.lang.diagnostics import Sources, SpecError
-from archspec.lang.spec import Spec, load_spec
+from archspec.lang.spec import Overrides, Spec, load_spec
 
 
 @dataclass
@@ -198,7 +198,7 @@ def _outermost_inner_repeat(blocks: dict[str, Any], b: Any) -> bool:
     return True
 
 
-def compile_spec(ref: Any, overrides: Iterable[str] = (), input_shape: str | None = None, *, count: str = "conv",
+def compile_spec(ref: Any, overrides: Overrides = (), input_shape: str | None = None, *, count: str = "conv",
                  unit: str = "macs", dtype_bytes: int = 4, max_nodes: int | None = None,
                  sources: Sources | None = None, checker: Any = None) -> Compiled:
     """Load, expand and analyse a spec; raise SpecError with every problem found."""

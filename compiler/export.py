@@ -12,6 +12,7 @@ import io
 import logging
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -193,7 +194,21 @@ def _quiet() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def export_all(compiled: Any, args: Any, model: nn.Module | None = None) -> Iterator[str]:
+@dataclass(frozen=True, kw_only=True)
+class ExportRequest:
+    """What to export and how: a path per format (None: not that one), the ONNX options, the example batch, and
+    whether to compare onnxruntime's output with PyTorch's (within `tolerance`, or the default)."""
+    onnx: str | None = None
+    torchscript: str | None = None
+    program: str | None = None
+    opset: int = 18
+    exporter: str = "dynamo"
+    batch: int = 2
+    check: bool = False
+    tolerance: float | None = None
+
+
+def export_all(compiled: Any, request: ExportRequest, model: nn.Module | None = None) -> Iterator[str]:
     """What `archspec export` does; yields one line per file written. `model`: the lowered module with its
     weights loaded (by default freshly initialised)."""
     from archspec.compiler.lower import lower
@@ -201,11 +216,12 @@ def export_all(compiled: Any, args: Any, model: nn.Module | None = None) -> Iter
     model = (model if model is not None else lower(compiled)).eval()
     torch.manual_seed(0)
     # the batch axis stays dynamic: an example of 1 would let the exporters fix it to 1
-    example = torch.randn(max(2, args.batch), *compiled.input_shape)
+    example = torch.randn(max(2, request.batch), *compiled.input_shape)
     jobs: list[tuple[str | None, str, Callable[[str], None]]] = [
-        (args.onnx, "ONNX", lambda d: export_onnx(model, example, d, opset=args.opset, exporter=args.exporter)),
-        (args.torchscript, "TorchScript", lambda d: export_torchscript(model, d)),
-        (args.program, "torch.export program", lambda d: export_program(model, example, d)),
+        (request.onnx, "ONNX",
+         lambda d: export_onnx(model, example, d, opset=request.opset, exporter=request.exporter)),
+        (request.torchscript, "TorchScript", lambda d: export_torchscript(model, d)),
+        (request.program, "torch.export program", lambda d: export_program(model, example, d)),
     ]
     failed: CheckFailed | None = None  # raised once every file is written
     for dest, what, run in jobs:
@@ -214,8 +230,8 @@ def export_all(compiled: Any, args: Any, model: nn.Module | None = None) -> Iter
         with _quiet():
             run(dest)
         line = f"wrote {dest} ({what}, {Path(dest).stat().st_size / 2**20:.1f} MiB)"
-        if what == "ONNX" and args.check:
-            more, failed = _check(model, dest, example, getattr(args, "tolerance", None))
+        if what == "ONNX" and request.check:
+            more, failed = _check(model, dest, example, request.tolerance)
             line += more
         yield line
     if failed is not None:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from archspec.lang.spec import Overrides
 
 from archspec.lang.diagnostics import Diagnostic, Sources, SpecError
 
@@ -37,7 +40,7 @@ class Result:
         return out
 
 
-def validate(ref: str | Path, overrides: Iterable[str] = (), input_shape: str | None = None,
+def validate(ref: str | Path, overrides: "Overrides" = (), input_shape: str | None = None,
              sources: Sources | None = None, checker: Any = None, max_nodes: int | None = None) -> Result:
     """Check one spec; problems come back as diagnostics, never as exceptions (a `max_nodes` below 1 is a
     ValueError: it is the caller's mistake, not the spec's)."""

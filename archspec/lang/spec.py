@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, Union
 
 from archspec.lang import expr
 from archspec.lang.diagnostics import Diagnostic, Loc, Sources, SpecError, did_you_mean
@@ -107,10 +108,19 @@ class _Reader:
         return value
 
 
-def parse_overrides(items: Iterable[str]) -> tuple[dict[str, tuple[str, Loc]], list[Diagnostic]]:
-    """`--set name=value` pairs, as text: `typed_override` reads each value as its param's type."""
+# params to override: `--set name=value` text (read as each param's type), or Python values by name
+Overrides = Union[Iterable[str], Mapping[str, Any]]
+
+
+def parse_overrides(items: Overrides) -> tuple[dict[str, tuple[Any, Loc]], list[Diagnostic]]:
+    """`--set name=value` pairs as text (`typed_override` reads each value as its param's type), or a mapping of
+    Python values, taken as they are (never read as YAML: `"on"` stays the text "on", `"0x10"` is not 16)."""
     out: dict[str, tuple[Any, Loc]] = {}
     diags = []
+    if isinstance(items, Mapping):
+        for name, value in items.items():
+            out[str(name)] = (Given(value), Loc(f"{name}={reprlib.repr(value)}", 0, 0))  # as the caller wrote it
+        return out, diags
     for item in items:
         where = Loc(f"--set {item}", 0, 0)
         m = _OVERRIDE.match(item)
@@ -123,7 +133,30 @@ def parse_overrides(items: Iterable[str]) -> tuple[dict[str, tuple[str, Loc]], l
     return out, diags
 
 
-def load_spec(ref: str | Path, overrides: Iterable[str] = (), input_shape: str | None = None,
+@dataclass(frozen=True)
+class Given:
+    """A Python value given for a param (not `--set` text)."""
+    value: Any
+
+
+def _lists(value: Any) -> Any:
+    """A Python value as the spec language holds it: tuples as lists, at any depth."""
+    if isinstance(value, (list, tuple)):
+        return [_lists(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _lists(v) for k, v in value.items()}
+    return value
+
+
+def _first_expression(value: Any) -> str:
+    """The first text in `value` that a spec would read as an expression or an interpolation."""
+    if isinstance(value, str):
+        return value
+    items = value.values() if isinstance(value, Mapping) else value
+    return next(_first_expression(v) for v in items if needs_evaluation(v))
+
+
+def load_spec(ref: str | Path, overrides: Overrides = (), input_shape: str | None = None,
               sources: Sources | None = None, checker: Any = None) -> Spec:
     """Locate, read, check and resolve a spec; raise SpecError with every problem found."""
     from archspec.lang.schema import SchemaChecker
@@ -154,12 +187,21 @@ def load_spec(ref: str | Path, overrides: Iterable[str] = (), input_shape: str |
             diags.append(Diagnostic("E207", f"this spec has no param `{name}`", loc,
                                     hint=did_you_mean(name, table.names(), what="params")))
             continue
-        try:
-            value = typed_override(table.entries[name].decl, text)
-        except SpecError as e:
-            d = e.diagnostics[0]
-            diags.append(Diagnostic(d.code, f"`--set {name}`: {d.message}", loc, hint=d.hint))
-            continue
+        if isinstance(text, Given):
+            value = _lists(text.value)
+            if needs_evaluation(value):  # the language has no way to write such text literally
+                diags.append(Diagnostic("E207", f"the value given for `{name}` holds text that a spec reads as an "
+                                        f"expression ({_first_expression(value)!r})", loc,
+                                        hint=f"pass the value itself ({name}=...), not an expression; a computed "
+                                        "value is the spec's own business (a param with `=...`), or `--set` text"))
+                continue
+        else:
+            try:
+                value = typed_override(table.entries[name].decl, text)
+            except SpecError as e:
+                d = e.diagnostics[0]
+                diags.append(Diagnostic(d.code, f"`--set {name}`: {d.message}", loc, hint=d.hint))
+                continue
         if not needs_evaluation(value):
             d = type_diagnostic(table.entries[name].decl, value, loc, templates=doc.get("blocks", LocDict()))
             if d is not None:
