@@ -94,8 +94,9 @@ def compile(path_or_name: str | Path, *, input: str | None = None, count: str = 
     `.params`, `.macs`, `.depth`, `.stages()`, `.to_dict()`. Raises archspec.SpecError if invalid.
 
     `input` overrides the input shape ("3x299x299"); `count` is "conv" (conv+linear multiply-adds, the paper's
-    convention) or "all"; `unit` is "macs" or "flops" (2 x MACs). Other keywords override params, as Python values (`n=5`, `depths=(2, 2, 2, 2)`,
-    `shortcut="B"`): text is taken as text, never parsed (only `--set` on the command line reads text).
+    convention) or "all"; `unit` is "macs" or "flops" (2 x MACs). Other keywords override params, as Python
+    values (`n=5`, `depths=(2, 2, 2, 2)`, `shortcut="B"`): text is taken as text, never parsed (only `--set` on
+    the command line reads text).
     """
     from archspec.compiler.analysis import compile_spec
 
