@@ -19,30 +19,47 @@ from archspec.cmdbase import EXIT_OK, Commands, UsageError, add_spec_args, add_w
 
 command = Commands()
 
-DATASETS = ["cifar10", "imagenet_folder", "synthetic"]
-RECIPE_OPTIONS = ("iters", "epochs", "batch_size", "lr", "momentum", "weight_decay", "milestones", "no_warmup",
-                  "eval_interval", "log_interval", "train_size", "val_size", "views", "dataset")
+def _kinds() -> dict[str, dict[str, Any]]:
+    """argparse settings for each kind of value a recipe option takes (see archspec.runtime.options)."""
+    from archspec.runtime.options import DATASETS
+
+    return {"count": {"type": flags.POSITIVE}, "count0": {"type": flags.NON_NEGATIVE},
+            "real": {"type": flags.POSITIVE_REAL}, "real0": {"type": flags.NON_NEGATIVE_REAL},
+            "fraction": {"type": flags.real(0, 1, high_open=True)}, "increasing": {"type": flags.increasing},
+            "views": {"type": int, "choices": [1, 10]}, "dataset": {"choices": list(DATASETS)},
+            "flag": {"action": "store_true"}}
+
+
+def _flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_recipe_options(p: Any, for_eval: bool = False) -> None:
+    """The recipe options (`RECIPE_OPTIONS`) as flags: all of them for train, those marked `eval` for eval."""
+    from archspec.runtime.options import RECIPE_OPTIONS
+
+    kinds = _kinds()
+    for o in RECIPE_OPTIONS:
+        if for_eval and not o.eval:
+            continue
+        extra = {"metavar": o.metavar} if o.metavar else {}
+        p.add_argument(_flag_name(o.name), default=None, help=o.help or None, **kinds[o.kind], **extra)
 
 
 def _add_recipe_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("recipe overrides (default: the spec's recipe; with --resume: the run's)")
-    g.add_argument("--iters", type=flags.POSITIVE, help="train for N iterations (milestones scale along)")
-    g.add_argument("--epochs", type=flags.POSITIVE_REAL, help="train for N epochs (milestones scale along)")
-    g.add_argument("--batch-size", type=flags.POSITIVE, help="the global batch")
-    g.add_argument("--lr", type=flags.POSITIVE_REAL)
-    g.add_argument("--momentum", type=flags.real(0, 1, high_open=True), help="in [0, 1)")
-    g.add_argument("--weight-decay", type=flags.NON_NEGATIVE_REAL)
-    g.add_argument("--milestones", type=flags.increasing, metavar="A,B",
-                   help="lr steps, in the schedule's unit, increasing")
-    g.add_argument("--no-warmup", action="store_true", default=None, help="drop the recipe's warm-up")
-    g.add_argument("--eval-interval", type=flags.POSITIVE)
-    g.add_argument("--log-interval", type=flags.POSITIVE)
-    g.add_argument("--train-size", type=flags.POSITIVE, help="CIFAR-10: images to train on (the rest of 50k validate)")
-    g.add_argument("--val-size", type=flags.NON_NEGATIVE)
-    g.add_argument("--views", type=int, choices=[1, 10], help="evaluation views: 1, or 10-crop")
-    g.add_argument("--dataset", choices=DATASETS)
+    _add_recipe_options(g)
     g.add_argument("--recipe", dest="recipe_overrides", action="append", default=[], metavar="FIELD=VALUE",
                    help="any recipe field, e.g. --recipe optimizer.nesterov=true (repeatable)")
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """The fields of `RunOptions` as --x/--no-x flags (None: not given; a resumed run keeps its own)."""
+    from archspec.runtime.options import RunOptions
+
+    for name in RunOptions.names():
+        p.add_argument(_flag_name(name), action=argparse.BooleanOptionalAction, default=None,
+                       help=RunOptions.help(name) + " (a resumed run keeps the run's choice unless given)")
 
 
 def _add_device_args(p: argparse.ArgumentParser, run_options: bool) -> None:
@@ -53,9 +70,7 @@ def _add_device_args(p: argparse.ArgumentParser, run_options: bool) -> None:
     p.add_argument("--workers", type=flags.NON_NEGATIVE, default=4, help="DataLoader workers for image folders "
                    "(default 4)")
     if run_options:
-        on_off = argparse.BooleanOptionalAction
-        p.add_argument("--bf16", action=on_off, default=None, help="bfloat16 autocast")
-        p.add_argument("--channels-last", action=on_off, default=None, help="channels_last memory format")
+        _add_run_options(p)
 
 
 @command
@@ -74,31 +89,20 @@ def _register_train(sub: Any) -> None:
                    help="also checkpoint when this many minutes passed since the last one (default 10; a resumed "
                    "run keeps its own)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
-    on_off = argparse.BooleanOptionalAction
-    p.add_argument("--compile", action=on_off, default=None, help="torch.compile the model")
-    p.add_argument("--checkpoint-activations", action=on_off, default=None,
-                   help="keep only each stage's inputs and recompute the rest in backward (less memory)")
-    p.add_argument("--sync-bn", action=on_off, default=None,
-                   help="under torchrun on CUDA: batch norm over the global batch (SyncBatchNorm)")
-    p.add_argument("--tensorboard", action=on_off, default=None,
-                   help="also write scalars as TensorBoard events in RUN/tensorboard/ (needs the tensorboard "
-                   "package; a resumed run keeps the run's choice)")
     add_weights_arg(p, "fine-tune: start a new run from these weights")
     _add_recipe_args(p)
     p.set_defaults(run=_cmd_train)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from archspec.runtime.driver import RUN_OPTIONS, TrainRequest, train_run
+    from archspec.runtime.driver import OPTION_FIELDS, RunOptions, TrainRequest, train_run
 
-    if args.iters is not None and args.epochs is not None:
-        raise UsageError("give --iters or --epochs, not both")
     request = TrainRequest(
         spec=args.spec, overrides=args.overrides, input_shape=args.input_shape,
-        recipe_options={k: getattr(args, k) for k in RECIPE_OPTIONS if getattr(args, k) is not None},
+        recipe_options={k: getattr(args, k) for k in OPTION_FIELDS if getattr(args, k) is not None},
         recipe_overrides=args.recipe_overrides, out=args.out, resume=args.resume, seed=args.seed,
         data_dir=args.data_dir, download=args.download, workers=args.workers, device=args.device,
-        run_options={k: getattr(args, k) for k in RUN_OPTIONS}, checkpoint_interval=args.checkpoint_interval,
+        run_options={k: getattr(args, k) for k in RunOptions.names()}, checkpoint_interval=args.checkpoint_interval,
         checkpoint_minutes=args.checkpoint_minutes, quiet=args.quiet, weights=args.weights,
         command=" ".join(["archspec"] + sys.argv[1:]))
     return train_run(request, args.sources)
@@ -116,12 +120,7 @@ def _register_eval(sub: Any) -> None:
                    "data come from the run folder), or a state_dict file (give the spec)")
     add_weights_arg(p, "instead of --checkpoint, evaluate these weights (give the spec)")
     p.add_argument("--split", default=None, help="val or test (default: test when there is one)")
-    p.add_argument("--views", type=int, choices=[1, 10], default=None, help="1, or 10-crop")
-    p.add_argument("--batch-size", type=flags.POSITIVE, default=None)
-    p.add_argument("--train-size", type=flags.POSITIVE, help="CIFAR-10: as in training, so that val is the same "
-                   "images (a run folder's recipe says it)")
-    p.add_argument("--val-size", type=flags.NON_NEGATIVE)
-    p.add_argument("--dataset", choices=DATASETS)
+    _add_recipe_options(p, for_eval=True)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_cmd_eval)
 

@@ -20,12 +20,13 @@ from typing import Any
 from archspec.runtime.inputs import check_fit, data_config, open_data, pick_device
 from archspec.runtime.plan import (NOTHING_TO_TRAIN, Plan, load_graph, plan_new, plan_resume, resolve_recipe,
                                    sha256, weights_recipe)
-from archspec.runtime.request import (EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, OPTION_FIELDS, RUN_OPTIONS,
-                                      EvalRequest, RunError, TrainRequest)
+from archspec.runtime.options import OPTION_FIELDS, RunOptions
+from archspec.runtime.request import (EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, EvalRequest, RunError,
+                                      TrainRequest)
 from archspec.runtime.rundir import RunDir, find_run
 from archspec.runtime.runinfo import RunLog, record_end, run_info
 
-__all__ = ["EXIT_DIVERGED", "EXIT_INTERRUPTED", "EXIT_OK", "OPTION_FIELDS", "RUN_OPTIONS", "EvalRequest", "RunError",
+__all__ = ["EXIT_DIVERGED", "EXIT_INTERRUPTED", "EXIT_OK", "OPTION_FIELDS", "RunOptions", "EvalRequest", "RunError",
            "TrainRequest", "evaluate_checkpoint", "pick_device", "train_run"]
 
 
@@ -78,7 +79,7 @@ def _execute(req: TrainRequest, plan: Plan, run: RunDir, dist: Any, device: Any)
     """Build the model and the data, check everything, then change the folder and train."""
     from archspec.runtime import checkpoint
 
-    if plan.options["tensorboard"]:
+    if plan.options.tensorboard:
         from archspec.runtime.metrics import require_tensorboard
 
         require_tensorboard()  # before anything is built or written: a missing package is one line (exit 2)
@@ -101,7 +102,7 @@ def _execute(req: TrainRequest, plan: Plan, run: RunDir, dist: Any, device: Any)
             info["recipe_sha256"] = sha256(recipe_text)  # checked on --resume, as the spec's is
             run.begin(info, plan.spec_text, recipe_text)
         else:
-            run.update_info(status="running", resumed=plan.info.get("resumed", 0) + 1, options=plan.options,
+            run.update_info(status="running", resumed=plan.info.get("resumed", 0) + 1, options=plan.options.as_dict(),
                             checkpointing=plan.checkpointing)  # what this run goes on with, for the next --resume
     dist.barrier()
     log = RunLog(run.log_file if dist.is_main else None, echo=dist.is_main and not req.quiet)
@@ -119,16 +120,16 @@ def _build_model(req: TrainRequest, plan: Plan, dist: Any, device: Any) -> tuple
 
     from archspec.compiler.lower import lower
 
-    if plan.options["sync_bn"] and not (dist.active and device.type == "cuda"):
+    if plan.options.sync_bn and not (dist.active and device.type == "cuda"):
         raise RunError("--sync-bn needs several processes on CUDA (torchrun --nproc_per_node=N ... --device cuda)")
     torch.manual_seed(plan.seed)  # the model's initial weights come from the run's seed (alike in every process)
     model = lower(plan.compiled)
     weights = _start_weights(req, plan, model, dist)
-    if plan.options["checkpoint_activations"]:
+    if plan.options.checkpoint_activations:
         from archspec.runtime.stages import checkpoint_stages
 
         model = checkpoint_stages(model)
-    if plan.options["sync_bn"]:
+    if plan.options.sync_bn:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     return model, weights
 
@@ -140,7 +141,7 @@ def _training_data(req: TrainRequest, plan: Plan, dist: Any, device: Any) -> Any
     config = data_config(plan.recipe, spec.input_shape, plan.data_dir, device, plan.seed, compiled.output_shape[0],
                          req.workers, req.download)
     config.shard = (dist.rank, dist.world)
-    config.channels_last = plan.options["channels_last"]
+    config.channels_last = plan.options.channels_last
     if req.download and dist.active:  # one process fetches the data, the others wait and read it
         data = open_data(config) if dist.is_main else None
         dist.barrier()
@@ -193,7 +194,7 @@ def _log_start(log: RunLog, plan: Plan, run: RunDir, data: Any, total: int, dist
     if dist.active:
         log(f"distributed: {dist.world} processes ({torch.distributed.get_backend()}), global batch "
             f"{recipe.batch_size} = {dist.world} x {recipe.batch_size // dist.world}"
-            + (", SyncBatchNorm" if plan.options["sync_bn"] else ", batch norm per process"))
+            + (", SyncBatchNorm" if plan.options.sync_bn else ", batch norm per process"))
     log(f"data: {data.describe()}")
     for note in recipe.notes:
         log(f"recipe: {note}")
@@ -210,10 +211,10 @@ def _train(req: TrainRequest, plan: Plan, run: RunDir, model: Any, data: Any, ar
     options = TrainOptions(run_dir=run.path, device=device, resume=plan.resume,
                            checkpoint_interval=plan.checkpointing["interval"],
                            checkpoint_minutes=plan.checkpointing["minutes"],
-                           progress=not req.quiet, channels_last=opts["channels_last"], bf16=opts["bf16"],
-                           compile=opts["compile"], dist=dist, arch=arch,
-                           checkpoint_activations=opts["checkpoint_activations"], resume_state=resume_state,
-                           tensorboard=opts["tensorboard"],
+                           progress=not req.quiet, channels_last=opts.channels_last, bf16=opts.bf16,
+                           compile=opts.compile, dist=dist, arch=arch,
+                           checkpoint_activations=opts.checkpoint_activations, resume_state=resume_state,
+                           tensorboard=opts.tensorboard,
                            on_checkpoint=(lambda at: run.update_info(checkpoint_iteration=at)) if main else None)
     try:
         summary = train(model, plan.recipe, data, options, log)

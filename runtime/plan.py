@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archspec.runtime.request import OPTION_FIELDS, RUN_OPTIONS, RunError, TrainRequest
+from archspec.runtime.options import OPTION_FIELDS, RunOptions
+from archspec.runtime.request import RunError, TrainRequest
 from archspec.runtime.rundir import RunDir, RunDirError
 
 
@@ -34,7 +35,7 @@ class Plan:
     resume: bool                 # load last.pt
     state: str                   # the folder's state before this run
     data_dir: Path | None
-    options: dict[str, bool]
+    options: RunOptions
     info: dict[str, Any]         # run.json of the run being resumed ({} for a new run)
     notes: list[str]
     # when to checkpoint: {"interval": iterations or None (every evaluation), "minutes": ...}; kept in run.json
@@ -192,7 +193,7 @@ def plan_new(req: TrainRequest, run: RunDir, state: str, sources: Any) -> Plan:
         info = run.marker() or {}
         notes.append(f"replacing the run in {where} that ended before its first checkpoint (started "
                      f"{info.get('started', '?')}: {info.get('command', '?')})")
-    options = {k: bool(req.run_options.get(k)) for k in RUN_OPTIONS}
+    options = RunOptions(**{k: bool(req.run_options.get(k)) for k in RunOptions.names()})
     return Plan(spec, compiled, resolved_spec_yaml(spec, recipe.data), recipe, req.seed or 0, False, state,
                  req.data_dir, options, {}, notes, _checkpointing(req)[0])
 
@@ -240,14 +241,15 @@ def plan_resume(req: TrainRequest, run: RunDir, state: str, sources: Any) -> Pla
                      "beginning with its own spec and recipe")
     else:
         notes += _damaged_metrics(run)
-    stored = info.get("options", {})
-    options = {}
-    for k in RUN_OPTIONS:
-        given = req.run_options.get(k)
-        options[k] = bool(stored.get(k, False)) if given is None else bool(given)
-        if given is not None and bool(given) != bool(stored.get(k, False)):
+    stored = RunOptions.from_stored(info.get("options"))
+    chosen = {}
+    for k in RunOptions.names():
+        given, own = req.run_options.get(k), getattr(stored, k)
+        chosen[k] = own if given is None else bool(given)
+        if given is not None and bool(given) != own:
             notes.append(f"{_flag(k, True)} is {'on' if given else 'off'} from here on (the run started with it "
-                         f"{'on' if stored.get(k) else 'off'})")
+                         f"{'on' if own else 'off'})")
+    options = RunOptions(**chosen)
     data_dir = req.data_dir
     if data_dir is None and info.get("data_dir"):
         data_dir = Path(info["data_dir"])

@@ -225,12 +225,9 @@ def resolve(spec_recipe: dict[str, Any] | None, options: dict[str, Any], generic
             data["eval"]["interval"] = length
     if options.get("milestones") is not None:
         sched["milestones"] = list(options["milestones"])
-    named = {"batch_size": ("batch_size",), "lr": ("optimizer", "lr"), "momentum": ("optimizer", "momentum"),
-             "weight_decay": ("optimizer", "weight_decay"), "log_interval": ("log_interval",),
-             "eval_interval": ("eval", "interval"), "views": ("eval", "views"),
-             "train_size": ("dataset", "train_size"), "val_size": ("dataset", "val_size"),
-             "dataset": ("dataset", "name")}
-    for option, path in named.items():
+    from archspec.runtime.options import PLAIN_OPTIONS
+
+    for option, path in PLAIN_OPTIONS.items():
         if options.get(option) is not None:
             node = data
             for k in path[:-1]:

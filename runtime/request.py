@@ -14,15 +14,6 @@ from archspec.lang.errors import UserError
 
 EXIT_OK, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 3, 130
 
-# options of how to run: they may differ when a run is resumed (the run's own are the default)
-RUN_OPTIONS = ("bf16", "channels_last", "compile", "checkpoint_activations", "sync_bn", "tensorboard")
-# recipe options and the recipe field each one sets
-OPTION_FIELDS = {"iters": "schedule.length", "epochs": "schedule.length", "batch_size": "batch_size",
-                 "lr": "optimizer.lr", "momentum": "optimizer.momentum", "weight_decay": "optimizer.weight_decay",
-                 "milestones": "schedule.milestones", "no_warmup": "schedule.warmup",
-                 "eval_interval": "eval.interval", "log_interval": "log_interval", "train_size": "dataset.train_size",
-                 "val_size": "dataset.val_size", "views": "eval.views", "dataset": "dataset.name"}
-
 
 class RunError(UserError):
     """A request that cannot be carried out as asked; one line naming what and the fix (exit code 2)."""
@@ -42,7 +33,7 @@ class TrainRequest:
     download: bool = False
     workers: int = 4
     device: str | None = None
-    run_options: dict[str, bool | None] = field(default_factory=dict)  # RUN_OPTIONS; None: not given
+    run_options: dict[str, bool | None] = field(default_factory=dict)  # RunOptions' fields; None: not given
     checkpoint_interval: int | None = None
     checkpoint_minutes: float | None = None   # None: not given (10, or a resumed run's own)
     quiet: bool = False

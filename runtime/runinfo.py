@@ -69,4 +69,4 @@ def run_info(req: TrainRequest, plan: Plan, arch: dict[str, Any], device: Any, d
             "python": platform.python_version(), "data": data.describe(),
             "data_dir": str(Path(plan.data_dir).expanduser().resolve()) if plan.data_dir is not None else None,
             "iterations": total, "iters_per_epoch": data.iters_per_epoch, "processes": dist.world,
-            "options": plan.options, "checkpointing": plan.checkpointing}
+            "options": plan.options.as_dict(), "checkpointing": plan.checkpointing}

@@ -13,8 +13,8 @@ import torch
 from torch import Tensor
 
 from archspec.runtime.data.common import DataError, why, worker_message
+from archspec.runtime.options import DATASETS  # declared with the flags that name them
 
-DATASETS = ("cifar10", "imagenet_folder", "synthetic")
 NORMALIZATIONS = ("per_pixel_mean", "per_channel", "none", "imagenet", "inception")
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 MEAN_IMAGES = 2000          # train images that estimate an image folder's pixel statistics
