@@ -22,17 +22,20 @@ def eng(n: float) -> str:
     return f"{n:g}"
 
 
+def aligned(rows: Sequence[Sequence[Any]], right: Sequence[bool] = (), indent: str = "") -> list[str]:
+    """Rows as aligned columns two spaces apart (those marked in `right` right-aligned), each line `indent`ed: the
+    one column formatter of every text table (reports, Table 1, diffs)."""
+    cells = [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    return [(indent + "  ".join(c.rjust(w) if i < len(right) and right[i] else c.ljust(w)
+                                for i, (c, w) in enumerate(zip(r, widths)))).rstrip() for r in cells]
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[bool]) -> str:
-    """Aligned columns; numbers right-aligned."""
-    cells = [[str(c) for c in headers]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = []
-    for k, r in enumerate(cells):
-        parts = [c.rjust(w) if right[i] else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
-        lines.append("  ".join(parts).rstrip())
-        if k == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    """Aligned columns under a header and its rule; numbers right-aligned."""
+    lines = aligned([headers, *rows], right)
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
 
 
 def overrides_text(c: Any) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archspec.lang.yamlsrc import plain
 from archspec.runtime.options import OPTION_FIELDS, RunOptions
 from archspec.runtime.request import RunError, TrainRequest
 from archspec.runtime.rundir import RunDir, RunDirError
@@ -61,15 +62,6 @@ def _checkpointing(req: TrainRequest, stored: dict[str, Any] | None = None) -> t
 
 
 # -- values and differences -----------------------------------------------------------------------------------
-
-def plain(value: Any) -> Any:
-    """LocDict/LocList trees as plain dicts and lists (for YAML and JSON)."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
-
 
 def _without_nulls(value: Any) -> Any:
     if isinstance(value, dict):

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from archspec.runtime.plan import Plan, plain, sha256
+from archspec.lang.yamlsrc import plain
+from archspec.runtime.plan import Plan, sha256
 from archspec.runtime.request import TrainRequest
 from archspec.lang.files import open_append
 from archspec.runtime.rundir import RunDir

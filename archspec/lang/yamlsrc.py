@@ -19,10 +19,10 @@ from typing import Any
 import yaml
 
 from archspec.lang.diagnostics import Diagnostic, Loc, Sources, SpecError
-from archspec.lang.yamltree import MAX_DEPTH, MAX_NODES, Converter, LocDict, LocList, loc_of
+from archspec.lang.yamltree import MAX_DEPTH, MAX_NODES, Converter, LocDict, LocList, loc_of, plain
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "LocDict", "LocList", "display_path", "load_file", "loc_of", "parse",
-           "read_text"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "LocDict", "LocList", "display_path", "load_file", "loc_of",
+           "parse", "plain", "read_text"]
 
 MAX_BYTES = 1 << 20  # 1 MiB: ResNet-1202's spec is under 2 KB
 

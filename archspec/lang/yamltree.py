@@ -245,3 +245,13 @@ class Converter:
                 out.key_locs[k] = kl
                 out.val_locs[k] = vl
         return out
+
+
+def plain(value: Any) -> Any:
+    """A located tree (or any value) as plain data for YAML, JSON and comparisons: `LocDict`s as dicts with text
+    keys, `LocList`s and tuples as lists, at any depth."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value

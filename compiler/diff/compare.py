@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from archspec.compiler.analysis import Compiled, stage_blocks
-from archspec.compiler.diff.model import Change, Found, Group, Op, StageRow, plain, stage_summary
+from archspec.compiler.diff.model import Change, Found, Group, Op, StageRow, stage_summary
 from archspec.compiler.ir import order
+from archspec.lang.yamlsrc import plain
 
 class Side:
     """One compiled spec, indexed for the diff: ops by name, members by name prefix, canonical inputs."""

@@ -139,10 +139,6 @@ class Found:
         return [c for g in self.groups for c in g.changes]
 
 
-def plain(v: Any) -> Any:
-    return [plain(x) for x in v] if isinstance(v, (list, tuple)) else v
-
-
 def stage_summary(groups: list[Group]) -> str:
     """`3 blocks changed, 1 op added`: blocks are those Table 1 counts, ops those outside them."""
     counts = Counter((g.status, g.residual) for g in groups)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Iterable
+from typing import Any
 
 from archspec.compiler.analysis import Compiled
-from archspec.compiler.diff.model import (LEVELS, Change, Found, Group, Op, Pair, delta, pair, plain, relative,
-                                          stage_summary)
-from archspec.compiler.report import eng, table, title
+from archspec.compiler.diff.model import LEVELS, Change, Found, Group, Op, Pair, delta, pair, relative, stage_summary
+from archspec.compiler.report import aligned, eng, table, title
 from archspec.lang.ops import fmt_shape
+from archspec.lang.yamlsrc import plain
 
 MARK = {"changed": "~", "replaced": "~", "added": "+", "removed": "-"}
 
@@ -42,22 +42,12 @@ def _header(d: Found) -> list[str]:
     for tag, c in (("A", d.a), ("B", d.b)):
         rows.append([tag, title(c), f"{c.params:,} params", f"{eng(c.total())} {unit}", f"{c.depth} layers",
                      f"{c.graph.number_of_nodes() - 1:,} ops", f"-> {fmt_shape(c.output_shape)}"])
-    lines = _aligned(rows, "", right=(False, False, True, True, True, True, False))
+    lines = aligned(rows, right=(False, False, True, True, True, True, False))
     if d.equal:
         lines.append("equal: the same ops, attributes, shapes and wiring after expansion")
     else:
         lines.append("different: " + stage_summary(d.groups))
     return lines
-
-
-def _aligned(rows: list[list[str]], indent: str, right: Iterable[bool] = ()) -> list[str]:
-    right = list(right)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = []
-    for r in rows:
-        cells = [c.rjust(w) if i < len(right) and right[i] else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
-        out.append((indent + "  ".join(cells)).rstrip())
-    return out
 
 
 def _deltas(params: Pair, macs: Pair, unit: str) -> str:
@@ -107,7 +97,7 @@ def _block_rows(g: Group) -> list[str]:
         text = describe(ch, g.name)
         rows.setdefault(text, []).append(relative(ch.name, g.name))
         marks[text] = MARK[ch.kind]
-    return _aligned([[f"{marks[t]} {_names(names, g.size)}", t] for t, names in rows.items()], "    ")
+    return aligned([[f"{marks[t]} {_names(names, g.size)}", t] for t, names in rows.items()], indent="    ")
 
 
 def _names(names: list[str], size: int) -> str:
@@ -119,7 +109,7 @@ def _layer_rows(g: Group, unit: str) -> list[str]:
     lines = []
     rows = [[f"{MARK[ch.kind]} {relative(ch.name, g.name)}", describe(ch, g.name), _deltas(ch.params, ch.macs, unit)]
             for ch in g.changes]
-    for ch, line in zip(g.changes, _aligned(rows, "    ")):
+    for ch, line in zip(g.changes, aligned(rows, indent="    ")):
         lines.append(line)
         if ch.kind != "changed":
             lines += _members(ch, g.name, unit)
@@ -129,7 +119,7 @@ def _layer_rows(g: Group, unit: str) -> list[str]:
 def _members(ch: Change, prefix: str, unit: str) -> list[str]:
     rows = [[f"{m} {relative(o.name, prefix)}", o.text, fmt_shape(o.shape), _counts(o, unit)]
             for m, ops in (("-", ch.before), ("+", ch.after)) for o in ops]
-    return _aligned(rows, "        ", right=(False, False, True, False))
+    return aligned(rows, right=(False, False, True, False), indent="        ")
 
 
 def _counts(o: Op, unit: str) -> str:
