@@ -213,11 +213,11 @@ def _train(req: TrainRequest, plan: Plan, run: RunDir, model: Any, data: Any, ar
                            checkpoint_minutes=plan.checkpointing["minutes"],
                            progress=not req.quiet, channels_last=opts.channels_last, bf16=opts.bf16,
                            compile=opts.compile, dist=dist, arch=arch,
-                           checkpoint_activations=opts.checkpoint_activations, resume_state=resume_state,
+                           checkpoint_activations=opts.checkpoint_activations,
                            tensorboard=opts.tensorboard,
                            on_checkpoint=(lambda at: run.update_info(checkpoint_iteration=at)) if main else None)
     try:
-        summary = train(model, plan.recipe, data, options, log)
+        summary = train(model, plan.recipe, data, options, log, resume_state=resume_state)
     except (CheckpointError, DataError) as e:
         record_end(run, main, log, "failed", str(e))
         raise RunError(str(e)) from None

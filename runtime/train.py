@@ -52,8 +52,9 @@ class Interrupted(Exception):
     """Stopped by Ctrl-C or SIGTERM after saving a checkpoint."""
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class TrainOptions:
+    """How to train, as the caller decided it (read-only: what the loop learns as it goes lives in the loop)."""
     run_dir: Path
     device: torch.device
     resume: bool = False
@@ -68,8 +69,6 @@ class TrainOptions:
     arch: dict[str, Any] | None = None  # the architecture's identity (runtime.checkpoint.architecture)
     on_checkpoint: Callable[[int], None] | None = None  # told the iteration of each checkpoint written
     checkpoint_activations: bool = False  # the model is a runtime.stages.StageCheckpointed
-    running_stats: Any = None  # set by train(): runtime.stages.RunningStats of the model when checkpointing
-    resume_state: dict[str, Any] | None = None  # last.pt, already read and verified by the caller
     tensorboard: bool = False  # scalars also as TensorBoard events in <run>/tensorboard/ (runtime.metrics)
 
 
@@ -115,13 +114,15 @@ def checkpoint_interval(total: int, log_every: int, eval_every: int, asked: int 
 
 
 def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
-          log: Callable[[str], None], step_fn: Callable[..., Any] | None = None) -> dict[str, Any]:
+          log: Callable[[str], None], step_fn: Callable[..., Any] | None = None,
+          resume_state: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train `model` by `recipe` on `data`; returns the final summary (also written to run.json).
 
     `log` receives every line worth keeping (evaluations, warm-up, checkpoints on stop): the caller writes it to
     log.txt and shows it. The progress bar is drawn here."""
     loop = _Loop(model, recipe, data, options, log)
-    loop.start()
+    loop.start(resume_state)
+    resume_state = None  # (held only until here: it is the size of the model and its optimizer)
     step = step_fn or _plain_step
     benchmark = torch.backends.cudnn.benchmark
     if loop.device.type == "cuda":
@@ -129,7 +130,7 @@ def train(model: nn.Module, recipe: Recipe, data: Any, options: TrainOptions,
     if options.checkpoint_activations:
         from archspec.runtime.stages import RunningStats
 
-        options.running_stats = RunningStats(loop.net)
+        loop.running_stats = RunningStats(loop.net)
     loop.model.train()
     try:
         with _StopFlag() as stop:
@@ -179,13 +180,14 @@ class _Loop:
         self.log = log if self.main else _quiet_log
         self.last = self.run_dir / "last.pt"
         self.saved_at: int | None = None  # the iteration of the checkpoint on disk
+        self.running_stats: Any = None  # runtime.stages.RunningStats of the model under activation checkpointing
 
-    def start(self) -> None:
-        """Resume from last.pt (or start afresh), open the metrics and the train stream, start the clocks."""
+    def start(self, resume_state: dict[str, Any] | None = None) -> None:
+        """Resume from last.pt (`resume_state`: it, already read and verified by the caller) or start afresh;
+        open the metrics and the train stream, start the clocks."""
         options, state = self.options, self.state
         if options.resume:
-            ck = options.resume_state or checkpoint.training_state(self.last, options.arch or {})
-            options.resume_state = None  # (held only until here: it is the size of the model and its optimizer)
+            ck = resume_state or checkpoint.training_state(self.last, options.arch or {})
             self.net.load_state_dict(ck["model"])
             self.optimizer.load_state_dict(ck["optimizer"])
             state.update(ck["state"])
@@ -222,7 +224,7 @@ class _Loop:
             x, y = next(self.batches)
             if options.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            loss, logits = step(self.model, self.optimizer, x, y, options)
+            loss, logits = step(self.model, self.optimizer, x, y, options, self.running_stats)
             window.add(loss, logits, y)
             self.i += 1
             i = self.i
@@ -272,8 +274,7 @@ class _Loop:
 
         average_buffers(self.net, self.dist)
         asked = None if self.dist.active else (lambda: stop.signal is not None)
-        left = _evaluate_all(self.net, self.evaluator, self.data, self.recipe, self.options, i, self.state,
-                             self.metrics, self.log, self.run_dir, self.dist, splits, asked)
+        left = self.evaluate_splits(i, splits, asked)
         self.state.pop("pending_eval", None)
         if left:
             self.state["pending_eval"] = {"iteration": i, "splits": left}
@@ -306,6 +307,31 @@ class _Loop:
                 self.save_checkpoint(i)
             raise Interrupted(f"stopped at iteration {i:,} of {self.total:,}; saved {self.last}; continue with "
                               f"`archspec train --resume --out {self.run_dir}`")
+
+    def evaluate_splits(self, i: int, splits: list[str] | None = None,
+                        stop: Callable[[], bool] | None = None) -> list[str]:
+        """Evaluate `splits` at iteration `i` (default: every split; logged, in metrics.jsonl); a new best
+        validation error saves best.pt. Returns the splits left unevaluated because `stop` said so (a split cut
+        short records nothing)."""
+        data, options, dist, state = self.data, self.options, self.dist, self.state
+        views = int(self.recipe.eval.get("views", 1))
+        todo = [s for s in data.splits if splits is None or s in splits]
+        for k, split in enumerate(todo):
+            result = evaluate(self.evaluator, data, split, views=views, batch_size=options.eval_batch_size,
+                              channels_last=options.channels_last, bf16=options.bf16,
+                              reduce=dist.sum_ if dist.active else None, stop=stop)
+            if result is None:
+                return todo[k:]
+            if not dist.is_main:
+                continue
+            self.metrics.write({"kind": split, "iter": i, "epoch": round(i / data.iters_per_epoch, 4), **result})
+            self.log(f"iteration {i:,}: {split} error {result['err']:.2f}% (loss {result['loss']:.4f}, "
+                     f"{result['images']:,} images{', 10-crop' if views == 10 else ''})")
+            if split == "val" and (state["best_val_err"] is None or result["err"] < state["best_val_err"]):
+                state["best_val_err"] = result["err"]
+                checkpoint.save(self.run_dir / "best.pt", {"model": self.net.state_dict(), "iteration": i,
+                                                           "val_err": result["err"], "arch": options.arch or {}})
+        return []
 
     def save_checkpoint(self, at: int) -> None:
         """last.pt at iteration `at` (never of non-finite weights), written by rank 0 after every process agreed."""
@@ -364,12 +390,12 @@ def _quiet_log(text: str) -> None:
 
 
 def _plain_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                options: TrainOptions) -> tuple[torch.Tensor, torch.Tensor]:
+                options: TrainOptions, stats: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One update; `stats`: the RunningStats of a model under activation checkpointing (None otherwise)."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=options.bf16):
         logits = model(x)
         loss = F.cross_entropy(logits.float(), y)
     optimizer.zero_grad(set_to_none=True)
-    stats = options.running_stats
     saved = stats.snapshot() if stats is not None else None  # recomputed stages must not count the batch twice
     loss.backward()
     if stats is not None:
@@ -381,28 +407,3 @@ def _plain_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
 def _waited(batches: Iterator[Any]) -> float:
     fn = getattr(batches, "wait_seconds", None)
     return float(fn()) if callable(fn) else 0.0
-
-
-def _evaluate_all(model: nn.Module, evaluator: nn.Module, data: Any, recipe: Recipe, options: TrainOptions, i: int,
-                  state: dict[str, Any], metrics: Any, log: Callable[[str], None], run_dir: Path, dist: Any,
-                  splits: list[str] | None = None, stop: Callable[[], bool] | None = None) -> list[str]:
-    """Evaluate `splits` (default: every split; logged, in metrics.jsonl); a new best validation error saves
-    best.pt. Returns the splits left unevaluated because `stop` said so (a split cut short records nothing)."""
-    views = int(recipe.eval.get("views", 1))
-    todo = [s for s in data.splits if splits is None or s in splits]
-    for k, split in enumerate(todo):
-        result = evaluate(evaluator, data, split, views=views, batch_size=options.eval_batch_size,
-                          channels_last=options.channels_last, bf16=options.bf16,
-                          reduce=dist.sum_ if dist.active else None, stop=stop)
-        if result is None:
-            return todo[k:]
-        if not dist.is_main:
-            continue
-        metrics.write({"kind": split, "iter": i, "epoch": round(i / data.iters_per_epoch, 4), **result})
-        log(f"iteration {i:,}: {split} error {result['err']:.2f}% (loss {result['loss']:.4f}, "
-            f"{result['images']:,} images{', 10-crop' if views == 10 else ''})")
-        if split == "val" and (state["best_val_err"] is None or result["err"] < state["best_val_err"]):
-            state["best_val_err"] = result["err"]
-            checkpoint.save(run_dir / "best.pt", {"model": model.state_dict(), "iteration": i,
-                                                  "val_err": result["err"], "arch": options.arch or {}})
-    return []

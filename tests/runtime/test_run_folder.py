@@ -560,8 +560,8 @@ def test_a_checkpoint_is_never_of_broken_weights(cli, train_args, tmp_path, monk
 
     real = loop._plain_step
 
-    def poisoned(model, optimizer, x, y, options):  # the 10th update breaks the weights; its loss was fine
-        out = real(model, optimizer, x, y, options)
+    def poisoned(model, optimizer, x, y, *rest):  # the 10th update breaks the weights; its loss was fine
+        out = real(model, optimizer, x, y, *rest)
         poisoned.calls += 1
         if poisoned.calls == 10:
             with torch.no_grad():
