@@ -8,9 +8,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archspec import flags
+
+if TYPE_CHECKING:  # (types only: no import at run time)
+    from archspec.compiler.analysis import Compiled
+
 from archspec.cmdbase import (EXIT_OK, Commands, UsageError, add_spec_args, add_weights_arg, allocation_problem,
                               human_bytes, out_of_memory)
 
@@ -182,7 +186,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _refuse_writing_over_the_spec(c: Any, outputs: list[tuple[str, str]]) -> None:
+def _refuse_writing_over_the_spec(c: Compiled, outputs: list[tuple[str, str]]) -> None:
     """An output is never a file the spec was read from (the spec, what it extends, a library it imports)."""
     inputs = {}
     for name in c.spec.files:
@@ -200,7 +204,7 @@ def _refuse_writing_over_the_spec(c: Any, outputs: list[tuple[str, str]]) -> Non
                              "destroy it; name another file")
 
 
-def _build(c: Any, lower: Any) -> Any:
+def _build(c: Compiled, lower: Any) -> Any:
     """The lowered module; a model whose weights do not fit in memory is the user's to fix (exit 2)."""
     try:
         return lower(c)

@@ -14,13 +14,17 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import torch
 from torch import nn
 
 from archspec.lang.errors import UserError
 from archspec.lang.files import BadFile, atomic_path
+
+if TYPE_CHECKING:  # (types only: no import at run time)
+    from archspec.compiler.analysis import Compiled
+
 
 # `archspec export --check`: the largest |onnxruntime - PyTorch| allowed, relative to the output scale (the
 # largest |PyTorch output|, or 1 when the outputs are smaller): float32 kernels of two runtimes that agree differ
@@ -208,7 +212,7 @@ class ExportRequest:
     tolerance: float | None = None
 
 
-def export_all(compiled: Any, request: ExportRequest, model: nn.Module | None = None) -> Iterator[str]:
+def export_all(compiled: Compiled, request: ExportRequest, model: nn.Module | None = None) -> Iterator[str]:
     """What `archspec export` does; yields one line per file written. `model`: the lowered module with its
     weights loaded (by default freshly initialised)."""
     from archspec.compiler.lower import lower

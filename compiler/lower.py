@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import gc
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from torch import fx, nn
 
@@ -32,6 +32,10 @@ from archspec.compiler.dag import users_of
 from archspec.compiler.ir import order
 from archspec.compiler.ops import lowering_of
 from archspec.compiler.ops.modules import SubsamplePad
+
+if TYPE_CHECKING:  # (types only: no import at run time)
+    from archspec.compiler.analysis import Compiled
+
 
 __all__ = ["Block", "Network", "SubsamplePad", "build", "compiled_of", "lower"]
 
@@ -123,14 +127,14 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def lower(compiled: Any, *, inplace: bool = True) -> fx.GraphModule:
+def lower(compiled: Compiled, *, inplace: bool = True) -> fx.GraphModule:
     """The compiled spec as an executable GraphModule with freshly initialised parameters. (Activation
     checkpointing by stage, a training concern, is `archspec.runtime.stages.checkpoint_stages`.)"""
     with _collector_paused():
         return _lower(compiled, inplace)
 
 
-def _lower(compiled: Any, inplace: bool) -> fx.GraphModule:
+def _lower(compiled: Compiled, inplace: bool) -> fx.GraphModule:
     g = compiled.graph
     blocks = compiled.expansion.blocks
     root = nn.Module()

@@ -16,13 +16,17 @@ from __future__ import annotations
 import re
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from archspec.compiler.dag import inputs_of, users_of
 from archspec.compiler.ir import order
 from archspec.compiler.report import eng, stage_descriptions
 from archspec.lang.errors import UserError
 from archspec.lang.ops import OPS, fmt_shape
+
+if TYPE_CHECKING:  # (types only: no import at run time)
+    from archspec.compiler.analysis import Compiled
+
 
 LEVELS = ("stage", "block", "layer")
 COLOURS = {  # fill colours by op kind (ColorBrewer pastels: readable in print and for most colour vision)
@@ -81,7 +85,7 @@ def _layer_text(g: Any, name: str) -> str:
     return OPS[data["op"]].text(data["attrs"])
 
 
-def _annotation(c: Any, members: Iterable[str], annotate: Iterable[str]) -> str | None:
+def _annotation(c: Compiled, members: Iterable[str], annotate: Iterable[str]) -> str | None:
     members = list(members)
     parts = []
     if "macs" in annotate:
@@ -100,7 +104,7 @@ def _within(scope: tuple[str, ...], outer: tuple[str, ...]) -> bool:
     return tuple(outer[:len(scope)]) == tuple(scope)
 
 
-def layer_picture(c: Any, fold: bool = True) -> Picture:
+def layer_picture(c: Compiled, fold: bool = True) -> Picture:
     """Every op (BN and ReLU folded into the op before them unless `fold` is False); identities vanish."""
     g = c.graph
     users = users_of(inputs_of(g))
@@ -162,7 +166,7 @@ def _identical_runs(g: Any, counted: list[Any]) -> list[list[tuple[Any, Any]]]:
     return runs
 
 
-def block_picture(c: Any, fold: bool = True, collapse: int = 2) -> Picture:
+def block_picture(c: Compiled, fold: bool = True, collapse: int = 2) -> Picture:
     """Residual blocks as clusters; runs of `collapse` or more identical blocks as one box."""
     from archspec.compiler.analysis import stage_blocks
 
@@ -226,7 +230,7 @@ def _block_of(name: str, names: set[str]) -> str | None:
     return None
 
 
-def stage_picture(c: Any) -> Picture:
+def stage_picture(c: Compiled) -> Picture:
     """One box per Table 1 stage, described as the paper writes it."""
     descriptions = stage_descriptions(c)
     boxes: dict[str, Box] = {"input": Box("input", "input", [f"input {fmt_shape(c.input_shape)}"], ["input"])}
@@ -246,7 +250,7 @@ def stage_picture(c: Any) -> Picture:
     return Picture(boxes, edges, {})
 
 
-def picture(c: Any, level: str = "block", fold: bool = True, collapse: int = 2) -> Picture:
+def picture(c: Compiled, level: str = "block", fold: bool = True, collapse: int = 2) -> Picture:
     if level == "stage":
         return stage_picture(c)
     if level == "layer":
@@ -264,7 +268,7 @@ def _html(lines: list[str], note: str | None) -> str:
     return "<" + "<BR/>".join(parts) + ">"
 
 
-def to_graphviz(c: Any, pic: Picture, *, level: str, direction: str = "TB", annotate: Iterable[str] = (),
+def to_graphviz(c: Compiled, pic: Picture, *, level: str, direction: str = "TB", annotate: Iterable[str] = (),
                 legend: bool = True, title: bool = True) -> Any:
     """The picture as a graphviz.Digraph (nothing is rendered yet)."""
     import graphviz
@@ -347,7 +351,7 @@ def _legend(dg: Any, pic: Picture) -> None:
             shape="box", style="rounded", color="#bbbbbb", fontsize="9")
 
 
-def render_graph(c: Any, level: str = "block", *, fold: bool = True, collapse: int = 2, direction: str = "TB",
+def render_graph(c: Compiled, level: str = "block", *, fold: bool = True, collapse: int = 2, direction: str = "TB",
                  annotate: Iterable[str] = (), legend: bool = True, title: bool = True) -> Any:
     """The diagram of a compiled spec as a graphviz.Digraph."""
     if level not in LEVELS:

@@ -3,12 +3,16 @@ side-by-side Markdown table of several specs (`archspec table`)."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from archspec.compiler.ir import order
 from archspec.compiler.ops import LOWERINGS
 from archspec.lang.ops import OPS, fmt_shape
 from archspec.lang.ops.layers import conv_text
+
+if TYPE_CHECKING:  # (types only: no import at run time)
+    from archspec.compiler.analysis import Compiled
+
 
 _UNITS = [(10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")]
 
@@ -38,18 +42,18 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence
     return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
 
 
-def overrides_text(c: Any) -> str:
+def overrides_text(c: Compiled) -> str:
     """The `--set` values a spec was compiled with, as `n=200, shortcut=C` (empty without)."""
     return ", ".join(f"{k}={v}" for k, v in c.spec.overrides.items())
 
 
-def title(c: Any) -> str:
+def title(c: Compiled) -> str:
     """`resnet50  (specs/resnet50.yaml; depths=[3, 4, 23, 3])`: the name, the file and the --set values."""
     sets = overrides_text(c)
     return f"{c.name}  ({c.spec.display}{'; ' + sets if sets else ''})"
 
 
-def summary(c: Any) -> str:
+def summary(c: Compiled) -> str:
     unit = "FLOPs" if c.unit == "flops" else "MACs"
     lines = [title(c)]
     if c.spec.description:
@@ -73,7 +77,7 @@ def _dtype(nbytes: int) -> str:
     return {4: "float32", 2: "16-bit", 8: "float64", 1: "8-bit"}.get(nbytes, f"{nbytes} bytes")
 
 
-def stage_table(c: Any) -> str:
+def stage_table(c: Compiled) -> str:
     unit = "FLOPs" if c.unit == "flops" else "MACs"
     rows = []
     for s in c.stages():
@@ -83,7 +87,7 @@ def stage_table(c: Any) -> str:
     return table(["stage", "output", "blocks", unit, "params"], rows, [False, True, True, True, True])
 
 
-def layer_table(c: Any) -> str:
+def layer_table(c: Compiled) -> str:
     unit = "FLOPs" if c.unit == "flops" else "MACs"
     rows = []
     for name in order(c.graph):
@@ -98,7 +102,7 @@ def layer_table(c: Any) -> str:
 
 # -- Table 1: several specs side by side ---------------------------------------------------------------------
 
-def stage_descriptions(c: Any) -> dict[str, list[str]]:
+def stage_descriptions(c: Compiled) -> dict[str, list[str]]:
     """Each stage as the paper writes it: "7x7, 64, stride 2", "[3x3, 64; 3x3, 64] x 2", "1000-d fc"."""
     from archspec.compiler.analysis import stage_blocks
 
@@ -182,7 +186,7 @@ def markdown_table(compiled: Sequence[Any]) -> str:
 
 
 
-def summary_rows(c: Any, max_depth: int = 3) -> list[dict[str, Any]]:
+def summary_rows(c: Compiled, max_depth: int = 3) -> list[dict[str, Any]]:
     """Rows of the module tree: block containers (with totals) and the ops in them, to `max_depth` levels.
 
     Names and types are those of `lower()`'s module: a container per block instance (its template as type),
@@ -221,7 +225,7 @@ def summary_rows(c: Any, max_depth: int = 3) -> list[dict[str, Any]]:
     return rows
 
 
-def module_summary(c: Any, max_depth: int = 3, batch: int = 1) -> str:
+def module_summary(c: Compiled, max_depth: int = 3, batch: int = 1) -> str:
     unit = "FLOPs" if c.unit == "flops" else "MACs"
     rows = []
     for r in summary_rows(c, max_depth):
@@ -251,5 +255,5 @@ def _numel(shape: Sequence[int]) -> int:
     return n
 
 
-def type_name(c: Any) -> str:
+def type_name(c: Compiled) -> str:
     return "GraphModule"

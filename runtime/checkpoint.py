@@ -27,7 +27,7 @@ import hashlib
 import io
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -36,6 +36,10 @@ VERSION = 2
 
 
 from archspec.lang.errors import UserError
+
+if TYPE_CHECKING:  # (types only: no import at run time)
+    from archspec.compiler.analysis import Compiled
+
 
 
 class CheckpointError(UserError):
@@ -111,7 +115,7 @@ def _feed(h: Any, value: Any) -> None:
 
 # -- architecture identity --------------------------------------------------------------------------------------
 
-def architecture(compiled: Any, model: torch.nn.Module, spec_text: str | None = None) -> dict[str, Any]:
+def architecture(compiled: Compiled, model: torch.nn.Module, spec_text: str | None = None) -> dict[str, Any]:
     """The identity of `compiled` (lowered as `model`), as stored in checkpoints and run folders."""
     lines = graph_lines(compiled)
     return {
@@ -123,7 +127,7 @@ def architecture(compiled: Any, model: torch.nn.Module, spec_text: str | None = 
     }
 
 
-def graph_lines(compiled: Any) -> list[str]:
+def graph_lines(compiled: Compiled) -> list[str]:
     """The compiled graph as lines, one per op (name, op, attributes, inputs, shape): what identifies it."""
     from archspec.compiler.ir import format_graph
 

@@ -15,7 +15,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archspec.runtime.inputs import check_fit, data_config, open_data, pick_device
 from archspec.runtime.plan import (NOTHING_TO_TRAIN, Plan, load_graph, plan_new, plan_resume, resolve_recipe,
@@ -25,6 +25,10 @@ from archspec.runtime.request import (EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, 
                                       TrainRequest)
 from archspec.runtime.rundir import RunDir, find_run
 from archspec.runtime.runinfo import RunLog, record_end, run_info
+
+if TYPE_CHECKING:  # (types only: no import at run time)
+    from archspec.compiler.analysis import Compiled
+
 
 __all__ = ["EXIT_DIVERGED", "EXIT_INTERRUPTED", "EXIT_OK", "OPTION_FIELDS", "RunOptions", "EvalRequest", "RunError",
            "TrainRequest", "evaluate_checkpoint", "pick_device", "train_run"]
@@ -339,7 +343,7 @@ def _checkpoint_file(given: Path) -> Path:
                    f"one): continue it (`archspec train --resume --out {given}`), or give a checkpoint file")
 
 
-def _trained_model(req: EvalRequest, run: RunDir | None, compiled: Any) -> tuple[Any, dict[str, Any]]:
+def _trained_model(req: EvalRequest, run: RunDir | None, compiled: Compiled) -> tuple[Any, dict[str, Any]]:
     """The network of `compiled` with the checkpoint's weights, and when a run's checkpoint was saved
     ({"iteration": N}, or {}); RunError if they do not fit."""
     from archspec.compiler.lower import lower

@@ -15,12 +15,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archspec.lang.yamlsrc import plain
 from archspec.runtime.options import OPTION_FIELDS, RunOptions
 from archspec.runtime.request import RunError, TrainRequest
 from archspec.runtime.rundir import RunDir, RunDirError
+
+if TYPE_CHECKING:  # (types only: no import at run time)
+    from archspec.compiler.analysis import Compiled
+    from archspec.lang.spec import Spec
+
 
 
 @dataclass
@@ -28,8 +33,8 @@ class Plan:
     """What a train request means, once checked against the folder: the network, the recipe, the seed, whether to
     load last.pt, the options of how to run, and the notes the log starts with."""
 
-    spec: Any
-    compiled: Any                # the spec's compiled graph (compiled once, here)
+    spec: Spec
+    compiled: Compiled           # the spec's compiled graph (compiled once, here)
     spec_text: str
     recipe: Any
     seed: int
@@ -71,7 +76,7 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
-def resolved_spec_yaml(spec: Any, recipe: dict[str, Any]) -> str:
+def resolved_spec_yaml(spec: Spec, recipe: dict[str, Any]) -> str:
     """The spec as one self-contained file: libraries inlined, params and recipe as they were resolved."""
     import yaml
 
@@ -273,7 +278,7 @@ def _damaged_metrics(run: RunDir) -> list[str]:
     return [note] if note else []
 
 
-def _refuse_contradictions(req: TrainRequest, run: RunDir, info: dict[str, Any], spec: Any, compiled: Any,
+def _refuse_contradictions(req: TrainRequest, run: RunDir, info: dict[str, Any], spec: Spec, compiled: Compiled,
                            recipe: dict[str, Any], seed: int, sources: Any) -> None:
     """A resumed run keeps its spec, recipe and seed: refuse what on the command line says otherwise."""
     where = run.path

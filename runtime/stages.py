@@ -18,11 +18,15 @@ any compiled region, so it holds eagerly, compiled, with SyncBN and under DDP al
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 import torch.fx as fx
 from torch import nn
+
+if TYPE_CHECKING:  # (types only: no import at run time)
+    from archspec.compiler.analysis import Compiled
+
 
 Segment = tuple[Callable[..., Any], list[str], list[str]]
 
@@ -30,7 +34,7 @@ Segment = tuple[Callable[..., Any], list[str], list[str]]
 class StageCheckpointed(nn.Module):
     """A lowered module run stage by stage under activation checkpointing (see the module's docstring)."""
 
-    def __init__(self, gm: fx.GraphModule, compiled: Any):
+    def __init__(self, gm: fx.GraphModule, compiled: Compiled):
         super().__init__()
         for name, child in gm.named_children():
             self.add_module(name, child)
@@ -86,7 +90,7 @@ def _function(sub: fx.Graph) -> tuple[Callable[..., Any]]:
     return (scope["forward"],)
 
 
-def _stage_graphs(gm: fx.GraphModule, compiled: Any) -> list[tuple[fx.Graph, list[str], list[str]]]:
+def _stage_graphs(gm: fx.GraphModule, compiled: Compiled) -> list[tuple[fx.Graph, list[str], list[str]]]:
     """Cut the GraphModule's graph into runs of consecutive nodes of the same stage, each a graph of its own whose
     first ops never write into the stage's inputs in place (recomputation reads them again)."""
     g = compiled.graph

@@ -28,13 +28,17 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from archspec.lang.errors import UserError
 from archspec.lang.ops import OPS
 from archspec.runtime.published import Published, PublishedError, find, is_named
+
+if TYPE_CHECKING:  # (types only: no import at run time)
+    from archspec.compiler.analysis import Compiled
+
 
 HUB_FILE = "model.safetensors"  # timm's weights in their Hugging Face repos
 
@@ -55,7 +59,7 @@ class Weights:
 FIX = "use the spec it was trained with (its run folder's spec.yaml)"
 
 
-def fetch(source: str | os.PathLike, compiled: Any, model: torch.nn.Module, fresh_head: bool = True,
+def fetch(source: str | os.PathLike, compiled: Compiled, model: torch.nn.Module, fresh_head: bool = True,
           fix: str = FIX) -> Weights:
     """The weights `source` names, for `compiled` (lowered as `model`): read, hashed and checked, not loaded.
     With `fresh_head`, a run's checkpoint whose classifier has another size is still this architecture; `fix` is
@@ -66,7 +70,7 @@ def fetch(source: str | os.PathLike, compiled: Any, model: torch.nn.Module, fres
     return read_file(Path(text), compiled, model, fresh_head, fix)
 
 
-def load_into(model: torch.nn.Module, compiled: Any, source: str | os.PathLike, fresh_head: bool = True,
+def load_into(model: torch.nn.Module, compiled: Compiled, source: str | os.PathLike, fresh_head: bool = True,
               fix: str = FIX) -> Weights:
     """Fetch the weights `source` names and load them into `model`; the result's `notes` say what changed. Without
     `fresh_head` (eval, export), a classifier of another size is refused rather than started afresh."""
@@ -77,7 +81,7 @@ def load_into(model: torch.nn.Module, compiled: Any, source: str | os.PathLike, 
 
 # -- files ------------------------------------------------------------------------------------------------------
 
-def read_file(path: Path, compiled: Any, model: torch.nn.Module, fresh_head: bool = True,
+def read_file(path: Path, compiled: Compiled, model: torch.nn.Module, fresh_head: bool = True,
               fix: str = FIX) -> Weights:
     if not path.is_file():
         hint = " (named sources: torchvision, torchvision:IMAGENET1K_V1, IMAGENET1K_V2, timm)" if os.sep not in str(
@@ -213,7 +217,7 @@ def offline() -> bool:
     return os.environ.get("ARCHSPEC_OFFLINE", "") == "1" or os.environ.get("HF_HUB_OFFLINE", "") == "1"
 
 
-def _named(source: str, compiled: Any) -> Weights:
+def _named(source: str, compiled: Compiled) -> Weights:
     try:
         record = find(source, compiled.name)
     except PublishedError as e:
@@ -321,7 +325,7 @@ def expected_inputs(source: str | None, spec_name: str, dataset: str) -> dict[st
 
 # -- checking and loading ---------------------------------------------------------------------------------------
 
-def structure(compiled: Any) -> list[str]:
+def structure(compiled: Compiled) -> list[str]:
     """The ops that make an architecture what weights were trained for, one line each (the classifier's width
     and BN's initialisation left out: the first may change, the second is overwritten)."""
     from archspec.compiler.ir import describe_attrs
@@ -338,7 +342,7 @@ def structure(compiled: Any) -> list[str]:
     return lines
 
 
-def check_structure(compiled: Any, shipped_name: str) -> None:
+def check_structure(compiled: Compiled, shipped_name: str) -> None:
     """Refuse named weights for a spec whose structure is not the shipped one of that name."""
     from archspec.compiler.analysis import compile_spec
 
@@ -354,7 +358,7 @@ def check_structure(compiled: Any, shipped_name: str) -> None:
                        f"this spec has {len(ours)}; drop the --set that changes it")
 
 
-def classifier(compiled: Any) -> str:
+def classifier(compiled: Compiled) -> str:
     """The node that holds the classifier's weights: the last node with parameters before the output."""
     g = compiled.graph
     name = g.graph["output"]
@@ -363,7 +367,7 @@ def classifier(compiled: Any) -> str:
     return name
 
 
-def apply(model: torch.nn.Module, compiled: Any, weights: Weights, fresh_head: bool = True) -> list[str]:
+def apply(model: torch.nn.Module, compiled: Compiled, weights: Weights, fresh_head: bool = True) -> list[str]:
     """Load `weights` into `model`. Keys, shapes and kinds of number must match (see `check_fit`); the returned
     notes say what changed (a classifier started afresh)."""
     state = weights.state
@@ -376,7 +380,7 @@ def apply(model: torch.nn.Module, compiled: Any, weights: Weights, fresh_head: b
     return [f"{head} starts afresh: it has {mine} outputs here, {theirs} in the weights; the rest is loaded"]
 
 
-def check_fit(model: torch.nn.Module, compiled: Any, origin: str, state: dict[str, torch.Tensor],
+def check_fit(model: torch.nn.Module, compiled: Compiled, origin: str, state: dict[str, torch.Tensor],
               fresh_head: bool = True) -> list[str]:
     """Refuse `state` (tensors, or `meta` tensors that carry only shapes and dtypes) unless it fits `model`: the
     same keys and shapes, and floating point where the model has it (so integers read as weights are refused),
