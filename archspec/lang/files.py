@@ -124,9 +124,10 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def open_append(path: str | os.PathLike, newline: str | None = None):
     """A text file opened for appending, never through a symbolic link (`O_NOFOLLOW`): a link planted where
-    archspec appends (a run's log.txt) cannot make it write into another file."""
+    archspec appends (a run's log.txt) cannot make it write into another file. Text that is not UTF-8 (a folder
+    name of other bytes, which Python holds as surrogates) is written escaped, never an error."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
-    return os.fdopen(fd, "a", encoding="utf-8", newline=newline)
+    return os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace", newline=newline)
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, names: Iterator[str] | list[str] | None = None) -> list[str]:

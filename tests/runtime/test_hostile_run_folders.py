@@ -280,3 +280,12 @@ def test_a_last_pt_that_is_a_folder_is_named_as_one_not_as_missing(cli, stopped_
     line = one_line(r.err)
     assert f"{run / 'last.pt'} is a folder, not a regular file" in line and "missing" not in line
     assert (run / "last.pt").is_dir() and not any((run / "last.pt").iterdir())
+
+
+def test_a_run_folder_whose_name_is_not_utf8_trains_and_logs(cli, train_args, tmp_path):
+    """A folder name of other bytes (`caf\\xe9`) crashed the log (UnicodeEncodeError, exit 1): it is written
+    escaped, and the run goes on."""
+    run = tmp_path / os.fsdecode(b"caf\xe9")
+    r = cli(*train_args(run, iters=2))
+    assert r.code == 0, r.err
+    assert "caf\\udce9" in (run / "log.txt").read_text(encoding="utf-8")
