@@ -54,32 +54,13 @@ MAX_VALUES = 1_000_000   # values in all, a shared part counted at every place (
 
 def check_bounded(path: Path, data: Any) -> None:
     """Refuse content that nests deeper than MAX_DEPTH, holds more than MAX_VALUES values (a container shared by
-    several others counted at every place, as a walk would meet it) or contains itself, without recursion and in
-    time linear in the distinct containers (each one's size is computed once): what `content_digest` and the
-    readers then walk is bounded."""
-    sizes: dict[int, int] = {}      # id of a container -> values in it, shared parts counted at every place
-    open_: set[int] = set()         # containers whose parts are being counted (one met again: a cycle)
-    stack: list[tuple[Any, int, bool]] = [(data, 0, False)]
-    while stack:
-        value, depth, done = stack.pop()
-        key = id(value)
-        parts = list(value.values()) if isinstance(value, dict) else value
-        if done:
-            sizes[key] = 1 + (len(value) if isinstance(value, dict) else 0) + sum(
-                sizes[id(p)] if isinstance(p, (dict, list, tuple)) else 1 for p in parts)
-            open_.discard(key)
-            if sizes[key] > MAX_VALUES:
-                _unbounded(path, f"more than {MAX_VALUES:,} values")
-            continue
-        if key in sizes:
-            continue
-        if key in open_:
-            _unbounded(path, "a container inside itself")
-        if depth > MAX_DEPTH:
-            _unbounded(path, f"more than {MAX_DEPTH} levels deep")
-        open_.add(key)
-        stack.append((value, depth, True))
-        stack.extend((p, depth + 1, False) for p in parts if isinstance(p, (dict, list, tuple)) and id(p) not in sizes)
+    several others counted at every place, as a walk would meet it) or contains itself: what `content_digest` and
+    the readers then walk is bounded (`archspec.lang.files.tree_problem`, in linear time)."""
+    from archspec.lang.files import tree_problem
+
+    problem = tree_problem(data, MAX_DEPTH, MAX_VALUES)
+    if problem is not None:
+        _unbounded(path, problem)
 
 
 def _unbounded(path: Path, what: str) -> None:

@@ -44,7 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from archspec.lang.errors import UserError
-from archspec.lang.files import load_json, os_problem, read_regular, remove_stale_temporaries, write_text
+from archspec.lang.files import (file_kind, load_json, os_problem, read_regular, remove_stale_temporaries,
+                                 write_text)
 
 RUN_FORMAT = "archspec-run"
 LOCK = ".archspec.lock"
@@ -78,8 +79,6 @@ RUN_SCHEMA = {
         "iters_per_epoch": _COUNT,
     },
 }
-_FILE_KINDS = {stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
-               stat.S_IFBLK: "a block device", stat.S_IFDIR: "a folder"}
 
 
 class RunDirError(UserError):
@@ -285,8 +284,7 @@ def _refuse_irregular(path: Path, mode: int | None = None) -> None:
             return
     if stat.S_ISREG(mode) or stat.S_ISLNK(mode):  # (links are refused on their own)
         return
-    kind = _FILE_KINDS.get(stat.S_IFMT(mode), "something else")
-    raise RunDirError(f"{path} is {kind}, not a regular file: archspec keeps a run folder's own files as plain "
+    raise RunDirError(f"{path} is {file_kind(mode)}, not a regular file: archspec keeps a run folder's own files as plain "
                       "files (and never waits on a pipe); remove it, or choose another folder with --out")
 
 

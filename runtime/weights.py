@@ -131,7 +131,7 @@ def read_safetensors(path: Path, before_loading: Any = None) -> dict[str, torch.
     from safetensors import SafetensorError, safe_open
 
     bad = f"{path} is not a readable .safetensors file"
-    header = _safetensors_header(path, bad)
+    header, start = _safetensors_header(path, bad)
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             names = list(f.keys())
@@ -149,7 +149,7 @@ def read_safetensors(path: Path, before_loading: Any = None) -> dict[str, torch.
                 before_loading(meta)
             return {name: f.get_tensor(name) for name in names}
     except SafetensorError as e:
-        raise WeightsError(f"{bad}: {_safetensors_problem(str(e), header, path)}") from None
+        raise WeightsError(f"{bad}: {_safetensors_problem(str(e), header, start, path)}") from None
 
 
 SAFETENSORS_DTYPES = {
@@ -158,38 +158,38 @@ SAFETENSORS_DTYPES = {
 }
 
 
-def _safetensors_header(path: Path, bad: str) -> Any:
+def _safetensors_header(path: Path, bad: str) -> tuple[Any, int]:
     """The header's JSON, read with a bounded length and refusing a name given twice (which the format's library
-    lets through, the last one winning); None where it is not JSON (the library says why)."""
+    lets through, the last one winning), and where the tensors' bytes start; None for a header that is not JSON
+    (the library says why)."""
     with path.open("rb") as f:
         head = f.read(8)
         n = int.from_bytes(head, "little") if len(head) == 8 else 0
         if len(head) < 8 or n > MAX_SAFETENSORS_HEADER:
-            return None  # the library refuses these, in its words
+            return None, 8 + n  # the library refuses these, in its words
         text = f.read(n)
 
     def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [k for k, _ in pairs]
-        twice = next((k for k in keys if keys.count(k) > 1), None)
+        seen: set[str] = set()
+        twice = next((k for k, _ in pairs if k in seen or seen.add(k)), None)  # (set.add returns None)
         if twice is not None:
             raise WeightsError(f"{bad}: its header names {twice} twice (which one is meant?); write it again with "
                                "safetensors' save_file")
         return dict(pairs)
 
     try:
-        return json.loads(text, object_pairs_hook=unique)
+        return json.loads(text, object_pairs_hook=unique), 8 + n
     except (ValueError, RecursionError):
-        return None
+        return None, 8 + n
 
 
-def _safetensors_problem(text: str, header: Any, path: Path) -> str:
+def _safetensors_problem(text: str, header: Any, start: int, path: Path) -> str:
     """One line for the safetensors library's complaint `text`, in the user's terms where it is about the size."""
     text = text.replace("Error while deserializing header: ", "")
     if "not fully covered" in text and isinstance(header, dict):
         ends = [e["data_offsets"][1] for k, e in header.items() if k != "__metadata__" and isinstance(e, dict)
                 and isinstance(e.get("data_offsets"), list) and len(e["data_offsets"]) == 2]
         size = path.stat().st_size
-        start = 8 + int.from_bytes(path.open("rb").read(8), "little")
         need = start + max((e for e in ends if isinstance(e, int)), default=0)
         if size < need:
             return f"its header needs {need:,} bytes and the file has {size:,} (truncated?)"

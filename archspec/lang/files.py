@@ -171,14 +171,53 @@ def load_json(data: bytes | str, max_depth: int = 100) -> Any:
         value = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
     except RecursionError:
         raise ValueError("nested too deeply") from None
-    stack = [(value, 1)]
-    while stack:  # (iteratively: the value may be nested just below the interpreter's recursion limit)
-        node, depth = stack.pop()
-        if isinstance(node, (dict, list)):
-            if depth > max_depth:
-                raise ValueError(f"nested more than {max_depth} deep")
-            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    problem = tree_problem(value, max_depth - 1)  # (the top value is level 1)
+    if problem is not None:
+        raise ValueError(problem)
     return value
+
+
+def tree_problem(value: Any, max_depth: int, max_values: int | None = None) -> str | None:
+    """Why a tree of dicts, lists and tuples read from a file is too big to walk, or None: nested more than
+    `max_depth` levels below the top, more than `max_values` values in all (a container shared by several others
+    counted at every place, as a walk would meet it: pickles can share), or a container inside itself. Without
+    recursion, and in time linear in the distinct containers (each one's size is computed once)."""
+    sizes: dict[int, int] = {}      # id of a container -> values in it, shared parts counted at every place
+    open_: set[int] = set()         # containers whose parts are being counted (one met again: a cycle)
+    stack: list[tuple[Any, int, bool]] = [(value, 0, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        if not isinstance(node, (dict, list, tuple)):
+            continue
+        key = id(node)
+        parts = list(node.values()) if isinstance(node, dict) else node
+        if done:
+            sizes[key] = 1 + (len(node) if isinstance(node, dict) else 0) + sum(
+                sizes[id(p)] if isinstance(p, (dict, list, tuple)) else 1 for p in parts)
+            open_.discard(key)
+            if max_values is not None and sizes[key] > max_values:
+                return f"more than {max_values:,} values"
+            continue
+        if key in sizes:
+            continue
+        if key in open_:
+            return "a container inside itself"
+        if depth > max_depth:
+            return f"more than {max_depth} levels deep"
+        open_.add(key)
+        stack.append((node, depth, True))
+        stack.extend((p, depth + 1, False) for p in parts if isinstance(p, (dict, list, tuple)) and id(p) not in sizes)
+    return None
+
+
+# what stands in a file's place when it is not a regular file, by stat's file type
+FILE_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFSOCK: "a socket",
+              stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}
+
+
+def file_kind(mode: int) -> str:
+    """`a folder`, `a named pipe (FIFO)`, ...: what a path of stat mode `mode` is, for messages."""
+    return "a regular file" if stat.S_ISREG(mode) else FILE_KINDS.get(stat.S_IFMT(mode), "something else")
 
 
 def _umask() -> int:

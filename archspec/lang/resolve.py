@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from archspec.lang.diagnostics import Diagnostic, Loc, Sources, SpecError, did_you_mean
+from archspec.lang.files import file_kind
 from archspec.lang.merging import BodyEdit, has_edits, item_name, merge_files
 from archspec.lang.params import LIBRARY, PARENT, TOP, TOP_LIBRARY, ParamTable
 from archspec.lang.yamlsrc import LocDict, LocList, display_path, parse, read_text
@@ -420,9 +421,7 @@ def _not_a_spec_file(path: Path) -> tuple[str, str]:
         listed = ", ".join(f"`{n}`" for n in inside[:5]) + (", ..." if len(inside) > 5 else "")
         return "a folder, not a spec file", (f"name a .yaml file in it ({listed})" if inside else
                                              "name a .yaml file (this folder holds none)")
-    what = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else
-            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "something else")
-    return f"not a regular file but {what}", ("name a .yaml file: a pipe is read only as the spec itself "
+    return f"not a regular file but {file_kind(mode)}", ("name a .yaml file: a pipe is read only as the spec itself "
                                               "(`archspec validate <(...)`)" if stat.S_ISFIFO(mode)
                                               else "name a .yaml file")
 

@@ -20,7 +20,7 @@ from archspec.lang.params import TOP, TOP_LIBRARY, ParamTable, type_diagnostic
 from archspec.lang.resolve import Resolver, locate
 from archspec.lang.expr import metered
 from archspec.lang.values import Failed, Scope, evaluate_expression, evaluate_value, needs_evaluation
-from archspec.lang.yamlsrc import LocDict, LocList, display_path, parse_value
+from archspec.lang.yamlsrc import LocDict, LocList, display_path, parse_value, plain
 
 _OVERRIDE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
 
@@ -139,15 +139,6 @@ class Given:
     value: Any
 
 
-def _lists(value: Any) -> Any:
-    """A Python value as the spec language holds it: tuples as lists, at any depth."""
-    if isinstance(value, (list, tuple)):
-        return [_lists(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _lists(v) for k, v in value.items()}
-    return value
-
-
 def _first_expression(value: Any) -> str:
     """The first text in `value` that a spec would read as an expression or an interpolation."""
     if isinstance(value, str):
@@ -188,7 +179,7 @@ def load_spec(ref: str | Path, overrides: Overrides = (), input_shape: str | Non
                                     hint=did_you_mean(name, table.names(), what="params")))
             continue
         if isinstance(text, Given):
-            value = _lists(text.value)
+            value = plain(text.value)  # as the language holds it: tuples as lists
             if needs_evaluation(value):  # the language has no way to write such text literally
                 diags.append(Diagnostic("E207", f"the value given for `{name}` holds text that a spec reads as an "
                                         f"expression ({_first_expression(value)!r})", loc,

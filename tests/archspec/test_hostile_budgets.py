@@ -327,7 +327,7 @@ def test_a_fifo_named_as_a_spec_file_says_so_without_blocking(tmp_path, cli, key
     with time_limit(20, f"validate of a spec whose `{key}` is a FIFO"):
         r = cli("validate", _importing(tmp_path, key, "pipe.yaml"))
     assert r.code == 2, r.err
-    assert f"`{key}` names pipe.yaml, which is not a regular file but a FIFO (named pipe)" in r.err, r.err
+    assert f"`{key}` names pipe.yaml, which is not a regular file but a named pipe (FIFO)" in r.err, r.err
     assert "a pipe is read only as the spec itself" in r.err
 
 
