@@ -19,15 +19,21 @@ from archspec.cmdbase import EXIT_OK, Commands, UsageError, add_spec_args, add_w
 
 command = Commands()
 
-def _kinds() -> dict[str, dict[str, Any]]:
-    """argparse settings for each kind of value a recipe option takes (see archspec.runtime.options)."""
-    from archspec.runtime.options import DATASETS
-
-    return {"count": {"type": flags.POSITIVE}, "count0": {"type": flags.NON_NEGATIVE},
-            "real": {"type": flags.POSITIVE_REAL}, "real0": {"type": flags.NON_NEGATIVE_REAL},
-            "fraction": {"type": flags.real(0, 1, high_open=True)}, "increasing": {"type": flags.increasing},
-            "views": {"type": int, "choices": [1, 10]}, "dataset": {"choices": list(DATASETS)},
-            "flag": {"action": "store_true"}}
+def _argparse_of(option: Any) -> dict[str, Any]:
+    """argparse settings for a recipe option (`archspec.runtime.options`): its field's type, range or choices, as
+    declared (`archspec.lang.recipe_fields`)."""
+    spec = option.declared
+    if option.drops:
+        return {"action": "store_true"}
+    if spec.kind == "list":
+        return {"type": flags.increasing}
+    if spec.kind == "choice":
+        return {"type": type(spec.choices[0]), "choices": list(spec.choices)}
+    if spec.whole(option.unit):
+        return {"type": flags.integer(spec.minimum, spec.maximum)}
+    if spec.in_unit:  # a count of epochs
+        return {"type": flags.POSITIVE_REAL}
+    return {"type": flags.real(spec.minimum, spec.maximum, low_open=spec.low_open, high_open=spec.high_open)}
 
 
 def _flag_name(name: str) -> str:
@@ -38,12 +44,11 @@ def _add_recipe_options(p: Any, for_eval: bool = False) -> None:
     """The recipe options (`RECIPE_OPTIONS`) as flags: all of them for train, those marked `eval` for eval."""
     from archspec.runtime.options import RECIPE_OPTIONS
 
-    kinds = _kinds()
     for o in RECIPE_OPTIONS:
         if for_eval and not o.eval:
             continue
         extra = {"metavar": o.metavar} if o.metavar else {}
-        p.add_argument(_flag_name(o.name), default=None, help=o.help or None, **kinds[o.kind], **extra)
+        p.add_argument(_flag_name(o.name), default=None, help=o.help or o.declared.doc, **_argparse_of(o), **extra)
 
 
 def _add_recipe_args(p: argparse.ArgumentParser) -> None:

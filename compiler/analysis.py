@@ -2,22 +2,61 @@
 
 `Compiled` answers what a reader of the paper asks: parameters (exact, with BN buffers apart), MACs under a
 stated convention, depth in weighted layers, activation memory, and the same per Table 1 stage and per node.
+The analysis is raw and convention-free; a `Convention` (what a "FLOP" is, bytes per element) is chosen where
+figures are shown, and `Compiled.under(convention)` shows the same analysis under another one.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
-import networkx as nx
-
-from archspec.compiler.expand import Expansion, expand
-from archspec.compiler.ir import build_graph, format_graph, order
-from archspec.lang.ops import fmt_shape
+from archspec.compiler.expand import Block, Expansion, expand
+from archspec.compiler.ir import Facts, Graph, build_graph, format_graph
 from archspec.compiler.passes.context import PassContext
 from archspec.compiler.passes.pipeline import run_pipeline
-from archspec.lang.diagnostics import Sources, SpecError
+from archspec.compiler.passes.size import size_warnings
+from archspec.lang.diagnostics import Diagnostic, Sources, SpecError
+from archspec.lang.ops import fmt_shape
 from archspec.lang.spec import Overrides, Spec, load_spec
+
+COUNTS = ("conv", "all")
+UNITS = ("macs", "flops")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Convention:
+    """How arithmetic and memory are shown (docs/conventions.md): `count` "conv" counts conv and linear
+    multiply-adds (the paper's "FLOPs"), "all" adds BN, ReLU, add and pooling; `unit` "macs" shows multiply-adds,
+    "flops" two per multiply-add; activations at `dtype_bytes` per element."""
+
+    count: Literal["conv", "all"] = "conv"
+    unit: Literal["macs", "flops"] = "macs"
+    dtype_bytes: int = 4
+
+    def __post_init__(self) -> None:
+        if self.count not in COUNTS or self.unit not in UNITS:
+            raise ValueError(f"count must be one of {COUNTS} and unit one of {UNITS}")
+
+    def total(self, f: Facts) -> int:
+        """One node's arithmetic in this convention."""
+        everything = self.count == "all"
+        if self.unit == "flops":
+            return 2 * f.macs + (f.extra_flops if everything else 0)
+        return f.macs + (f.extra if everything else 0)
+
+    @property
+    def unit_name(self) -> str:
+        return "FLOPs" if self.unit == "flops" else "MACs"
+
+    @property
+    def text(self) -> str:
+        if self.unit == "flops":
+            return "2 x conv+linear multiply-adds" + (" + BN (2/element), ReLU, add, pooling"
+                                                      if self.count == "all" else "")
+        return "conv+linear multiply-adds" + (" + BN, ReLU, add, pooling (1 per op)" if self.count == "all"
+                                              else " (the paper's \"FLOPs\")")
 
 
 @dataclass
@@ -34,14 +73,36 @@ class Stage:
 
 
 class Compiled:
-    """A compiled spec: `graph` (networkx.DiGraph with per-node `meta`), `spec`, totals, stages and nodes."""
+    """A compiled spec: `graph` (the IR, `ir.Graph`, with each node's `Facts`), `spec`, totals, stages and nodes,
+    shown under `convention`."""
 
-    def __init__(self, spec: Spec, expansion: Expansion, graph: nx.DiGraph, ctx: PassContext, unit: str = "macs"):
+    def __init__(self, spec: Spec, expansion: Expansion, graph: Graph, convention: Convention = Convention()):
         self.spec, self.expansion, self.graph = spec, expansion, graph
-        self.count, self.unit = ctx.count, unit
-        self.dtype_bytes = ctx.dtype_bytes
-        self.warnings = list(ctx.warnings)  # located diagnostics with severity "warning" (e.g. E600: too big)
+        self.convention = convention
         self._stages: list[Stage] | None = None
+
+    def under(self, convention: Convention) -> "Compiled":
+        """The same analysis shown under another convention (nothing is recomputed)."""
+        other = copy.copy(self)
+        other.convention = convention
+        return other
+
+    @property
+    def count(self) -> str:
+        return self.convention.count
+
+    @property
+    def unit(self) -> str:
+        return self.convention.unit
+
+    @property
+    def dtype_bytes(self) -> int:
+        return self.convention.dtype_bytes
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        """Located diagnostics with severity "warning" (E600: a network no machine could hold)."""
+        return size_warnings(self.graph, self.dtype_bytes)
 
     # -- totals --------------------------------------------------------------------------------------------
 
@@ -55,17 +116,24 @@ class Compiled:
 
     @property
     def output(self) -> str:
-        return self.graph.graph["output"]
+        return self.graph.output
 
     @property
     def output_shape(self) -> tuple[int, ...]:
-        return self.meta(self.output)["shape"]
+        return self.shape(self.output)
 
-    def meta(self, node: str) -> dict[str, Any]:
-        return self.graph.nodes[node]["meta"]
+    def facts(self, node: str) -> Facts:
+        return self.graph.facts(node)
+
+    def shape(self, node: str) -> tuple[int, ...]:
+        shape = self.graph.facts(node).shape
+        assert shape is not None, node  # a compiled spec has every shape
+        return shape
 
     def summed(self, key: str, nodes: Iterable[str] | None = None) -> int:
-        return sum(self.meta(n).get(key, 0) for n in (self.graph.nodes if nodes is None else nodes))
+        """The sum of one raw fact (`params`, `buffers`, `macs`, `extra`, ...) over `nodes` (all by default)."""
+        g = self.graph
+        return sum(getattr(g.facts(n), key) for n in (g if nodes is None else nodes))
 
     @property
     def params(self) -> int:
@@ -85,25 +153,18 @@ class Compiled:
         """BN, ReLU, add and pooling arithmetic (counted in `total` when count == "all")."""
         return self.summed("extra")
 
-    def total(self, nodes: Iterable[str] | None = None) -> int:
-        """The headline figure in the chosen convention (see docs/conventions.md): MACs, or FLOPs."""
-        return self.summed("total_flops" if self.unit == "flops" else "total_macs", nodes)
+    def total(self, nodes: Iterable[str] | None = None, convention: Convention | None = None) -> int:
+        """The headline figure in the convention (see docs/conventions.md): MACs, or FLOPs."""
+        conv, g = convention or self.convention, self.graph
+        return sum(conv.total(g.facts(n)) for n in (g if nodes is None else nodes))
 
     @property
     def depth(self) -> int:
-        return self.meta(self.output)["depth"]
+        return self.facts(self.output).depth
 
     @property
     def activation_bytes(self) -> int:
-        return self.summed("activation_bytes")
-
-    @property
-    def convention(self) -> str:
-        if self.unit == "flops":
-            return "2 x conv+linear multiply-adds" + (" + BN (2/element), ReLU, add, pooling" if self.count == "all"
-                                                      else "")
-        return "conv+linear multiply-adds" + (" + BN, ReLU, add, pooling (1 per op)" if self.count == "all"
-                                              else " (the paper's \"FLOPs\")")
+        return self.summed("activation_elements") * self.dtype_bytes
 
     # -- stages and nodes ----------------------------------------------------------------------------------
 
@@ -113,30 +174,28 @@ class Compiled:
         return self._stages
 
     def _make_stages(self) -> list[Stage]:
-        members: dict[str, list[str]] = {s: [] for s in self.graph.graph["stages"]}
-        for name in order(self.graph):
-            stage = self.graph.nodes[name]["stage"]
+        g = self.graph
+        members: dict[str, list[str]] = {s: [] for s in g.stages}
+        for name in g.order():
             if name != "input":
-                members.setdefault(stage, []).append(name)
-        blocks = self.expansion.blocks
+                members.setdefault(g.node(name).stage, []).append(name)
         out = []
         for stage, nodes in members.items():
             if not nodes:
                 continue
-            counted = stage_blocks(blocks, stage)
-            out.append(Stage(stage, nodes, self.meta(nodes[-1])["shape"], self.summed("params", nodes),
+            counted = stage_blocks(g.blocks, stage)
+            out.append(Stage(stage, nodes, self.shape(nodes[-1]), self.summed("params", nodes),
                              self.summed("buffers", nodes), self.summed("macs", nodes), self.summed("extra", nodes),
                              len(counted), counted[0].template if counted else None))
         return out
 
     def node_rows(self) -> list[dict[str, Any]]:
         rows = []
-        for name in order(self.graph):
-            data = self.graph.nodes[name]
-            m = data["meta"]
-            rows.append({"name": name, "op": data["op"], "shape": list(m["shape"]), "params": m.get("params", 0),
-                         "macs": m.get("macs", 0), "extra": m.get("extra", 0), "stage": data["stage"],
-                         "loc": str(data["loc"]) if data["loc"] else None})
+        for node in self.graph.nodes_in_order():
+            f = self.facts(node.name)
+            rows.append({"name": node.name, "op": node.op, "shape": list(self.shape(node.name)),
+                         "params": f.params, "macs": f.macs, "extra": f.extra, "stage": node.stage,
+                         "loc": str(node.loc) if node.loc else None})
         return rows
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,7 +209,7 @@ class Compiled:
             "macs": self.macs,
             "extra_ops": self.extra,
             "total": self.total(),
-            "convention": {"count": self.count, "unit": self.unit, "text": self.convention},
+            "convention": {"count": self.count, "unit": self.unit, "text": self.convention.text},
             "layers": self.depth,
             "activation_bytes": self.activation_bytes,
             "stages": [{"name": s.name, "output": list(s.output), "params": s.params, "macs": s.macs,
@@ -170,25 +229,25 @@ class Compiled:
                 f"{self.params:,} params, {self.macs:,} MACs>")
 
 
-def stage_blocks(blocks: dict[str, Any], stage: str) -> list[Any]:
+def stage_blocks(blocks: dict[str, Block], stage: str) -> list[Block]:
     """The residual blocks of a stage: in each top-level block instance of the stage, the outermost repeated
     instances inside it (`layer2.0` .. `layer2.3`; `stages.1.blocks.0` .. for a repeated top-level stage), or
     the instance itself where nothing inside it repeats."""
     top = [b for b in blocks.values() if b.parent is None and b.stage == stage]
-    inner: dict[str, list[Any]] = {}
+    inner: dict[str, list[Block]] = {}
     for b in blocks.values():
         if b.copy is not None and b.parent is not None and b.stage == stage and _outermost_inner_repeat(blocks, b):
             inner.setdefault(_root(blocks, b).name, []).append(b)
     return [found for t in top for found in (inner.get(t.name) or [t])]
 
 
-def _root(blocks: dict[str, Any], b: Any) -> Any:
+def _root(blocks: dict[str, Block], b: Block) -> Block:
     while b.parent is not None:
         b = blocks[b.parent]
     return b
 
 
-def _outermost_inner_repeat(blocks: dict[str, Any], b: Any) -> bool:
+def _outermost_inner_repeat(blocks: dict[str, Block], b: Block) -> bool:
     """Is `b` a repeated copy with no repeated copy above it, short of its top-level instance?"""
     up = blocks.get(b.parent) if b.parent else None
     while up is not None and up.parent is not None:
@@ -201,22 +260,22 @@ def _outermost_inner_repeat(blocks: dict[str, Any], b: Any) -> bool:
 def compile_spec(ref: Any, overrides: Overrides = (), input_shape: str | None = None, *, count: str = "conv",
                  unit: str = "macs", dtype_bytes: int = 4, max_nodes: int | None = None,
                  sources: Sources | None = None, checker: Any = None) -> Compiled:
-    """Load, expand and analyse a spec; raise SpecError with every problem found."""
+    """Load, expand and analyse a spec; raise SpecError with every problem found. `count`, `unit` and
+    `dtype_bytes` choose how the result is shown (its `convention`), not what is computed."""
     from archspec.compiler.expand import MAX_NODES
 
+    convention = Convention(count=count, unit=unit, dtype_bytes=dtype_bytes)  # type: ignore[arg-type]
     spec = load_spec(ref, overrides, input_shape, sources, checker)
-    return analyse(spec, count=count, unit=unit, dtype_bytes=dtype_bytes,
-                   max_nodes=MAX_NODES if max_nodes is None else max_nodes)
+    return analyse(spec, convention, max_nodes=MAX_NODES if max_nodes is None else max_nodes)
 
 
-def analyse(spec: Spec, *, count: str = "conv", unit: str = "macs", dtype_bytes: int = 4,
-            max_nodes: int | None = None) -> Compiled:
+def analyse(spec: Spec, convention: Convention = Convention(), *, max_nodes: int | None = None) -> Compiled:
     """Expand and analyse an already loaded spec; raise SpecError with every problem found."""
     from archspec.compiler.expand import MAX_NODES
 
     expansion = expand(spec, MAX_NODES if max_nodes is None else max_nodes)
     graph = build_graph(expansion)
-    ctx = run_pipeline(graph, PassContext(count=count, dtype_bytes=dtype_bytes))
+    ctx = run_pipeline(graph, PassContext())
     if ctx.diagnostics:
         raise SpecError(ctx.diagnostics)
-    return Compiled(spec, expansion, graph, ctx, unit)
+    return Compiled(spec, expansion, graph, convention)

@@ -1,21 +1,16 @@
 """Graph algorithms on a node table (`name -> its inputs, in order`), the one copy of each that expansion,
 validation, the passes, lowering and rendering share: users, topological order, cycles, unused nodes.
 
-They take plain mappings, so `archspec validate` runs them without networkx; the IR's networkx graph passes
-`inputs_of(g)`.
+They take plain mappings, so `archspec validate` runs them without networkx; the IR's graph (`ir.Graph`) gives
+its table with `g.table()` and answers order and users with networkx itself.
 """
 
 from __future__ import annotations
 
 import heapq
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 Table = Mapping[str, Sequence[str]]
-
-
-def inputs_of(g: Any) -> dict[str, Sequence[str]]:
-    """The node table of an IR graph (networkx), in the graph's node order."""
-    return {n: g.nodes[n]["inputs"] for n in g.nodes}
 
 
 def users_of(table: Table) -> dict[str, list[str]]:

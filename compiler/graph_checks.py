@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from archspec.lang.codes import GRAPH_CYCLE, UNUSED_NODE
 from archspec.compiler.dag import find_cycle, topological_order, unused
 from archspec.lang.diagnostics import Diagnostic, Loc
 from archspec.lang.ops import ShapeError, propagate_shapes
@@ -24,11 +25,11 @@ def check_graph(nodes: dict[str, Any], output: str) -> list[Diagnostic]:
     for name in unused(table, output):
         node = nodes[name]
         if name == "input":
-            diags.append(Diagnostic("E308", "the network input is never read", node.loc,
+            diags.append(Diagnostic(UNUSED_NODE, "the network input is never read", node.loc,
                                     hint="the first item reads `input` unless its `in:` names another"))
             continue
         short = name.rsplit(".", 1)[-1]
-        diags.append(Diagnostic("E308", f"the output of `{name}` is never used", node.loc,
+        diags.append(Diagnostic(UNUSED_NODE, f"the output of `{name}` is never used", node.loc,
                                 hint=f"read it with `in:` (e.g. `in: [bn2, {short}]` on an add) or delete it"))
     return diags
 
@@ -49,7 +50,7 @@ def cycle_diagnostic(nodes: dict[str, Any], cycle: list[str]) -> Diagnostic:
     loop = cycle[start:] + cycle[:start]
     loc = best[1] if best else nodes[cycle[0]].loc
     what = f"`{best[2]}` reads `{best[3]}`, which depends on `{best[2]}`: " if best else ""
-    return Diagnostic("E307", f"{what}the graph has a cycle: " + " -> ".join(loop + [loop[0]]), loc,
+    return Diagnostic(GRAPH_CYCLE, f"{what}the graph has a cycle: " + " -> ".join(loop + [loop[0]]), loc,
                       hint="a node cannot (indirectly) read its own output; check `in:`")
 
 
@@ -61,7 +62,7 @@ def check_shapes(nodes: dict[str, Any], blocks: dict[str, Any]) -> list[Diagnost
         n = nodes[name]
         diags.append(node_diagnostic(e.code, name, e.message, e.hint, n.loc, n.scope, blocks))
 
-    propagate_shapes(topological_order(_table(nodes)), lambda n: vars(nodes[n]), report)
+    propagate_shapes(topological_order(_table(nodes)), nodes.__getitem__, report)
     return diags
 
 

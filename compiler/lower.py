@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from torch import fx, nn
 
-from archspec.compiler.dag import users_of
-from archspec.compiler.ir import order
 from archspec.compiler.ops import lowering_of
 from archspec.compiler.ops.modules import SubsamplePad
 
 if TYPE_CHECKING:  # (types only: no import at run time)
     from archspec.compiler.analysis import Compiled
+    from archspec.compiler.expand import Block as BlockInstance
+    from archspec.compiler.ir import Graph
 
 
 __all__ = ["Block", "Network", "SubsamplePad", "build", "compiled_of", "lower"]
@@ -53,14 +53,13 @@ class Block(nn.Module):
         return self._template
 
 
-def _container(root: nn.Module, path: str, blocks: dict[str, Any]) -> nn.Module:
-    """The module at `path`, creating block containers on the way."""
-    current, walked = root, []
-    for part in path.split("."):
-        walked.append(part)
+def _container(root: nn.Module, path: tuple[str, ...], blocks: dict[str, BlockInstance]) -> nn.Module:
+    """The module at the qualified name `path` (its parts), creating block containers on the way."""
+    current = root
+    for k, part in enumerate(path, 1):
         child = current._modules.get(part)
         if child is None:
-            block = blocks.get(".".join(walked))
+            block = blocks.get(".".join(path[:k]))
             child = Block(block.template) if block is not None else Block("module")
             current.add_module(part, child)
         current = child
@@ -136,38 +135,34 @@ def lower(compiled: Compiled, *, inplace: bool = True) -> fx.GraphModule:
 
 def _lower(compiled: Compiled, inplace: bool) -> fx.GraphModule:
     g = compiled.graph
-    blocks = compiled.expansion.blocks
+    blocks = g.blocks
     root = nn.Module()
     graph = fx.Graph()
     values: dict[str, fx.Node] = {}
-    users = users_of({n: g.nodes[n]["inputs"] for n in g.nodes})
 
     def value_name(name: str) -> str:
         return name.replace(".", "_")
 
-    for name in order(g):
-        data = g.nodes[name]
-        op, attrs = data["op"], data["attrs"]
-        ins = data["inputs"]
+    for n in g.nodes_in_order():
+        name, attrs, ins = n.name, n.attrs, n.inputs
         args = [values[p] for p in ins]
-        lowering = lowering_of(op)
+        lowering = lowering_of(n.op)
         if lowering.module is not None:
-            module = lowering.module(attrs, g.nodes[ins[0]]["meta"]["shape"])
+            module = lowering.module(attrs, g.shape(ins[0]))
             if lowering.init is not None:
                 lowering.init(module, attrs)
-            parent, _, leaf = name.rpartition(".")
-            owner = _container(root, parent, blocks) if parent else root
-            owner.add_module(leaf, module)
+            owner = _container(root, n.path[:-1], blocks)
+            owner.add_module(n.path[-1], module)
             node = graph.call_module(name, tuple(args))
         else:
-            in_place = inplace and _may_overwrite(g, users, ins[0] if ins else None, name)
+            in_place = inplace and _may_overwrite(g, ins[0] if ins else None, name)
             node = lowering.function(graph, attrs, args, in_place)
         aliased = bool(args) and node is args[0]  # identity: the op is its input, nothing new to name
         if not aliased and node.op != "placeholder":  # the network input keeps its name `x`
             node.name = value_name(name)
             node.meta["archspec_name"] = name  # the IR node it comes from (for tools and tests)
         values[name] = node
-    graph.output(values[g.graph["output"]])
+    graph.output(values[g.output])
     gm = Network(root, graph, class_name=_class_name(compiled.name))
     for child, module in root.named_children():  # keep the block containers (same leaf modules)
         setattr(gm, child, module)
@@ -176,11 +171,11 @@ def _lower(compiled: Compiled, inplace: bool) -> fx.GraphModule:
     return gm
 
 
-def _may_overwrite(g: Any, users: dict[str, list[str]], producer: str | None, consumer: str) -> bool:
+def _may_overwrite(g: Graph, producer: str | None, consumer: str) -> bool:
     """May `consumer` write its result into `producer`'s output tensor (in place)?"""
     if producer is None:
         return False
-    return users[producer] == [consumer] and lowering_of(g.nodes[producer]["op"]).overwritable
+    return g.users(producer) == [consumer] and lowering_of(g.node(producer).op).overwritable
 
 
 def _class_name(name: str) -> str:

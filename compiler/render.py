@@ -18,14 +18,14 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
-from archspec.compiler.dag import inputs_of, users_of
-from archspec.compiler.ir import order
 from archspec.compiler.report import eng, stage_descriptions
 from archspec.lang.errors import UserError
-from archspec.lang.ops import OPS, fmt_shape
+from archspec.lang.ops import fmt_shape
 
 if TYPE_CHECKING:  # (types only: no import at run time)
     from archspec.compiler.analysis import Compiled
+    from archspec.compiler.expand import Block
+    from archspec.compiler.ir import Graph
 
 
 LEVELS = ("stage", "block", "layer")
@@ -59,30 +59,30 @@ class Picture:
     clusters: dict[str, str]  # cluster id -> label
 
 
-def skip_edges(g: Any) -> set[tuple[str, str]]:
+def skip_edges(g: Graph) -> set[tuple[str, str]]:
     """Edges of shortcut paths: into a residual sum's (an add's) 2nd+ input, traced back while inside its block."""
     out: set[tuple[str, str]] = set()
-    for name, data in g.nodes(data=True):
-        if not OPS[data["op"]].residual:
+    for name in g:
+        node = g.node(name)
+        if not node.opdef.residual:
             continue
-        scope = data["scope"]
-        for producer in data["inputs"][1:]:
+        scope = node.scope
+        for producer in node.inputs[1:]:
             out.add((producer, name))
-            current = producer
-            while current != "input" and g.nodes[current]["scope"][: len(scope)] == scope and scope and \
-                    not OPS[g.nodes[current]["op"]].residual and len(g.nodes[current]["inputs"]) == 1 and \
-                    g.out_degree(current) == 1:
-                parent = g.nodes[current]["inputs"][0]
-                out.add((parent, current))
-                if g.nodes[parent]["scope"][: len(scope)] != scope:
+            current = g.node(producer)
+            while current.name != "input" and scope and current.scope[: len(scope)] == scope and \
+                    not current.opdef.residual and len(current.inputs) == 1 and g.out_degree(current.name) == 1:
+                parent = g.node(current.inputs[0])
+                out.add((parent.name, current.name))
+                if parent.scope[: len(scope)] != scope:
                     break
                 current = parent
     return out
 
 
-def _layer_text(g: Any, name: str) -> str:
-    data = g.nodes[name]
-    return OPS[data["op"]].text(data["attrs"])
+def _layer_text(g: Graph, name: str) -> str:
+    node = g.node(name)
+    return node.opdef.text(node.attrs)
 
 
 def _annotation(c: Compiled, members: Iterable[str], annotate: Iterable[str]) -> str | None:
@@ -91,7 +91,7 @@ def _annotation(c: Compiled, members: Iterable[str], annotate: Iterable[str]) ->
     if "macs" in annotate:
         total = c.total(members)
         if total:
-            parts.append(f"{eng(total)} {'FLOPs' if c.unit == 'flops' else 'MACs'}")
+            parts.append(f"{eng(total)} {c.convention.unit_name}")
     if "params" in annotate:
         params = c.summed("params", members)
         if params:
@@ -107,29 +107,27 @@ def _within(scope: tuple[str, ...], outer: tuple[str, ...]) -> bool:
 def layer_picture(c: Compiled, fold: bool = True) -> Picture:
     """Every op (BN and ReLU folded into the op before them unless `fold` is False); identities vanish."""
     g = c.graph
-    users = users_of(inputs_of(g))
     owner: dict[str, str] = {}
     boxes: dict[str, Box] = {}
-    for name in order(g):
-        data = g.nodes[name]
-        if data["op"] == "identity":
-            owner[name] = owner[data["inputs"][0]]
+    for node in g.nodes_in_order():
+        name, op = node.name, node.opdef
+        if op.hidden:
+            owner[name] = owner[node.inputs[0]]
             continue
-        if fold and OPS[data["op"]].fold and len(data["inputs"]) == 1:
-            prev = owner[data["inputs"][0]]
+        if fold and op.fold and len(node.inputs) == 1:
+            prev = owner[node.inputs[0]]
             box = boxes[prev]
-            head = g.nodes[box.members[0]]["op"]
+            head = g.node(box.members[0])
             # BN and ReLU join the op before them when they are its only reader, in its block or one around it
             # (never into the block before: a pre-activation block's first BN stays in it); a residual add takes
-            # only its ReLU
-            inside = _within(data["scope"], g.nodes[box.members[0]]["scope"])
-            if (users[box.members[-1]] == [name] and OPS[head].kind != "input" and inside
-                    and (not OPS[head].residual or data["op"] == "relu")):
+            # only its activation
+            inside = _within(node.scope, head.scope)
+            if (g.users(box.members[-1]) == [name] and head.opdef.kind != "input" and inside
+                    and (not head.opdef.residual or op.kind == "act")):
                 box.members.append(name)
                 owner[name] = prev
                 continue
-        kind = OPS[data["op"]].kind
-        boxes[name] = Box(name, kind, [_layer_text(g, name)], [name])
+        boxes[name] = Box(name, op.kind, [_layer_text(g, name)], [name])
         owner[name] = name
     for box in boxes.values():  # the folded ops, on a second line: "BN · ReLU"
         extra = [_layer_text(g, m) for m in box.members[1:]]
@@ -137,13 +135,13 @@ def layer_picture(c: Compiled, fold: bool = True) -> Picture:
             box.lines.append(" · ".join(extra))
     skips = skip_edges(g)
     edges: dict[tuple[str, str], dict[str, Any]] = {}
-    for name in g.nodes:
-        for producer in g.nodes[name]["inputs"]:
+    for name in g:
+        for producer in g.node(name).inputs:
             a, b = owner[producer], owner[name]
             if a == b:
                 continue
             skip = (producer, name) in skips
-            shape = g.nodes[producer]["meta"].get("shape")
+            shape = g.shape(producer)
             edge = edges.setdefault((a, b), {"shape": shape, "skip": True})
             edge["skip"] = edge["skip"] and skip  # a drawn edge is a skip edge only if all it stands for are
     for (a, b), e in edges.items():
@@ -152,13 +150,13 @@ def layer_picture(c: Compiled, fold: bool = True) -> Picture:
     return Picture(boxes, edges, {})
 
 
-def _identical_runs(g: Any, counted: list[Any]) -> list[list[tuple[Any, Any]]]:
+def _identical_runs(g: Graph, counted: list[Block]) -> list[list[tuple[Any, Block]]]:
     """Consecutive blocks with the same template, arguments, shapes, stage and parent: (signature, block) runs."""
     runs: list[list[Any]] = []
     for b in counted:
         sig = (b.template, tuple(sorted((k, repr(v)) for k, v in b.args.items())),
-               g.nodes[b.inputs[0]]["meta"].get("shape") if b.inputs else None,
-               g.nodes[b.output]["meta"].get("shape") if b.output in g.nodes else None, b.stage, b.parent)
+               g.shape(b.inputs[0]) if b.inputs else None, g.shape(b.output) if b.output in g else None,
+               b.stage, b.parent)
         if runs and runs[-1][0][0] == sig:
             runs[-1].append((sig, b))
         else:
@@ -171,16 +169,14 @@ def block_picture(c: Compiled, fold: bool = True, collapse: int = 2) -> Picture:
     from archspec.compiler.analysis import stage_blocks
 
     pic = layer_picture(c, fold)
-    g, blocks = c.graph, c.expansion.blocks
+    g, blocks = c.graph, c.graph.blocks
     counted = [b for s in c.stages() for b in stage_blocks(blocks, s.name)]
     counted_names = {b.name for b in counted}
-    prefix_of: dict[str, str] = {}  # box id -> counted block name
+    prefix_of: dict[str, str] = {}  # box id -> the counted block it is in
     for box_id in pic.boxes:
-        parts = box_id.split(".")
-        for k in range(1, len(parts) + 1):
-            if ".".join(parts[:k]) in counted_names:
-                prefix_of[box_id] = ".".join(parts[:k])
-                break
+        block = _block_of(g, box_id, counted_names)
+        if block is not None:
+            prefix_of[box_id] = block
     runs = _identical_runs(g, counted)
     merged: dict[str, str] = {}  # counted block name -> collapsed box id
     boxes: dict[str, Box] = {}
@@ -191,9 +187,8 @@ def block_picture(c: Compiled, fold: bool = True, collapse: int = 2) -> Picture:
             box_id = f"{first.name}..{last.name.rsplit('.', 1)[-1]}"
             width = first.args.get("width")
             label = f"{first.template}" + (f" {width}" if width is not None else "")
-            out_shape = g.nodes[last.output]["meta"].get("shape")
-            in_run = {b.name for _, b in run}
-            members = [n for n in g.nodes if _block_of(n, in_run) is not None]
+            out_shape = g.shape(last.output)
+            members = [n for _, b in run for n in g.members(b.name)]
             boxes[box_id] = Box(box_id, "block", [f"{label} x {len(run)}",
                                                   f"{first.name} .. {last.name}", fmt_shape(out_shape)], members)
             for _, b in run:
@@ -222,12 +217,9 @@ def block_picture(c: Compiled, fold: bool = True, collapse: int = 2) -> Picture:
     return Picture(boxes, edges, clusters)
 
 
-def _block_of(name: str, names: set[str]) -> str | None:
-    parts = name.split(".")
-    for k in range(1, len(parts) + 1):
-        if ".".join(parts[:k]) in names:
-            return ".".join(parts[:k])
-    return None
+def _block_of(g: Graph, name: str, names: set[str]) -> str | None:
+    """The outermost block instance of `names` that the node `name` is in (None if in none)."""
+    return next((b for b in g.node(name).scope if b in names), None)
 
 
 def stage_picture(c: Compiled) -> Picture:
@@ -242,11 +234,11 @@ def stage_picture(c: Compiled) -> Picture:
             owner[n] = s.name
     edges: dict[tuple[str, str], dict[str, Any]] = {}
     g = c.graph
-    for name in g.nodes:
-        for producer in g.nodes[name]["inputs"]:
+    for name in g:
+        for producer in g.node(name).inputs:
             a, b = owner[producer], owner[name]
             if a != b:
-                edges.setdefault((a, b), {"shape": g.nodes[producer]["meta"].get("shape"), "skip": False})
+                edges.setdefault((a, b), {"shape": g.shape(producer), "skip": False})
     return Picture(boxes, edges, {})
 
 
@@ -274,7 +266,7 @@ def to_graphviz(c: Compiled, pic: Picture, *, level: str, direction: str = "TB",
     import graphviz
 
     annotate = set(annotate)
-    unit = "FLOPs" if c.unit == "flops" else "MACs"
+    unit = c.convention.unit_name
     ids = _dot_ids(pic)
     dg = graphviz.Digraph(name=_text(c.name), graph_attr={
         "rankdir": direction, "fontname": "Helvetica", "nodesep": "0.25", "ranksep": "0.3",

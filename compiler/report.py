@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from archspec.compiler.ir import order
 from archspec.compiler.ops import LOWERINGS
-from archspec.lang.ops import OPS, fmt_shape
+from archspec.lang.ops import fmt_shape
 from archspec.lang.ops.layers import conv_text
 
 if TYPE_CHECKING:  # (types only: no import at run time)
     from archspec.compiler.analysis import Compiled
+    from archspec.compiler.expand import Block
+    from archspec.compiler.ir import Graph
 
 
 _UNITS = [(10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")]
@@ -54,7 +55,7 @@ def title(c: Compiled) -> str:
 
 
 def summary(c: Compiled) -> str:
-    unit = "FLOPs" if c.unit == "flops" else "MACs"
+    unit = c.convention.unit_name
     lines = [title(c)]
     if c.spec.description:
         lines.append(f"  {c.spec.description}")
@@ -63,7 +64,7 @@ def summary(c: Compiled) -> str:
         ("output", f"{fmt_shape(c.output_shape)}  ({c.output})"),
         ("depth", f"{c.depth} weighted layers (conv and linear on the longest path)"),
         ("params", f"{c.params:,}  ({eng(c.params)})   + {c.buffers:,} BN buffers (running statistics)"),
-        (unit, f"{c.total():,}  ({eng(c.total())})   {c.convention}"),
+        (unit, f"{c.total():,}  ({eng(c.total())})   {c.convention.text}"),
         ("activations", f"{c.activation_bytes / 2**20:,.1f} MiB per sample ({_dtype(c.dtype_bytes)}, every op "
                         f"output)"),
         ("graph", f"{c.graph.number_of_nodes() - 1:,} ops, {len(c.expansion.blocks):,} block instances"),
@@ -78,7 +79,7 @@ def _dtype(nbytes: int) -> str:
 
 
 def stage_table(c: Compiled) -> str:
-    unit = "FLOPs" if c.unit == "flops" else "MACs"
+    unit = c.convention.unit_name
     rows = []
     for s in c.stages():
         blocks = f"{s.blocks} x {s.block}" if s.blocks else "-"
@@ -88,15 +89,14 @@ def stage_table(c: Compiled) -> str:
 
 
 def layer_table(c: Compiled) -> str:
-    unit = "FLOPs" if c.unit == "flops" else "MACs"
+    unit = c.convention.unit_name
     rows = []
-    for name in order(c.graph):
-        if name == "input":
+    for node in c.graph.nodes_in_order():
+        if node.name == "input":
             continue
-        data = c.graph.nodes[name]
-        m = data["meta"]
-        rows.append([name, data["op"], fmt_shape(m["shape"]), f"{m['params']:,}" if m["params"] else "-",
-                     eng(c.total([name])) if c.total([name]) else "-"])
+        params = c.facts(node.name).params
+        rows.append([node.name, node.op, fmt_shape(c.shape(node.name)), f"{params:,}" if params else "-",
+                     eng(c.total([node.name])) if c.total([node.name]) else "-"])
     return table(["layer", "op", "output", "params", unit], rows, [False, False, True, True, True])
 
 
@@ -106,49 +106,54 @@ def stage_descriptions(c: Compiled) -> dict[str, list[str]]:
     """Each stage as the paper writes it: "7x7, 64, stride 2", "[3x3, 64; 3x3, 64] x 2", "1000-d fc"."""
     from archspec.compiler.analysis import stage_blocks
 
-    g, blocks = c.graph, c.expansion.blocks
+    g, blocks = c.graph, c.graph.blocks
     out: dict[str, list[str]] = {}
     done: set[str] = set()
-    for name in order(g):
-        data = g.nodes[name]
-        if name == "input":
+    for node in g.nodes_in_order():
+        if node.name == "input":
             continue
-        stage = data["stage"]
-        lines = out.setdefault(stage, [])
-        if data["scope"]:
-            top = data["scope"][0]
+        lines = out.setdefault(node.stage, [])
+        if node.scope:
+            top = node.scope[0]
             if top in done:
                 continue
             done.add(top)
-            counted = stage_blocks({k: b for k, b in blocks.items()}, stage)
-            counted = [b for b in counted if b.name == top or b.name.startswith(top + ".")]
+            counted = [b for b in stage_blocks(blocks, node.stage) if b.name == top or top in _enclosing(blocks, b)]
             first = counted[0] if counted else blocks[top]
             if _plain_ops(g, top, counted, blocks):  # a stem or a head: its ops one by one, as Table 1 lists them
-                members = [n for n in order(g) if g.nodes[n]["scope"] and g.nodes[n]["scope"][0] == top]
-                lines.extend(t for t in map(lambda n: _op_text(g, n), members) if t)
+                lines.extend(t for t in map(lambda n: _op_text(g, n), g.members(top)) if t)
                 continue
-            convs = [n for n in order(g) if g.nodes[n]["op"] == "conv" and g.nodes[n]["scope"]
-                     and g.nodes[n]["scope"][-1] == first.name]
-            inner = "; ".join(conv_text(g.nodes[n]["attrs"], stride=False) for n in convs) or first.template
+            convs = [g.node(n) for n in g.members(first.name)]
+            inner = "; ".join(conv_text(n.attrs, stride=False) for n in convs
+                              if n.opdef.kind == "conv" and n.block == first.name) or first.template
             lines.append(f"[{inner}] x {max(1, len(counted))}")
             continue
-        text = _op_text(g, name)
+        text = _op_text(g, node.name)
         if text:
             lines.append(text)
     return out
 
 
-def _plain_ops(g: Any, top: str, counted: list[Any], blocks: dict[str, Any]) -> bool:
+def _enclosing(blocks: dict[str, Block], b: Block) -> list[str]:
+    """The block instances around `b`, innermost first."""
+    out = []
+    while b.parent is not None:
+        out.append(b.parent)
+        b = blocks[b.parent]
+    return out
+
+
+def _plain_ops(g: Graph, top: str, counted: list[Block], blocks: dict[str, Block]) -> bool:
     """Is the top-level instance `top` neither repeated nor residual (no residual sum, `add`, in it)?"""
     if len(counted) > 1 or blocks[top].copy is not None or any(b.name != top for b in counted):
         return False
-    return not any(OPS[d["op"]].residual and d["scope"] and d["scope"][0] == top for _, d in g.nodes(data=True))
+    return not any(g.node(n).opdef.residual for n in g.members(top))
 
 
-def _op_text(g: Any, name: str) -> str | None:
-    data = g.nodes[name]
-    table = OPS[data["op"]].table
-    return table(data["attrs"]) if table is not None else None
+def _op_text(g: Graph, name: str) -> str | None:
+    node = g.node(name)
+    table = node.opdef.table
+    return table(node.attrs) if table is not None else None
 
 
 def _md(text: str) -> str:
@@ -177,7 +182,7 @@ def markdown_table(compiled: Sequence[Any]) -> str:
         cells = [_md(s), " / ".join(sizes[s])] + ["<br>".join(_md(x) for x in d.get(s, [])) or "" for d in descs]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("| params | | " + " | ".join(f"{c.params / 1e6:.1f} M" for c in compiled) + " |")
-    unit = "FLOPs" if compiled and compiled[0].unit == "flops" else "FLOPs (multiply-adds)"
+    unit = "FLOPs" if compiled and compiled[0].unit == "flops" else "FLOPs (multiply-adds)"  # the paper's name
     lines.append(f"| {unit} | | " + " | ".join(f"{c.total() / 1e9:.2f} x 10^9" for c in compiled) + " |")
     return "\n".join(lines)
 
@@ -189,47 +194,45 @@ def markdown_table(compiled: Sequence[Any]) -> str:
 def summary_rows(c: Compiled, max_depth: int = 3) -> list[dict[str, Any]]:
     """Rows of the module tree: block containers (with totals) and the ops in them, to `max_depth` levels.
 
-    Names and types are those of `lower()`'s module: a container per block instance (its template as type),
-    a module per stateful op, a function for the rest. Numbers come from the compiler's passes.
+    Names and types are those of `lower()`'s module (its tree is the nodes' qualified names, `Node.path`): a
+    container per block instance (its template as type), a module per stateful op, a function for the rest.
+    Numbers come from the compiler's passes.
     """
-    g, blocks = c.graph, c.expansion.blocks
-    members: dict[str, list[str]] = {}
-    for name in order(g):
-        if name == "input":
-            continue
-        parts = name.split(".")
-        for k in range(1, len(parts)):
-            members.setdefault(".".join(parts[:k]), []).append(name)
+    g, blocks = c.graph, c.graph.blocks
+    members: dict[tuple[str, ...], list[str]] = {}
+    nodes = [n for n in g.nodes_in_order() if n.name != "input"]
+    for node in nodes:
+        for k in range(1, len(node.path)):
+            members.setdefault(node.path[:k], []).append(node.name)
     rows: list[dict[str, Any]] = []
-    shown: set[str] = set()
-    for name in order(g):
-        if name == "input":
-            continue
-        parts = name.split(".")
-        for k in range(1, len(parts)):
-            prefix = ".".join(parts[:k])
+    shown: set[tuple[str, ...]] = set()
+    for node in nodes:
+        path = node.path
+        for k in range(1, len(path)):
+            prefix = path[:k]
             if prefix in shown or k > max_depth:
                 continue
             shown.add(prefix)
-            block = blocks.get(prefix)
-            nodes = members[prefix]
-            out = g.nodes[block.output]["meta"]["shape"] if block is not None and block.output in g.nodes else \
-                g.nodes[nodes[-1]]["meta"]["shape"]
-            rows.append({"name": prefix, "depth": k, "type": block.template if block else "module", "shape": out,
-                         "params": c.summed("params", nodes), "total": c.total(nodes), "leaf": False})
-        if len(parts) <= max_depth and name not in shown:
-            shown.add(name)
-            m = g.nodes[name]["meta"]
-            rows.append({"name": name, "depth": len(parts), "type": LOWERINGS[g.nodes[name]["op"]].torch_name or "op",
-                         "shape": m["shape"], "params": m["params"], "total": c.total([name]), "leaf": True})
+            name = ".".join(prefix)
+            block = blocks.get(name)
+            inside = members[prefix]
+            out = c.shape(block.output) if block is not None and block.output in g else c.shape(inside[-1])
+            rows.append({"name": name, "label": prefix[-1], "depth": k,
+                         "type": block.template if block else "module", "shape": out,
+                         "params": c.summed("params", inside), "total": c.total(inside), "leaf": False})
+        if len(path) <= max_depth and path not in shown:
+            shown.add(path)
+            rows.append({"name": node.name, "label": path[-1], "depth": len(path),
+                         "type": LOWERINGS[node.op].torch_name or "op", "shape": c.shape(node.name),
+                         "params": c.facts(node.name).params, "total": c.total([node.name]), "leaf": True})
     return rows
 
 
 def module_summary(c: Compiled, max_depth: int = 3, batch: int = 1) -> str:
-    unit = "FLOPs" if c.unit == "flops" else "MACs"
+    unit = c.convention.unit_name
     rows = []
     for r in summary_rows(c, max_depth):
-        label = "  " * (r["depth"] - 1) + r["name"].rsplit(".", 1)[-1] + f" ({r['type']})"
+        label = "  " * (r["depth"] - 1) + r["label"] + f" ({r['type']})"
         shape = "[" + ", ".join(str(d) for d in (batch,) + tuple(r["shape"])) + "]"
         rows.append([label, shape, f"{r['params']:,}" if r["params"] else "-",
                      eng(r["total"] * batch) if r["total"] else "-"])
@@ -240,7 +243,7 @@ def module_summary(c: Compiled, max_depth: int = 3, batch: int = 1) -> str:
         f"total params: {c.params:,}",
         f"trainable params: {c.params:,}",
         f"buffers (BN running statistics): {c.buffers:,}",
-        f"total {unit}: {eng(c.total() * batch)} ({c.convention}, batch {batch})",
+        f"total {unit}: {eng(c.total() * batch)} ({c.convention.text}, batch {batch})",
         f"input size: {batch * _numel(c.input_shape) * 4 / mib:.2f} MiB",
         f"forward activations: {batch * c.activation_bytes / mib:.2f} MiB",
         f"params size: {c.params * 4 / mib:.2f} MiB",

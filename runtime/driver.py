@@ -27,7 +27,13 @@ from archspec.runtime.rundir import RunDir, find_run
 from archspec.runtime.runinfo import RunLog, record_end, run_info
 
 if TYPE_CHECKING:  # (types only: no import at run time)
+    import torch
+
     from archspec.compiler.analysis import Compiled
+    from archspec.lang.diagnostics import Sources
+    from archspec.runtime.data.base import Data
+    from archspec.runtime.distributed import Dist
+    from archspec.runtime.weights import Weights
 
 
 __all__ = ["EXIT_DIVERGED", "EXIT_INTERRUPTED", "EXIT_OK", "OPTION_FIELDS", "RunOptions", "EvalRequest", "RunError",
@@ -36,7 +42,7 @@ __all__ = ["EXIT_DIVERGED", "EXIT_INTERRUPTED", "EXIT_OK", "OPTION_FIELDS", "Run
 
 # -- training -------------------------------------------------------------------------------------------------
 
-def train_run(req: TrainRequest, sources: Any) -> int:
+def train_run(req: TrainRequest, sources: Sources) -> int:
     """Carry out `archspec train`; SpecError (a bad spec), RunError and RunDirError (exit 2) propagate."""
     import gc
 
@@ -79,7 +85,7 @@ def train_run(req: TrainRequest, sources: Any) -> int:
         dist.close()
 
 
-def _execute(req: TrainRequest, plan: Plan, run: RunDir, dist: Any, device: Any) -> int:
+def _execute(req: TrainRequest, plan: Plan, run: RunDir, dist: Dist, device: torch.device) -> int:
     """Build the model and the data, check everything, then change the folder and train."""
     from archspec.runtime import checkpoint
 
@@ -117,7 +123,7 @@ def _execute(req: TrainRequest, plan: Plan, run: RunDir, dist: Any, device: Any)
         log.close()
 
 
-def _build_model(req: TrainRequest, plan: Plan, dist: Any, device: Any) -> tuple[Any, Any]:
+def _build_model(req: TrainRequest, plan: Plan, dist: Dist, device: torch.device) -> tuple[torch.nn.Module, Weights | None]:
     """The network from the plan's graph, its initial weights from the run's seed (alike in every process) or
     from --weights, and those weights (None without)."""
     import torch
@@ -138,7 +144,7 @@ def _build_model(req: TrainRequest, plan: Plan, dist: Any, device: Any) -> tuple
     return model, weights
 
 
-def _training_data(req: TrainRequest, plan: Plan, dist: Any, device: Any) -> Any:
+def _training_data(req: TrainRequest, plan: Plan, dist: Dist, device: torch.device) -> Data:
     """This process's share of the run's data, checked against the network; with --download under torchrun,
     one process fetches the data while the others wait and then read it."""
     spec, compiled = plan.spec, plan.compiled
@@ -170,7 +176,7 @@ def _resume_state(plan: Plan, run: RunDir, arch: dict[str, Any]) -> dict[str, An
         raise RunError(str(e)) from None
 
 
-def _start_weights(req: TrainRequest, plan: Plan, model: Any, dist: Any) -> Any:
+def _start_weights(req: TrainRequest, plan: Plan, model: torch.nn.Module, dist: Dist) -> Weights | None:
     """Fine-tuning: a new run's model starts from `--weights`; the log's first lines say where they come from and
     what starts afresh. Under torchrun the first process fetches them (a download, into the shared cache) before
     the others read the same file; a classifier that starts afresh does so from the run's seed in every process."""
@@ -187,7 +193,7 @@ def _start_weights(req: TrainRequest, plan: Plan, model: Any, dist: Any) -> Any:
     return weights
 
 
-def _log_start(log: RunLog, plan: Plan, run: RunDir, data: Any, total: int, dist: Any, device: Any) -> None:
+def _log_start(log: RunLog, plan: Plan, run: RunDir, data: Data, total: int, dist: Dist, device: torch.device) -> None:
     import torch
 
     spec, recipe = plan.spec, plan.recipe
@@ -204,8 +210,8 @@ def _log_start(log: RunLog, plan: Plan, run: RunDir, data: Any, total: int, dist
         log(f"recipe: {note}")
 
 
-def _train(req: TrainRequest, plan: Plan, run: RunDir, model: Any, data: Any, arch: dict[str, Any],
-           resume_state: dict[str, Any] | None, total: int, dist: Any, device: Any, log: RunLog) -> int:
+def _train(req: TrainRequest, plan: Plan, run: RunDir, model: torch.nn.Module, data: Data, arch: dict[str, Any],
+           resume_state: dict[str, Any] | None, total: int, dist: Dist, device: torch.device, log: RunLog) -> int:
     """Run the training loop; record how it ended (run.json, log.txt) and return the exit code."""
     from archspec.runtime.checkpoint import CheckpointError
     from archspec.runtime.data import DataError
@@ -246,7 +252,7 @@ def _train(req: TrainRequest, plan: Plan, run: RunDir, model: Any, data: Any, ar
     return EXIT_OK
 
 
-def _finish(plan: Plan, run: RunDir, summary: dict[str, Any], total: int, device: Any, log: RunLog) -> None:
+def _finish(plan: Plan, run: RunDir, summary: dict[str, Any], total: int, device: torch.device, log: RunLog) -> None:
     """Record a finished run (run.json) and say how it did (log and terminal)."""
     name = plan.spec.name
     kind = "max allocated on the GPU" if device.type == "cuda" else "process resident set"
@@ -264,7 +270,7 @@ def _finish(plan: Plan, run: RunDir, summary: dict[str, Any], total: int, device
 
 # -- evaluation -----------------------------------------------------------------------------------------------
 
-def evaluate_checkpoint(req: EvalRequest, sources: Any) -> dict[str, Any]:
+def evaluate_checkpoint(req: EvalRequest, sources: Sources) -> dict[str, Any]:
     """`archspec eval`: a checkpoint's error on a split, with the iteration (and epoch) it was saved at when it
     says. In a run folder, the spec, the recipe (so the same validation images) and the data location come from
     the folder unless given; a run folder itself stands for its best.pt."""
@@ -297,7 +303,7 @@ def evaluate_checkpoint(req: EvalRequest, sources: Any) -> dict[str, Any]:
     if split not in data.splits:
         raise RunError(f"split {split!r} is not available here: {', '.join(data.splits)}")
     model.to(device)
-    views = int(recipe.eval.get("views", 1))
+    views = recipe.eval.views
     try:
         result = evaluate(model, data, split, views=views, batch_size=req.batch_size)
     except torch.OutOfMemoryError:  # the user's to fix; any other error is a real error and says what it is

@@ -13,16 +13,19 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def evaluate(model: nn.Module, data: Any, split: str, *, views: int = 1, batch_size: int | None = None,
+def evaluate(model: nn.Module, data: Any, split: str, *, views: int | None = None, batch_size: int | None = None,
              channels_last: bool = False, bf16: bool = False, reduce: Any = None,
              stop: Callable[[], bool] | None = None) -> dict[str, Any] | None:
-    """`reduce` sums counts over processes when each evaluated a share of the split (distributed training).
+    """`views`: how many views of each image the data yields (by default as many as it was made to:
+    `data.eval_views`, from the recipe's `eval.views`). `reduce` sums counts over processes when each evaluated a
+    share of the split (distributed training).
     `stop` is asked before each batch; when it says yes the evaluation ends there and the result is None (a
     training run stopped by Ctrl-C; with `reduce` it cannot be used, as every process must reach the sum).
 
     Runs under `torch.inference_mode`. Every batch has the same shape: the last, smaller one is padded with zeros
     to the first one's size and the padding's outputs dropped, so cuDNN's autotuning and a compiled model see one
     shape only (no re-tuning, no recompilation for an odd-sized tail)."""
+    views = data.eval_views if views is None else views
     was_training = model.training
     model.eval()
     images = 0

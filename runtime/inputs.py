@@ -5,9 +5,12 @@ source's configuration from the recipe, and the check that the data fits the net
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archspec.runtime.request import RunError
+
+if TYPE_CHECKING:  # (types only: no import at run time)
+    from archspec.runtime.recipe import Recipe
 
 
 def pick_device(name: str | None) -> Any:
@@ -27,21 +30,19 @@ def pick_device(name: str | None) -> Any:
     return device
 
 
-def data_config(recipe: Any, input_shape: tuple[int, ...], data_dir: Path | None, device: Any, seed: int,
+def data_config(recipe: Recipe, input_shape: tuple[int, ...], data_dir: Path | None, device: Any, seed: int,
                 outputs: int, workers: int = 4, download: bool = False) -> Any:
     """The data source's configuration. The model's output count is the number of classes: a folder with
     fewer classes fits it (labels index the outputs), one with more does not."""
     from archspec.runtime.data import DataConfig
 
-    ds = recipe.dataset
+    ds, ev = recipe.dataset, recipe.eval
     crop = next((a.get("size") for a in recipe.augment if a.get("op") == "random_crop"), None)
     return DataConfig(
-        name=ds.get("name", "cifar10"), root=data_dir, batch_size=recipe.batch_size, seed=seed,
-        device=device, train_size=ds.get("train_size"), val_size=ds.get("val_size"),
-        normalize=ds.get("normalize", "per_pixel_mean"), augment=recipe.augment,
-        image_size=recipe.eval.get("crop") or crop or input_shape[-1], classes=outputs,
-        eval_views=int(recipe.eval.get("views", 1)), eval_resize=int(recipe.eval.get("resize") or 256),
-        workers=workers, download=download)
+        name=ds.name, root=data_dir, batch_size=recipe.batch_size, seed=seed, device=device,
+        train_size=ds.train_size, val_size=ds.val_size, normalize=ds.normalize, augment=list(recipe.augment),
+        image_size=ev.crop or crop or input_shape[-1], classes=outputs, eval_views=ev.views,
+        eval_resize=ev.resize, workers=workers, download=download)
 
 
 def check_fit(name: str, input_shape: tuple[int, ...], outputs: int, data: Any, batch_size: int | None = None

@@ -279,56 +279,70 @@ def _iteration(record: dict[str, Any]) -> float:
     return value if isinstance(value, (int, float)) else 0
 
 
-def clock(seconds: float) -> str:
-    if not math.isfinite(seconds) or seconds < 0:
-        return "--:--"
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
 class Progress:
-    """A progress line on a terminal (redrawn in place), or one line per log interval otherwise."""
+    """The training progress bar: tqdm's, redrawn in place on a terminal; one plain line per log interval
+    otherwise (no carriage returns or escape codes, so a redirected stderr reads as a log); nothing when disabled.
+
+        38%|████████▍             | 15,200/40,000 [01:02<01:41, loss 0.6034, lr 0.1, err 21.07%, 3,920 img/s]
+
+    `begin` starts the clock and the bar at the run's (maybe resumed) iteration; `update` moves it once per log
+    interval; `message` prints a line above the bar without garbling it; `end` closes it (the train loop calls
+    it on every way out, errors and Ctrl-C included)."""
+
+    BAR = "{percentage:3.0f}%|{bar}| {n:,}/{total:,} [{elapsed}<{remaining}{postfix}]"
+    LINE = "{percentage:3.0f}% {n:,}/{total:,} [{elapsed}<{remaining}{postfix}]"
 
     def __init__(self, total: int, stream: TextIO | None = None, enabled: bool = True):
         self.total = total
         self.stream = stream or sys.stderr
         self.enabled = enabled
-        self.tty = self.stream.isatty()
+        isatty = getattr(self.stream, "isatty", None)
+        self.tty = bool(isatty and isatty())
         self.started = time.perf_counter()
         self.start_iter = 0
+        self.bar: Any = None  # the tqdm bar while one is drawn (enabled, on a terminal, between begin and end)
 
     def begin(self, iteration: int) -> None:
+        self.end()
         self.started, self.start_iter = time.perf_counter(), iteration
+        if self.enabled and self.tty:
+            from tqdm import tqdm
+
+            # smoothing=0: the rate (so the ETA) is the average since `begin`; redrawn only by `update`
+            self.bar = tqdm(total=self.total, initial=min(iteration, self.total), file=self.stream,
+                            bar_format=self.BAR, dynamic_ncols=True, smoothing=0, mininterval=0, leave=True)
 
     def update(self, iteration: int, loss: float, lr: float, err: float, images_per_s: float) -> None:
         if not self.enabled:
             return
-        done = iteration - self.start_iter
-        elapsed = time.perf_counter() - self.started
-        eta = elapsed / done * (self.total - iteration) if done else float("nan")
-        width = 24
-        filled = int(width * iteration / max(1, self.total))
-        bar = "=" * filled + (">" if filled < width else "") + " " * max(0, width - filled - 1)
-        text = (f"[{bar}] {iteration:,}/{self.total:,}  loss {loss:.4f}  lr {lr:.4g}  err {err:.2f}%  "
-                f"{images_per_s:,.0f} img/s  ETA {clock(eta)}")
+        iteration = min(iteration, self.total)
+        stats = f"loss {loss:.4f}, lr {lr:.4g}, err {err:.2f}%, {images_per_s:,.0f} img/s"
         if self.tty:
-            self.stream.write("\r" + text + "\x1b[K")
+            if self.bar is None:
+                self.begin(self.start_iter)
+            self.bar.n = iteration
+            self.bar.set_postfix_str(stats)  # redraws
+            return
+        from tqdm import tqdm
+
+        line = tqdm.format_meter(iteration, self.total, time.perf_counter() - self.started,
+                                 initial=self.start_iter, bar_format=self.LINE, postfix=stats)
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def message(self, text: str, always: bool = False) -> None:
+        """A line of its own above the progress bar; `always`: also when progress is off (--quiet)."""
+        if not (self.enabled or always):
+            return
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)  # clears the bar, writes, redraws it below
         else:
             self.stream.write(text + "\n")
         self.stream.flush()
 
-    def message(self, text: str, always: bool = False) -> None:
-        """A line of its own below the progress line; `always`: also when progress is off (--quiet)."""
-        if not (self.enabled or always):
-            return
-        if self.tty:
-            self.stream.write("\r\x1b[K")
-        self.stream.write(text + "\n")
-        self.stream.flush()
-
     def end(self) -> None:
-        if self.enabled and self.tty:
-            self.stream.write("\n")
+        """Close the bar (drawn once more, whole, then a newline); safe to call more than once."""
+        if self.bar is not None:
+            bar, self.bar = self.bar, None
+            bar.close()
             self.stream.flush()

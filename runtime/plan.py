@@ -25,6 +25,7 @@ from archspec.runtime.rundir import RunDir, RunDirError
 if TYPE_CHECKING:  # (types only: no import at run time)
     from archspec.compiler.analysis import Compiled
     from archspec.lang.spec import Spec
+    from archspec.runtime.recipe import Recipe
 
 
 
@@ -36,7 +37,7 @@ class Plan:
     spec: Spec
     compiled: Compiled           # the spec's compiled graph (compiled once, here)
     spec_text: str
-    recipe: Any
+    recipe: Recipe
     seed: int
     resume: bool                 # load last.pt
     state: str                   # the folder's state before this run
@@ -139,7 +140,7 @@ def load_graph(ref: Any, overrides: list[str], input_shape: str | None, sources:
     return spec, analyse(spec)
 
 
-def resolve_recipe(base: dict[str, Any] | None, options: dict[str, Any], generic: list[str]) -> Any:
+def resolve_recipe(base: dict[str, Any] | None, options: dict[str, Any], generic: list[str]) -> Recipe:
     """The resolved recipe (`runtime.recipe.resolve`); a bad value or override is a RunError."""
     from archspec.runtime.recipe import RecipeError, resolve
 
@@ -149,15 +150,15 @@ def resolve_recipe(base: dict[str, Any] | None, options: dict[str, Any], generic
         raise RunError(str(e)) from None
 
 
-def weights_recipe(recipe: Any, weights: str | None, spec_name: str, base: Any, options: dict[str, Any],
-                   generic: list[str]) -> tuple[Any, list[str]]:
+def weights_recipe(recipe: Recipe, weights: str | None, spec_name: str, base: Any, options: dict[str, Any],
+                   generic: list[str]) -> tuple[Recipe, list[str]]:
     """The recipe with the inputs that named `weights` expect (their normalisation; an image folder's eval resize
     and crop) where the user did not set them, and the note that says so."""
     from archspec.runtime.weights import expected_inputs
 
     given = {g.split("=", 1)[0].strip() for g in generic}
-    fields = {k: v for k, v in expected_inputs(weights, spec_name, recipe.data["dataset"]["name"]).items()
-              if k not in given and recipe.data[k.split(".")[0]].get(k.split(".")[1]) != v}
+    fields = {k: v for k, v in expected_inputs(weights, spec_name, recipe.dataset.name).items()
+              if k not in given and recipe.at(k) != v}
     if not fields:
         return recipe, []
     changed = resolve_recipe(base, options, [f"{k}={v}" for k, v in fields.items()] + list(generic))
@@ -225,13 +226,13 @@ def plan_resume(req: TrainRequest, run: RunDir, state: str, sources: Any) -> Pla
         seed = int(info["seed"])
     except (ValueError, KeyError, TypeError, RecursionError):
         raise RunDirError(f"cannot resume {where}: recipe.json or run.json is damaged") from None
-    try:
+    try:  # (the same checks as a new run's recipe: a value out of range reads as it does there)
         check_schema(recipe_data, f"{where / 'recipe.json'}")
+        recipe = Recipe.of(recipe_data)
     except RecipeError as e:
         raise RunDirError(f"cannot resume {where}: recipe.json is damaged ({e})") from None
     spec, compiled = load_graph(where / "spec.yaml", [], None, sources)
     _refuse_contradictions(req, run, info, spec, compiled, recipe_data, seed, sources)
-    recipe = Recipe(recipe_data, [])
     notes = []
     if state == "failed_start":
         notes.append(f"{where} has no checkpoint yet (the run ended before its first one): starting it from the "

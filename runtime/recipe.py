@@ -1,8 +1,10 @@
 """Training recipes: the spec's `recipe:` section with command-line overrides, as one resolved object.
 
-A recipe is data (specs/recipes/*.yaml); this module fills in defaults, applies overrides (`--iters`,
-`--batch-size`, `--lr`, or any field with `--recipe optimizer.momentum=0.8`), converts epochs to iterations and
-answers the one question the training loop asks every step: what is the learning rate now?
+A recipe is data (specs/recipes/*.yaml); its fields, their defaults and their checks are declared once, in
+`archspec.lang.recipe_fields`. This module applies overrides (`--iters`, `--batch-size`, `--lr`, or any field with
+`--recipe optimizer.momentum=0.8`), fills in the defaults, checks the result (the spec schema's recipe part, then
+the declared ranges and rules) into a typed `Recipe`, converts epochs to iterations and answers the one question
+the training loop asks every step: what is the learning rate now?
 
 Schedules: step decay (lr x gamma at each milestone), optionally after a warm-up at a fixed lr that lasts until
 the training error falls below a threshold or `max_iters` pass (the paper's ResNet-110/1202 recipe). When the
@@ -14,22 +16,11 @@ from __future__ import annotations
 
 import copy
 import json
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from archspec.lang.errors import UserError
-
-DEFAULTS: dict[str, Any] = {
-    "dataset": {"name": "cifar10", "normalize": "per_pixel_mean"},
-    "augment": [],
-    "batch_size": 128,
-    "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": False},
-    "schedule": {"unit": "iter", "length": 64000, "milestones": [32000, 48000], "gamma": 0.1},
-    "eval": {"interval": 2000, "views": 1, "resize": 256},
-    "log_interval": 100,
-    "loss": "cross_entropy",
-}
+from archspec.lang.recipe_fields import RecipeValues, field_names, problem, read, with_defaults
 
 
 class RecipeError(UserError):
@@ -90,20 +81,17 @@ def _schema_reason(e: Any) -> str:
 
 
 def apply_override(recipe: dict[str, Any], path: str, value: Any) -> None:
-    """Set `recipe[a][b]... = value` for `path` "a.b..."; fields the schema does not know are refused."""
+    """Set `recipe[a][b]... = value` for `path` "a.b..."; fields the recipe does not declare are refused."""
     from archspec.lang.diagnostics import did_you_mean
-    from archspec.lang.schema import build_schema
 
-    schema = build_schema()["$defs"]["recipe"]
     keys = path.split(".")
     node: Any = recipe
     for i, k in enumerate(keys):
-        props = schema.get("properties", {}) if isinstance(schema, dict) else {}
-        if k not in props:
-            hint = did_you_mean(k, props, what="fields")
+        names = field_names(keys[:i])
+        if k not in names:
+            hint = did_you_mean(k, names, what="fields")
             where = ".".join(keys[:i + 1])
             raise RecipeError(f"the recipe has no field `{where}`" + (f" ({hint})" if hint else ""))
-        schema = props[k]
         if i == len(keys) - 1:
             # a mapping merges into the one there, as mappings merge everywhere (`optimizer={lr: 0.2}` keeps momentum)
             node[k] = _merge(node[k], value) if isinstance(node.get(k), dict) and isinstance(value, dict) else value
@@ -113,103 +101,86 @@ def apply_override(recipe: dict[str, Any], path: str, value: Any) -> None:
                 raise RecipeError(f"recipe field `{'.'.join(keys[:i + 1])}` is not a mapping")
 
 
-@dataclass
-class Recipe:
-    """A resolved recipe. `data` is the raw mapping (as written to the run folder as recipe.json)."""
+@dataclass(frozen=True, kw_only=True)
+class Recipe(RecipeValues):
+    """A resolved recipe: its typed values (`recipe.optimizer.momentum`, declared in `archspec.lang.recipe_fields`:
+    every field has a value, checked), `data`, the mapping as written to the run folder (recipe.json), and the
+    `notes` resolving it left for the run log. `Recipe.of` makes one."""
 
-    data: dict[str, Any]
-    notes: list[str]
+    data: dict[str, Any] = field(compare=False, repr=False)
+    notes: tuple[str, ...] = ()
 
-    # -- plain fields ---------------------------------------------------------------------------------------
-
-    @property
-    def batch_size(self) -> int:
-        return int(self.data["batch_size"])
-
-    @property
-    def optimizer(self) -> dict[str, Any]:
-        return self.data["optimizer"]
-
-    @property
-    def log_interval(self) -> int:
-        return int(self.data["log_interval"])
-
-    @property
-    def dataset(self) -> dict[str, Any]:
-        return self.data["dataset"]
-
-    @property
-    def augment(self) -> list[dict[str, Any]]:
-        return list(self.data.get("augment") or [])
-
-    @property
-    def eval(self) -> dict[str, Any]:
-        return self.data["eval"]
-
-    @property
-    def schedule(self) -> dict[str, Any]:
-        return self.data["schedule"]
-
-    @property
-    def warmup(self) -> dict[str, Any] | None:
-        return self.schedule.get("warmup")
+    @classmethod
+    def of(cls, data: Any, notes: list[str] | tuple[str, ...] = ()) -> "Recipe":
+        """The recipe `data` (a recipe.json's, or one `resolve` made), its absent fields at their defaults;
+        RecipeError if a value cannot be used (the same message wherever the value came from)."""
+        found = problem(data)
+        if found is not None:
+            raise RecipeError(found)
+        return read(data, cls, data=data, notes=tuple(notes))
 
     # -- iterations -----------------------------------------------------------------------------------------
 
     def iterations(self, value: float, iters_per_epoch: int) -> int:
         """A schedule quantity (in the schedule's unit) in iterations."""
-        return int(round(value * iters_per_epoch)) if self.schedule.get("unit") == "epoch" else int(value)
+        return int(round(value * iters_per_epoch)) if self.schedule.unit == "epoch" else int(value)
 
     def total_iters(self, iters_per_epoch: int) -> int:
-        return max(1, self.iterations(self.schedule["length"], iters_per_epoch))
+        return max(1, self.iterations(self.schedule.length, iters_per_epoch))
 
     def milestones(self, iters_per_epoch: int) -> list[int]:
-        return sorted(self.iterations(m, iters_per_epoch) for m in self.schedule.get("milestones", []))
+        return sorted(self.iterations(m, iters_per_epoch) for m in self.schedule.milestones)
 
     def eval_interval(self, iters_per_epoch: int) -> int:
-        return max(1, self.iterations(self.eval.get("interval") or self.schedule["length"], iters_per_epoch))
+        return max(1, self.iterations(self.eval.interval, iters_per_epoch))
 
     def lr(self, iteration: int, iters_per_epoch: int, warming_up: bool) -> float:
         """The learning rate for the step that starts at `iteration` (0-based)."""
-        if warming_up and self.warmup:
-            return float(self.warmup["lr"])
-        gamma = float(self.schedule.get("gamma", 0.1))
+        warmup = self.schedule.warmup
+        if warming_up and warmup is not None:
+            return warmup.lr
         passed = sum(1 for m in self.milestones(iters_per_epoch) if iteration >= m)
-        return float(self.optimizer["lr"]) * gamma ** passed
+        return self.optimizer.lr * self.schedule.gamma ** passed
 
     def warmup_still(self, iteration: int, train_error: float | None, iters_per_epoch: int) -> bool:
         """Whether warm-up goes on after `iteration` steps, given the recent training error (a fraction)."""
-        w = self.warmup
-        if not w:
+        w = self.schedule.warmup
+        if w is None:
             return False
-        limit = w.get("max_iters")
-        if limit is not None and iteration >= self.iterations(limit, iters_per_epoch):
+        if w.max_iters is not None and iteration >= self.iterations(w.max_iters, iters_per_epoch):
             return False
-        threshold = w.get("until_train_error")
+        threshold = w.until_train_error
         return not (threshold is not None and train_error is not None and train_error < threshold)
 
     def to_json(self) -> str:
         return json.dumps(self.data, indent=2, sort_keys=True)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def resolve(spec_recipe: dict[str, Any] | None, options: dict[str, Any], generic: list[str]) -> Recipe:
-    """The spec's recipe with defaults, named options (`iters`, `epochs`, `batch_size`, `lr`, ...) and generic
-    `field.path=value` overrides applied, checked for values that cannot work."""
-    data = _merge(DEFAULTS, spec_recipe or {})
+    """The spec's recipe with generic `field.path=value` overrides, defaults and named options (`iters`, `epochs`,
+    `batch_size`, `lr`, ...) applied, checked for values that cannot work."""
+    data = _merge({}, spec_recipe or {})
     notes: list[str] = []
     for item in generic:
         if "=" not in item:
             raise RecipeError(f"`--recipe {item}` is not of the form field.path=value (e.g. optimizer.momentum=0.8)")
         path, text = item.split("=", 1)
         apply_override(data, path.strip(), _parse_value(text, path.strip()))
+    data = with_defaults(data)
     check_schema(data, "the recipe with its --recipe overrides" if generic else "the spec's recipe")
     sched = data["schedule"]
-    old_length, old_unit = sched.get("length"), sched.get("unit", "iter")
+    old_length, old_unit = sched["length"], sched["unit"]
+    if not _is_number(old_length):  # (an `=expression` from --recipe: refused below unless an option replaces it)
+        old_length = None
     if options.get("iters") is not None and options.get("epochs") is not None:
         raise RecipeError("give --iters or --epochs, not both")
     if options.get("iters") is not None or options.get("epochs") is not None:
         unit, length = ("iter", options["iters"]) if options.get("iters") is not None else ("epoch", options["epochs"])
-        if options.get("milestones") is None and sched.get("milestones") and old_length:
+        if options.get("milestones") is None and sched["milestones"] and old_length:
             # (a very short run keeps the steps that still fall inside it)
             fractions = [m / old_length for m in sched["milestones"]]
             scaled = sorted({max(1, round(f * length)) for f in fractions})
@@ -221,7 +192,7 @@ def resolve(spec_recipe: dict[str, Any] | None, options: dict[str, Any], generic
                 notes.append(f"milestones kept at the same fractions of the length: {scaled} {unit}s")
             sched["milestones"] = scaled
         sched["unit"], sched["length"] = unit, length
-        if data["eval"].get("interval") and old_length and data["eval"]["interval"] > length:
+        if old_length and _is_number(data["eval"]["interval"]) and data["eval"]["interval"] > length:
             data["eval"]["interval"] = length
     if options.get("milestones") is not None:
         sched["milestones"] = list(options["milestones"])
@@ -235,67 +206,4 @@ def resolve(spec_recipe: dict[str, Any] | None, options: dict[str, Any], generic
             node[path[-1]] = options[option]
     if options.get("no_warmup"):
         sched.pop("warmup", None)
-    _check(data)
-    return Recipe(data, notes)
-
-
-def _check(data: dict[str, Any]) -> None:
-    def positive(value: Any, what: str, integer: bool = True) -> None:
-        ok = isinstance(value, int) and not isinstance(value, bool) if integer else \
-            isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if not ok or value <= 0:
-            kind = "a positive whole number" if integer else "a positive number"
-            raise RecipeError(f"{what} must be {kind}, got {value!r}")
-
-    for path in (("batch_size",), ("log_interval",), ("schedule", "length"), ("optimizer", "lr")):
-        node: Any = data
-        for k in path:
-            if not isinstance(node, dict) or k not in node:
-                raise RecipeError(f"the recipe has no `{'.'.join(path)}`: give it (--recipe {'.'.join(path)}=VALUE)")
-            node = node[k]
-    positive(data["batch_size"], "batch size")
-    positive(data["log_interval"], "log interval")
-    positive(data["schedule"]["length"], "schedule length", integer=data["schedule"].get("unit") != "epoch")
-    opt = data["optimizer"]
-    if opt.get("name", "sgd") != "sgd":
-        raise RecipeError(f"optimizer {opt.get('name')!r} is not supported (sgd is)")
-    positive(opt["lr"], "learning rate", integer=False)
-    for key in ("momentum", "weight_decay"):
-        v = opt.get(key, 0)
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0 or not math.isfinite(v):
-            raise RecipeError(f"{key} must be a number >= 0, got {v!r}")
-    if not opt.get("momentum", 0) < 1:  # as --momentum says: momentum 1 or more makes the steps grow without end
-        raise RecipeError(f"momentum must be in [0, 1), got {opt['momentum']!r}")
-    gamma = data["schedule"].get("gamma", 0.1)
-    if not isinstance(gamma, (int, float)) or not 0 < gamma <= 1:
-        raise RecipeError(f"schedule gamma must be in (0, 1], got {gamma!r}")
-    if data["eval"].get("views", 1) not in (1, 10):
-        raise RecipeError(f"eval views must be 1 or 10, got {data['eval'].get('views')!r}")
-    warm = data["schedule"].get("warmup")
-    if warm:
-        positive(warm.get("lr"), "warm-up lr", integer=False)
-    sched = data["schedule"]
-    epochs = sched.get("unit") == "epoch"
-    milestones = sched.get("milestones") or []
-    unit = "epochs" if epochs else "iterations"
-    if not isinstance(milestones, list):
-        raise RecipeError(f"milestones must be a list of {unit}, got {milestones!r}")
-    for m in milestones:
-        positive(m, "each milestone", integer=not epochs)
-    if any(b <= a for a, b in zip(milestones, milestones[1:])):
-        raise RecipeError(f"milestones must increase, got {', '.join(map(str, milestones))} "
-                          f"(e.g. {', '.join(map(str, sorted(set(milestones))))})")
-    if milestones and milestones[-1] >= sched["length"]:
-        # (the milestones may come from a recipe the user never read: a parent spec's, or the defaults; say them)
-        raise RecipeError(f"milestone {milestones[-1]} is not before the end of the run ({sched['length']} {unit}); "
-                          f"the schedule's milestones are {milestones}: give milestones below the length "
-                          "(--milestones, or schedule.milestones in the recipe), or set the length with "
-                          f"--{'epochs' if epochs else 'iters'}, which scales the milestones with it")
-    if data["eval"].get("interval") is not None:
-        positive(data["eval"]["interval"], "eval interval", integer=not epochs)
-    for key in ("train_size", "val_size"):
-        value = data["dataset"].get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
-                                  or value < (0 if key == "val_size" else 1)):
-            low = 0 if key == "val_size" else 1
-            raise RecipeError(f"dataset {key} must be a whole number >= {low}, got {value!r}")
+    return Recipe.of(data, notes)

@@ -96,7 +96,7 @@ def _stage_graphs(gm: fx.GraphModule, compiled: Compiled) -> list[tuple[fx.Graph
     g = compiled.graph
     nodes = [n for n in gm.graph.nodes if n.op not in ("placeholder", "output")]
     output_node = next(n for n in gm.graph.nodes if n.op == "output")
-    stage_of = {n: g.nodes[n.meta["archspec_name"]]["stage"] if "archspec_name" in n.meta else None for n in nodes}
+    stage_of = {n: g.node(n.meta["archspec_name"]).stage if "archspec_name" in n.meta else None for n in nodes}
     runs: list[list[fx.Node]] = []
     for n in nodes:
         stage = stage_of[n] if stage_of[n] is not None else (stage_of[runs[-1][-1]] if runs else None)

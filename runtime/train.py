@@ -101,9 +101,10 @@ class _StopFlag:
 
 
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    """The optimizer the recipe's `optimizer.name` picks, with its declared fields (archspec.lang.recipe_fields)."""
     o = recipe.optimizer
-    return torch.optim.SGD(model.parameters(), lr=float(o["lr"]), momentum=float(o.get("momentum", 0)),
-                           weight_decay=float(o.get("weight_decay", 0)), nesterov=bool(o.get("nesterov", False)))
+    return torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
+                           nesterov=o.nesterov)
 
 
 def checkpoint_interval(total: int, log_every: int, eval_every: int, asked: int | None) -> int:
@@ -172,8 +173,8 @@ class _Loop:
         self.ckpt_every = checkpoint_interval(total, self.log_every, self.eval_every, options.checkpoint_interval)
         self.ckpt_seconds = 60.0 * options.checkpoint_minutes
         self.stop_every = min(self.log_every, STOP_CHECK_STEPS)
-        self.state: dict[str, Any] = {"iteration": 0, "warming_up": bool(recipe.warmup), "best_val_err": None,
-                                      "started": time.time()}
+        self.state: dict[str, Any] = {"iteration": 0, "warming_up": recipe.schedule.warmup is not None,
+                                      "best_val_err": None, "started": time.time()}
         self.window = Window(device)
         self.metrics: Any = (MetricsLog(self.run_dir / "metrics.jsonl", tensorboard=options.tensorboard)
                              if self.main else _Silent())
@@ -314,7 +315,7 @@ class _Loop:
         validation error saves best.pt. Returns the splits left unevaluated because `stop` said so (a split cut
         short records nothing)."""
         data, options, dist, state = self.data, self.options, self.dist, self.state
-        views = int(self.recipe.eval.get("views", 1))
+        views = self.recipe.eval.views
         todo = [s for s in data.splits if splits is None or s in splits]
         for k, split in enumerate(todo):
             result = evaluate(self.evaluator, data, split, views=views, batch_size=options.eval_batch_size,

@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from archspec.lang.errors import UserError
-from archspec.lang.ops import OPS
 from archspec.runtime.published import Published, PublishedError, find, is_named
 
 if TYPE_CHECKING:  # (types only: no import at run time)
@@ -333,12 +332,12 @@ def structure(compiled: Compiled) -> list[str]:
     g = compiled.graph
     head = classifier(compiled)
     lines = []
-    for name in g.nodes:
-        data = g.nodes[name]
-        if not OPS[data["op"]].structural:
+    for name in g:
+        node = g.node(name)
+        if not node.opdef.structural:
             continue
-        attrs = {k: v for k, v in data["attrs"].items() if k != "zero_init" and not (name == head and k == "out")}
-        lines.append(f"{name} = {data['op']}[{describe_attrs(data['op'], attrs)}]")
+        attrs = {k: v for k, v in node.attrs.items() if k != "zero_init" and not (name == head and k == "out")}
+        lines.append(f"{name} = {node.op}[{describe_attrs(node.op, attrs)}]")
     return lines
 
 
@@ -361,9 +360,9 @@ def check_structure(compiled: Compiled, shipped_name: str) -> None:
 def classifier(compiled: Compiled) -> str:
     """The node that holds the classifier's weights: the last node with parameters before the output."""
     g = compiled.graph
-    name = g.graph["output"]
-    while not g.nodes[name]["meta"].get("params") and g.nodes[name]["inputs"]:
-        name = g.nodes[name]["inputs"][0]
+    name = g.output
+    while not g.facts(name).params and g.node(name).inputs:
+        name = g.node(name).inputs[0]
     return name
 
 

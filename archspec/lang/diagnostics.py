@@ -1,8 +1,8 @@
 """Diagnostics: source locations, error codes, and how problems are printed.
 
-Every problem archspec finds in a spec becomes a `Diagnostic` with a code, a message that says what was expected
-and what was found, a location in the YAML (`file:line:col`), and, where one is likely, a fix. Problems are
-collected, never raised one at a time, so the user sees all of them at once:
+Every problem archspec finds in a spec becomes a `Diagnostic` with a code (a constant of `archspec.lang.codes`), a
+message that says what was expected and what was found, a location in the YAML (`file:line:col`), and, where one is
+likely, a fix. Problems are collected, never raised one at a time, so the user sees all of them at once:
 
     specs/x.yaml:14:7: error[E305]: `add` reads `shortcut`, which is not defined in block `basic`
        14 |       - add: {op: add, in: [bn2, shortcut]}
@@ -16,93 +16,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
+# The catalogue of codes (code -> one-line meaning) is derived from the constants of `archspec.lang.codes` and is
+# importable from here too. `archspec explain CODE` prints the line (and the long text in lang/explanations.py, for
+# the codes that have one).
+from archspec.lang.codes import CODES
 from archspec.lang.errors import UserError
 
-# The catalogue of codes. `archspec explain CODE` prints the line (and the long text in lang/explanations.py, for
-# the codes that have one); tests check that every code used is here.
-CODES: dict[str, str] = {
-    # E0xx: reading the file
-    "E001": "the file cannot be read (missing, a folder, or not permitted)",
-    "E002": "the file is larger than the size budget for a spec",
-    "E003": "the file is not UTF-8 text (binary data or another encoding)",
-    "E004": "the file is empty",
-    "E005": "YAML syntax error",
-    "E006": "a tab is used for indentation (YAML needs spaces)",
-    "E007": "a key appears twice in the same mapping",
-    "E008": "a YAML tag that archspec does not accept (specs are plain data)",
-    "E009": "YAML aliases expand beyond the size budget, or refer to themselves",
-    "E010": "the YAML is nested deeper than the budget",
-    "E011": "a mapping key that is not a plain name or number",
-    "E012": "a number too large to read",
-    # E1xx: structure (the JSON Schema)
-    "E100": "a value has the wrong type",
-    "E101": "an unknown key",
-    "E102": "a required key is missing",
-    "E103": "a value that is not one of the allowed choices",
-    "E104": "a value outside its allowed range or form",
-    "E105": "an unsupported `archspec:` format version",
-    # E12x: files that refer to other files
-    "E120": "an `extends` or `imports` file cannot be found",
-    "E121": "`extends` or `imports` files form a cycle",
-    "E122": "an `extends` or `imports` path leaves the spec's folder tree",
-    "E123": "no spec with this name or path",
-    "E124": "a library file (for `imports`) defines a network",
-    "E125": "the spec has no network",
-    "E126": "the same block template is defined by two imported libraries",
-    # E2xx: parameters and expressions
-    "E200": "an expression cannot be parsed",
-    "E201": "an expression uses a name that is not defined",
-    "E202": "division by zero",
-    "E203": "arithmetic overflow: a result beyond the allowed range",
-    "E204": "an expression combines values of the wrong types",
-    "E205": "parameters that depend on each other in a cycle",
-    "E206": "a constraint of the spec is not met",
-    "E207": "a param is set that the spec does not have (in a file that extends another, or with `--set`), or "
-            "`--set` is malformed",
-    "E208": "a size that is not a positive whole number",
-    "E209": "an expression is longer or more deeply nested than the budget",
-    "E210": "a list or mapping used as the key of a mapping (`[1] in m`, `m[[1]]`)",
-    "E211": "a number that is not finite (infinity, not-a-number, or a literal beyond the float range)",
-    "E212": "a value too large, counted through its nested lists, to compare, search, walk or return",
-    "E213": "a param value of the wrong type or outside its declared range (checked where the value is given)",
-    "E214": "a param is set (or declared by the spec's own file) but nothing in the network reads it",
-    "E215": "a param is declared twice",
-    "E216": "a `network:` list over the network of the spec being extended (it would replace it whole), or "
-            "network edits with no network to edit",
-    "E217": "a param declared without a default that nothing sets",
-    # E3xx: templates, nodes and the graph
-    "E300": "an unknown op",
-    "E301": "an unknown block template (`use:`), or an edit of a block that no file merged before defines",
-    "E302": "a required block parameter is missing",
-    "E303": "an argument the block template does not declare",
-    "E304": "a block argument of the wrong type or out of range",
-    "E305": "a reference to a node that does not exist",
-    "E306": "two nodes with the same name",
-    "E307": "the graph has a cycle",
-    "E308": "a node whose output is never used",
-    "E309": "an op given the wrong number of inputs",
-    "E310": "no `cases` alternative applies",
-    "E311": "a block template that contains itself",
-    "E312": "`in_channels` is read before its input is defined",
-    "E313": "an op is missing a required attribute",
-    "E314": "an op attribute with an invalid value",
-    "E315": "an item without a name (only `repeat` items may be anonymous)",
-    "E316": "a node name that is reserved, a Python keyword, an attribute of torch's modules, or not an identifier",
-    "E317": "the spec's own file edits or changes a block that the network never uses",
-    # E4xx: shapes (the compiler)
-    "E400": "inputs of a merge (add, concat) disagree in shape",
-    "E401": "an op receives a tensor of the wrong rank or size",
-    "E402": "a layer's output would be empty (spatial size below 1)",
-    "E403": "the network input shape is invalid",
-    # E5xx: budgets
-    "E500": "the spec would expand beyond the node budget",
-    "E501": "the expressions of the network take more work than the budget (an expression computed again in "
-            "every copy of a `repeat` or use of a block)",
-    # E6xx: warnings (the spec compiles)
-    "E600": "the network is larger than any machine could hold (parameters or one sample's activations)",
-    # E9xx: the command line
-    "E900": "a command-line option has an invalid value",
-}
+__all__ = ["CODES", "Diagnostic", "Loc", "Sources", "SpecError", "did_you_mean", "edits", "render_json", "render_text",
+           "suggest"]
 
 
 @dataclass(frozen=True)
@@ -138,7 +59,7 @@ class Loc:
 
 @dataclass
 class Diagnostic:
-    code: str
+    code: str  # a constant of archspec.lang.codes: a `Code`, the string (E305) with its one-line meaning
     message: str
     loc: Loc | None = None
     hint: str | None = None

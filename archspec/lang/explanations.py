@@ -1,9 +1,9 @@
 """The long explanations that `archspec explain CODE` prints under a code's line, for the codes where one line is
 not enough: what the code means, a small spec that gets it, and the fix.
 
-`CODES` in `archspec.lang.diagnostics` stays the one catalogue of codes and their lines; this table only adds to
-it (a test checks that every code here is in `CODES`, and that each example gets its code while its fixed form
-compiles). Examples are the part of a spec after `input: [3, 32, 32]`.
+The codes and their lines are declared in `archspec.lang.codes` (`CODES`); this table, keyed by those constants,
+only adds to them (a test checks that every code here is in `CODES`, and that each example gets its code while its
+fixed form compiles). Examples are the part of a spec after `input: [3, 32, 32]`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 import textwrap
 from dataclasses import dataclass
+
+from archspec.lang.codes import (EMPTY_OUTPUT, GRAPH_CYCLE, IN_CHANNELS_BEFORE_INPUT, MERGE_SHAPE_MISMATCH,
+                                 TOO_MUCH_EXPR_WORK, UNDEFINED_NODE, UNKNOWN_OP, UNUSED_NODE, WRONG_TENSOR_SHAPE)
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,7 @@ class Explanation:
 
 
 EXPLANATIONS: dict[str, Explanation] = {
-    "E300": Explanation(
+    UNKNOWN_OP: Explanation(
         meaning="An item's `op:` names a primitive op that archspec does not have. The ops are the entries of the "
         "op registry; `archspec ops` lists every op with its inputs, attributes, defaults and ranges, and "
         "`archspec ops NAME` describes one. A layer that is not one of them is built from them in a block "
@@ -41,7 +44,7 @@ network:
   - pool: {op: global_avgpool}
 """,
     ),
-    "E305": Explanation(
+    UNDEFINED_NODE: Explanation(
         meaning="An item reads (`in:`) a name that is not defined where it is read. Names are local: the "
         "network's items can read the network's items and `input`; the items of a block template read the "
         "template's own items and its inputs (`input`, or the names its `inputs:` declares), never the items of "
@@ -72,7 +75,7 @@ network:
   - pool: {op: global_avgpool}
 """,
     ),
-    "E307": Explanation(
+    GRAPH_CYCLE: Explanation(
         meaning="The items read each other in a loop: an item reads (directly or through others) an item that "
         "reads its own output, so there is no order in which to compute them. The message names the loop.",
         example="""\
@@ -90,7 +93,7 @@ network:
   - pool: {op: global_avgpool}
 """,
     ),
-    "E308": Explanation(
+    UNUSED_NODE: Explanation(
         meaning="Every item's output must be read by another item or be the output of its body (the last item, "
         "or the one `output:` names). An output that nobody reads is almost always a wiring mistake, such as a "
         "shortcut that is never added or an `in:` that skips a layer, and would leave that layer silently out "
@@ -113,7 +116,7 @@ network:
   - pool: {op: global_avgpool}
 """,
     ),
-    "E312": Explanation(
+    IN_CHANNELS_BEFORE_INPUT: Explanation(
         meaning="A block template may size its layers from its input: in an expression, `in_channels` is the "
         "number of channels of the tensor the block receives (`in_shape` its whole shape). The network is "
         "expanded top to bottom, so when a block that reads `in_channels` is reached, its input and everything "
@@ -145,7 +148,7 @@ network:
   - pool: {op: global_avgpool}
 """,
     ),
-    "E400": Explanation(
+    MERGE_SHAPE_MISMATCH: Explanation(
         meaning="The inputs of a merge do not fit together: `add` needs inputs of one shape, `concat` inputs of "
         "the same height and width. In a residual block this is the shortcut: where the block changes the width "
         "or the stride, the identity no longer matches the block's output and needs a projection (a 1x1 conv "
@@ -168,7 +171,7 @@ network:
   - pool: {op: global_avgpool}
 """,
     ),
-    "E401": Explanation(
+    WRONG_TENSOR_SHAPE: Explanation(
         meaning="An op receives a tensor it cannot take: the width differs from the one the item states "
         "(`in_channels` on a conv, `in_features` on a linear, `channels` on a bn), or the tensor has another "
         "rank (a `linear` needs a vector: a feature map must be pooled and flattened first). Widths are "
@@ -187,7 +190,7 @@ network:
   - pool: {op: global_avgpool}
 """,
     ),
-    "E402": Explanation(
+    EMPTY_OUTPUT: Explanation(
         meaning="A layer would leave nothing of its input: with its kernel, stride and padding the output "
         "height or width falls below 1. Each stride divides the size, so a stack of downsampling layers needs "
         "an input large enough for all of them (an ImageNet ResNet divides it by 32).",
@@ -206,7 +209,7 @@ network:
   - gap: {op: global_avgpool}
 """,
     ),
-    "E501": Explanation(
+    TOO_MUCH_EXPR_WORK: Explanation(
         meaning="Expressions are bounded one by one (length, nesting, the size of each value), but an expression "
         "is computed again for every copy of a `repeat` and every use of a block, so their work adds up: one "
         "1,000-character `when:` that builds and walks lists of 10,000 items costs a tenth of a second, and "

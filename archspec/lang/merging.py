@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from archspec.lang.codes import UNDEFINED_NODE, UNKNOWN_BLOCK
 from archspec.lang.diagnostics import Diagnostic, Loc, did_you_mean
 from archspec.lang.schema.build import ITEM_KEYS
 from archspec.lang.yamlsrc import LocDict, LocList
@@ -94,7 +95,7 @@ def _merge_blocks(base: LocDict, over: LocDict, diags: list[Diagnostic]) -> LocD
                 merged["body"] = BodyEdit(name, merged["body"], template, diags).apply()
             else:
                 first = next(k for k in EDIT_KEYS if k in template)
-                diags.append(Diagnostic("E301", f"`{first}` changes block `{name}`, which no file merged before "
+                diags.append(Diagnostic(UNKNOWN_BLOCK, f"`{first}` changes block `{name}`, which no file merged before "
                                         "this one defines", template.key_loc(first),
                                         hint=did_you_mean(name, base, what="blocks") or "edits apply to a block "
                                         "that `extends` or `imports` brings; a new block needs `body:`"))
@@ -159,7 +160,7 @@ class BodyEdit:
         return None
 
     def _fail(self, message: str, loc: Loc | None, hint: str | None) -> None:
-        self.diags.append(Diagnostic("E305", message, loc, hint=hint))
+        self.diags.append(Diagnostic(UNDEFINED_NODE, message, loc, hint=hint))
 
     def _edit_item(self, item: LocDict, path: str, change: LocDict, loc: Loc | None) -> LocDict:
         name = item_name(item)

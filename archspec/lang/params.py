@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from archspec.lang.codes import DUPLICATE_PARAM, INVALID_PARAM_VALUE, PARAM_WITHOUT_VALUE, UNKNOWN_PARAM
 from archspec.lang.diagnostics import Diagnostic, Loc, did_you_mean
 from archspec.lang.types import EXPECTED, value_problem
 from archspec.lang.values import needs_evaluation
@@ -143,7 +144,8 @@ class ParamTable:
                 near = did_you_mean(name, self.entries, what="params")
                 shown = raw if isinstance(raw, (int, float, str)) and not isinstance(raw, bool) else "..."
                 diags.append(Diagnostic(
-                    "E207", f"`{name}` is not a param of the spec this file extends, so setting it changes nothing",
+                    UNKNOWN_PARAM,
+                    f"`{name}` is not a param of the spec this file extends, so setting it changes nothing",
                     params.key_loc(name),
                     hint=near or f"to declare a new param for this spec's own use, write `{name}: {{type: "
                     f"{infer_type(raw) if infer_type(raw) != 'any' else 'int'}, default: {shown}}}`; "
@@ -154,7 +156,7 @@ class ParamTable:
         existing = self.entries.get(name)
         if existing is not None:
             diags.append(Diagnostic(
-                "E215", f"param `{name}` is declared twice (first in {existing.decl.file})", loc,
+                DUPLICATE_PARAM, f"param `{name}` is declared twice (first in {existing.decl.file})", loc,
                 hint=f"assign it here instead: `{name}: VALUE` (its declaration: {existing.decl.describe()})",
                 notes=[(existing.decl.loc, "first declared here")]))
             return
@@ -204,7 +206,7 @@ class ParamTable:
         return out
 
     def missing(self) -> list[Diagnostic]:
-        return [Diagnostic("E217", f"param `{name}` is declared without a default and nothing sets it",
+        return [Diagnostic(PARAM_WITHOUT_VALUE, f"param `{name}` is declared without a default and nothing sets it",
                            e.decl.loc, hint=f"set it in the spec (`{name}: VALUE`) or with `--set {name}=VALUE` "
                            f"({e.decl.describe()})")
                 for name, e in self.entries.items() if e.value is MISSING]
@@ -221,7 +223,7 @@ def type_diagnostic(decl: ParamDecl, value: Any, loc: Loc | None, templates: Any
     hint = None
     if problem == "the name of a block":
         hint = did_you_mean(str(value), templates or [], what="blocks")
-    d = Diagnostic("E213", f"param `{decl.name}` must be {problem}, got {what}", loc,
+    d = Diagnostic(INVALID_PARAM_VALUE, f"param `{decl.name}` must be {problem}, got {what}", loc,
                    hint=hint or (f"`{decl.name}` is {decl.describe()}" if decl.explicit else None))
     if decl.explicit and decl.loc is not None and decl.loc != loc:
         d.notes.append((decl.loc, f"`{decl.name}` is declared here"))

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archspec.lang.codes import (BLOCK_IN_TWO_LIBRARIES, LIBRARY_DEFINES_NETWORK, NETWORK_MERGE_CONFLICT,
+                                 REFERENCED_FILE_CYCLE, REFERENCED_FILE_NOT_FOUND, REFERENCED_FILE_OUTSIDE_TREE,
+                                 UNKNOWN_SPEC, UNREADABLE_FILE, WRONG_TYPE)
 from archspec.lang.diagnostics import Diagnostic, Loc, Sources, SpecError, did_you_mean
 from archspec.lang.files import file_kind
 from archspec.lang.merging import BodyEdit, has_edits, item_name, merge_files
@@ -78,8 +81,8 @@ def locate(ref: str | os.PathLike) -> Path:
         path = packaged_specs_dir() / text[len(PACKAGED_PREFIX):]
         if _is_file(path):
             return path
-        raise SpecError([Diagnostic("E123", f"archspec ships no file {text[len(PACKAGED_PREFIX):]}", Loc(text, 0, 0),
-                                    hint="`archspec list` shows the shipped specs")])
+        raise SpecError([Diagnostic(UNKNOWN_SPEC, f"archspec ships no file {text[len(PACKAGED_PREFIX):]}",
+                                    Loc(text, 0, 0), hint="`archspec list` shows the shipped specs")])
     path = Path(text)
     if _exists(path):
         return path
@@ -89,17 +92,17 @@ def locate(ref: str | os.PathLike) -> Path:
         if text in specs:
             return specs[text]
         hint = did_you_mean(text, specs) or "`archspec list` shows the shipped specs"
-        raise SpecError([Diagnostic("E123", f"no spec named `{text}`", Loc(text, 0, 0), hint=hint)])
+        raise SpecError([Diagnostic(UNKNOWN_SPEC, f"no spec named `{text}`", Loc(text, 0, 0), hint=hint)])
     shown = text if len(text) <= 120 else text[:117] + "..."
     broken = broken_link(path)
     if broken:
-        raise SpecError([Diagnostic("E001", f"{shown} {broken}", Loc(shown, 0, 0),
+        raise SpecError([Diagnostic(UNREADABLE_FILE, f"{shown} {broken}", Loc(shown, 0, 0),
                                     hint="point the link at a real file, or remove it")])
     hint = None
     if _exists(path.parent) and path.parent.is_dir() and len(path.name) < 256:
         hint = did_you_mean(path.name, [p.name for p in path.parent.iterdir()
                                         if p.suffix in (".yaml", ".yml") and p.name != path.name])
-    raise SpecError([Diagnostic("E001", f"no such file: {shown}", Loc(shown, 0, 0), hint=hint)])
+    raise SpecError([Diagnostic(UNREADABLE_FILE, f"no such file: {shown}", Loc(shown, 0, 0), hint=hint)])
 
 
 def broken_link(path: Path) -> str | None:
@@ -177,7 +180,7 @@ class Resolver:
         raw = container[k]
         loc = container.val_loc(k)
         if not isinstance(raw, str):  # the schema says so first; this keeps an unchecked file from crashing here
-            self.diags.append(Diagnostic("E100", f"`{key}` names a file by its path (a string), found a "
+            self.diags.append(Diagnostic(WRONG_TYPE, f"`{key}` names a file by its path (a string), found a "
                                          f"{type(raw).__name__}", loc))
             return None
         try:
@@ -191,20 +194,22 @@ class Resolver:
         except (OSError, ValueError, RuntimeError) as e:
             broken = broken_link(owner.parent / raw) if isinstance(e, (OSError, RuntimeError)) else None
             why = f"{raw} {broken}" if broken else getattr(e, 'strerror', None) or e
-            self.diags.append(Diagnostic("E120", f"`{key}` names a path that cannot be used: {why}", loc))
+            self.diags.append(Diagnostic(REFERENCED_FILE_NOT_FOUND, f"`{key}` names a path that cannot be used: {why}",
+                                         loc))
             return None
         if not inside:
             self.diags.append(self._outside(key, raw, owner, path, loc))
             return None
         if _exists(path) and not _is_file(path):
             kind, hint = _not_a_spec_file(path)
-            self.diags.append(Diagnostic("E120", f"`{key}` names {raw}, which is {kind}", loc, hint=hint))
+            self.diags.append(Diagnostic(REFERENCED_FILE_NOT_FOUND, f"`{key}` names {raw}, which is {kind}", loc,
+                                         hint=hint))
             return None
         if not _is_file(path):
             hint = None
             if _exists(path.parent) and path.parent.is_dir():
                 hint = did_you_mean(path.name, _spec_files(path.parent))
-            self.diags.append(Diagnostic("E120", f"`{key}` names {raw}, which does not exist "
+            self.diags.append(Diagnostic(REFERENCED_FILE_NOT_FOUND, f"`{key}` names {raw}, which does not exist "
                                          f"({display_path(path)})", loc, hint=hint))
             return None
         return path
@@ -214,13 +219,13 @@ class Resolver:
         tree = display_path(self.root)
         link = _symlink_on_the_way(owner.parent, raw)
         if link is None:
-            return Diagnostic("E122", f"`{key}: {raw}` leaves the spec's folder tree ({tree})", loc,
-                              hint="keep shared files beside or below the spec, or use `archspec:lib/...` for "
+            return Diagnostic(REFERENCED_FILE_OUTSIDE_TREE, f"`{key}: {raw}` leaves the spec's folder tree ({tree})",
+                              loc, hint="keep shared files beside or below the spec, or use `archspec:lib/...` for "
                               "shipped ones")
         what = "is a symlink" if link == Path(os.path.normpath(owner.parent / raw)) else \
             f"goes through the symlink {display_path(link)} and so leads"
-        return Diagnostic("E122", f"`{key}: {raw}` {what} to {display_path(path)}, outside the spec's folder tree "
-                          f"({tree}); symlinks are followed and must stay inside it", loc,
+        return Diagnostic(REFERENCED_FILE_OUTSIDE_TREE, f"`{key}: {raw}` {what} to {display_path(path)}, outside the "
+                          f"spec's folder tree ({tree}); symlinks are followed and must stay inside it", loc,
                           hint="copy the file into the spec's folder (or below it) instead of linking to it, or "
                           "use `archspec:lib/...` for shipped ones")
 
@@ -261,12 +266,13 @@ class Resolver:
             loc = doc["imports"].val_loc(i)
             if lib_path.resolve() in stack:
                 cycle = " -> ".join(display_path(p) for p in stack + (lib_path.resolve(),))
-                self.diags.append(Diagnostic("E121", f"`imports` go round in a cycle: {cycle}", loc))
+                self.diags.append(Diagnostic(REFERENCED_FILE_CYCLE, f"`imports` go round in a cycle: {cycle}", loc))
                 continue
             if lib_path.resolve() in state.done:
                 continue  # merged already (by a parent or another library): once is enough
             if len(stack) >= MAX_CHAIN:
-                self.diags.append(Diagnostic("E121", f"`imports` are nested more than {MAX_CHAIN} deep", loc))
+                self.diags.append(Diagnostic(REFERENCED_FILE_CYCLE, f"`imports` are nested more than {MAX_CHAIN} deep",
+                                             loc))
                 continue
             lib = self.read(lib_path)
             if lib is None:
@@ -274,7 +280,8 @@ class Resolver:
             bad = [k for k in LIBRARY_FORBIDDEN if k in lib]
             if bad:
                 self.diags.append(Diagnostic(
-                    "E124", f"{display_path(lib_path)} is imported as a library but defines `{bad[0]}`",
+                    LIBRARY_DEFINES_NETWORK,
+                    f"{display_path(lib_path)} is imported as a library but defines `{bad[0]}`",
                     lib.key_loc(bad[0]), hint="use `extends:` to start from another spec; `imports:` is for "
                     "files of params, blocks and recipes"))
                 continue
@@ -302,7 +309,7 @@ class Resolver:
                 first = next((h for h in history if h[0] == "defined" and h[3] in (LIBRARY, TOP_LIBRARY)), None)
                 if first is not None and first[2] != here:
                     self.diags.append(Diagnostic(
-                        "E126", f"block `{name}` is defined by both {first[2]} and {here}", loc,
+                        BLOCK_IN_TWO_LIBRARIES, f"block `{name}` is defined by both {first[2]} and {here}", loc,
                         hint="rename one of them, or import only one library"))
             history.append(("edited" if edits else "defined" if name not in state.doc.get("blocks", {})
                             else "redefined", loc, here, role))
@@ -318,7 +325,8 @@ class Resolver:
                 state.set_network(network["replace"], key_loc, network.val_loc("replace"))
             elif parent is None:
                 self.diags.append(Diagnostic(
-                    "E216", "`network:` edits items, but no file merged before this one has a network to edit",
+                    NETWORK_MERGE_CONFLICT,
+                    "`network:` edits items, but no file merged before this one has a network to edit",
                     key_loc, hint="write the network as a list (`network: [- conv1: {...}, ...]`), or extend "
                     "the spec whose network you mean to change"))
             else:
@@ -330,8 +338,8 @@ class Resolver:
             first = item_name(network[0]) if isinstance(network, LocList) and network else None
             example = first if first in names else names[0] if names else "conv1"
             self.diags.append(Diagnostic(
-                "E216", f"this `network:` list would replace the whole network of the spec this file extends "
-                f"({len(parent)} items: {', '.join(names[:4])}{', ...' if len(names) > 4 else ''})", key_loc,
+                NETWORK_MERGE_CONFLICT, "this `network:` list would replace the whole network of the spec this file "
+                f"extends ({len(parent)} items: {', '.join(names[:4])}{', ...' if len(names) > 4 else ''})", key_loc,
                 hint=f"to change items, write `network: {{edit: {{{example}: {{...}}}}}}` (also `insert_before:` "
                 "and `insert_after:`); to replace the whole network on purpose, write `network: {replace: [...]}`"))
             return
@@ -354,11 +362,11 @@ class Resolver:
                 break
             if nxt.resolve() in seen:
                 cycle = " -> ".join(display_path(p) for p in seen + [nxt.resolve()])
-                self.diags.append(Diagnostic("E121", f"`extends` goes round in a cycle: {cycle}",
+                self.diags.append(Diagnostic(REFERENCED_FILE_CYCLE, f"`extends` goes round in a cycle: {cycle}",
                                              doc.val_loc("extends"), hint="one of these files must not extend"))
                 break
             if len(chain) >= MAX_CHAIN:
-                self.diags.append(Diagnostic("E121", f"`extends` chain is longer than {MAX_CHAIN} files",
+                self.diags.append(Diagnostic(REFERENCED_FILE_CYCLE, f"`extends` chain is longer than {MAX_CHAIN} files",
                                              doc.val_loc("extends")))
                 break
             path = nxt
@@ -386,7 +394,7 @@ def _shaped(doc: LocDict, diags: list[Diagnostic]) -> bool:
     ok = True
     for key, kind, name in (("imports", list, "a list of paths"), ("blocks", dict, "a mapping of block templates")):
         if key in doc and not isinstance(doc[key], kind):
-            diags.append(Diagnostic("E100", f"`{key}` should be {name}", doc.val_loc(key)))
+            diags.append(Diagnostic(WRONG_TYPE, f"`{key}` should be {name}", doc.val_loc(key)))
             ok = False
     return ok
 

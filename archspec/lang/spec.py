@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Union
 
 from archspec.lang import expr
+from archspec.lang.codes import (CONSTRAINT_NOT_MET, INVALID_INPUT_SHAPE, INVALID_VALUE, MISSING_KEY, NO_NETWORK,
+                                 PARAM_CYCLE, TOO_MUCH_EXPR_WORK, UNKNOWN_PARAM)
 from archspec.lang.diagnostics import Diagnostic, Loc, Sources, SpecError, did_you_mean
 from archspec.lang.params import TOP, TOP_LIBRARY, ParamTable, type_diagnostic
 from archspec.lang.resolve import Resolver, locate
@@ -125,7 +127,7 @@ def parse_overrides(items: Overrides) -> tuple[dict[str, tuple[Any, Loc]], list[
         where = Loc(f"--set {item}", 0, 0)
         m = _OVERRIDE.match(item)
         if not m:
-            diags.append(Diagnostic("E207", f"`--set {item}` is not of the form name=value", where,
+            diags.append(Diagnostic(UNKNOWN_PARAM, f"`--set {item}` is not of the form name=value", where,
                                     hint="e.g. `--set n=200` or `--set shortcut=C`"))
             continue
         name, text = m.group(1), m.group(2)
@@ -160,14 +162,14 @@ def load_spec(ref: str | Path, overrides: Overrides = (), input_shape: str | Non
     display = display_path(path)
     diags: list[Diagnostic] = []
     if "network" not in doc:
-        diags.append(Diagnostic("E125", "this file has no `network:`; it is a library or a base, not a spec",
+        diags.append(Diagnostic(NO_NETWORK, "this file has no `network:`; it is a library or a base, not a spec",
                                 doc.loc or Loc(display, 1, 1),
                                 hint="validate a spec that imports or extends it, or add a `network:` list"))
         raise SpecError(diags)
 
     for bname, template in doc.get("blocks", {}).items():
         if "body" not in template:
-            diags.append(Diagnostic("E102", f"block `{bname}` has no `body`", doc["blocks"].key_loc(bname),
+            diags.append(Diagnostic(MISSING_KEY, f"block `{bname}` has no `body`", doc["blocks"].key_loc(bname),
                                     hint="a block needs `body:`, its list of items (a child file may leave it "
                                     "out only when the parent defines it)"))
     table = resolved.params
@@ -175,14 +177,14 @@ def load_spec(ref: str | Path, overrides: Overrides = (), input_shape: str | Non
     diags += bad
     for name, (text, loc) in given.items():
         if name not in table:
-            diags.append(Diagnostic("E207", f"this spec has no param `{name}`", loc,
+            diags.append(Diagnostic(UNKNOWN_PARAM, f"this spec has no param `{name}`", loc,
                                     hint=did_you_mean(name, table.names(), what="params")))
             continue
         if isinstance(text, Given):
             value = plain(text.value)  # as the language holds it: tuples as lists
             if needs_evaluation(value):  # the language has no way to write such text literally
-                diags.append(Diagnostic("E207", f"the value given for `{name}` holds text that a spec reads as an "
-                                        f"expression ({_first_expression(value)!r})", loc,
+                diags.append(Diagnostic(UNKNOWN_PARAM, f"the value given for `{name}` holds text that a spec reads as "
+                                        f"an expression ({_first_expression(value)!r})", loc,
                                         hint=f"pass the value itself ({name}=...), not an expression; a computed "
                                         "value is the spec's own business (a param with `=...`), or `--set` text"))
                 continue
@@ -208,9 +210,9 @@ def load_spec(ref: str | Path, overrides: Overrides = (), input_shape: str | Non
         scope = Scope([_quiet_failures(params, table)], names=list(params))
         if not diags:
             _check_constraints(doc.get("constraints", LocList()), scope, diags, param_locs)
-    over = [d for d in diags if d.code == "E501"]
+    over = [d for d in diags if d.code == TOO_MUCH_EXPR_WORK]
     if over:  # once the budget is spent every later expression fails too: the first one says it all
-        diags[:] = [d for d in diags if d.code != "E501"] + over[:1]
+        diags[:] = [d for d in diags if d.code != TOO_MUCH_EXPR_WORK] + over[:1]
     used = Scope([reads.lookup(params), _quiet_failures(params, table)], names=list(params))
     shape, shape_loc = _input_shape(doc, input_shape, used, display, diags)
     named = Scope([reads.lookup(params, reads.named), _quiet_failures(params, table)], names=list(params))
@@ -229,7 +231,7 @@ def load_spec(ref: str | Path, overrides: Overrides = (), input_shape: str | Non
     for key, text in (("name", name), ("description", description)):
         problem = control_characters(text, newlines=key == "description")
         if problem and key in doc:
-            diags.append(Diagnostic("E104", f"`{key}` holds {problem}", doc.val_loc(key),
+            diags.append(Diagnostic(INVALID_VALUE, f"`{key}` holds {problem}", doc.val_loc(key),
                                     hint="names and descriptions are printed to terminals, logs and diagrams: "
                                     "write plain text"))
     recipe = None
@@ -318,7 +320,7 @@ def _resolve_params(decls: LocDict, table: ParamTable, blocks: LocDict, diags: l
             raise KeyError(name)
         if name in visiting:
             cycle = visiting[visiting.index(name):] + [name]
-            raise Failed(Diagnostic("E205", "params depend on each other in a cycle: " + " -> ".join(cycle),
+            raise Failed(Diagnostic(PARAM_CYCLE, "params depend on each other in a cycle: " + " -> ".join(cycle),
                                     locs[name], hint="give one of them a value that does not read the others"))
         visiting.append(name)
         try:
@@ -368,7 +370,7 @@ def _check_constraints(constraints: LocList, scope: Scope, diags: list[Diagnosti
             except Failed as e:
                 diags.append(e.diagnostic)
                 continue
-            d = Diagnostic("E206", str(message), loc, hint=f"the constraint is `{c['check']}`")
+            d = Diagnostic(CONSTRAINT_NOT_MET, str(message), loc, hint=f"the constraint is `{c['check']}`")
             text = c["check"][1:] if isinstance(c["check"], str) and c["check"].startswith("=") else c["check"]
             try:
                 names = sorted(expr.names_in(expr.parse(text))) if isinstance(text, str) else []
@@ -396,13 +398,14 @@ def _input_shape(doc: LocDict, override: str | None, scope: Scope, display: str,
             diags.append(e.diagnostic)
             return (), loc
     else:
-        diags.append(Diagnostic("E102", "the spec has no `input:` shape", doc.loc or Loc(display, 1, 1),
+        diags.append(Diagnostic(MISSING_KEY, "the spec has no `input:` shape", doc.loc or Loc(display, 1, 1),
                                 hint="add e.g. `input: [3, 224, 224]` (channels, height, width)"))
         return (), Loc(display, 1, 1)
     shape = parse_shape(value)
     if shape is None:
         shown = f"`{value}`" if isinstance(value, str) else json.dumps(value, default=str)
-        diags.append(Diagnostic("E403", f"input shape {shown} is not C, CxHxW or [C, H, W] with positive sizes",
+        diags.append(Diagnostic(INVALID_INPUT_SHAPE,
+                                f"input shape {shown} is not C, CxHxW or [C, H, W] with positive sizes",
                                 loc, hint="e.g. `--input 3x224x224`"))
         return (), loc
     return shape, loc

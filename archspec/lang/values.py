@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Mapping
 
 from archspec.lang import expr
+from archspec.lang.codes import EXPR_TOO_LARGE
 from archspec.lang.diagnostics import Diagnostic, Loc
 from archspec.lang.yamlsrc import LocDict, LocList
 
@@ -63,7 +64,7 @@ def _run(text: str, start: int, loc: Loc | None, scope: Scope) -> Any:
         raise Failed(Diagnostic(e.code, e.message, expression_loc(loc, start + e.offset, e.length),
                                 hint=e.hint)) from None
     except RecursionError:
-        raise Failed(Diagnostic("E209", "the expression is nested too deeply", loc)) from None
+        raise Failed(Diagnostic(EXPR_TOO_LARGE, "the expression is nested too deeply", loc)) from None
     except Failed as f:  # a lazily computed name (in_channels) failed; point at the expression reading it
         if f.diagnostic is not None:
             if f.diagnostic.loc is None:

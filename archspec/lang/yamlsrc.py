@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from archspec.lang.codes import (ALIAS_EXPANSION_TOO_LARGE, EMPTY_FILE, FILE_TOO_LARGE, NOT_UTF8_TEXT, TAB_INDENTATION,
+                                 UNREADABLE_FILE, YAML_SYNTAX, YAML_TOO_DEEP)
 from archspec.lang.diagnostics import Diagnostic, Loc, Sources, SpecError
 from archspec.lang.yamltree import MAX_DEPTH, MAX_NODES, Converter, LocDict, LocList, loc_of, plain
 
@@ -61,26 +63,28 @@ def read_text(path: Path, display: str, sources: Sources) -> str:
     """Read a spec file within the size budget; a binary, undecodable or empty file is a diagnostic."""
     try:
         if path.is_dir():
-            raise SpecError([Diagnostic("E001", f"{display} is a folder, not a spec file", Loc(display, 0, 0),
+            raise SpecError([Diagnostic(UNREADABLE_FILE, f"{display} is a folder, not a spec file", Loc(display, 0, 0),
                                         hint="name a .yaml file inside it")])
         size = path.stat().st_size
         if size > MAX_BYTES:
             raise SpecError([Diagnostic(
-                "E002", f"spec file is {size:,} bytes; the budget is {MAX_BYTES:,} bytes", Loc(display, 0, 0),
+                FILE_TOO_LARGE, f"spec file is {size:,} bytes; the budget is {MAX_BYTES:,} bytes", Loc(display, 0, 0),
                 hint="a spec describes structure, not data; split it or generate it from templates and `repeat`")])
         data = _read_at_most(path, MAX_BYTES + 1)
     except FileNotFoundError:
-        raise SpecError([Diagnostic("E001", f"no such file: {display}", Loc(display, 0, 0))]) from None
+        raise SpecError([Diagnostic(UNREADABLE_FILE, f"no such file: {display}", Loc(display, 0, 0))]) from None
     except PermissionError:
-        raise SpecError([Diagnostic("E001", f"permission denied reading {display}", Loc(display, 0, 0))]) from None
+        raise SpecError([Diagnostic(UNREADABLE_FILE, f"permission denied reading {display}",
+                                    Loc(display, 0, 0))]) from None
     except OSError as e:
-        raise SpecError([Diagnostic("E001", f"cannot read {display}: {e.strerror or e}", Loc(display, 0, 0))]) from None
+        raise SpecError([Diagnostic(UNREADABLE_FILE, f"cannot read {display}: {e.strerror or e}",
+                                    Loc(display, 0, 0))]) from None
     if len(data) > MAX_BYTES:  # grew while we looked
-        raise SpecError([Diagnostic("E002", f"spec file is over the budget of {MAX_BYTES:,} bytes",
+        raise SpecError([Diagnostic(FILE_TOO_LARGE, f"spec file is over the budget of {MAX_BYTES:,} bytes",
                                     Loc(display, 0, 0))])
     if b"\x00" in data:
         line = data.count(b"\n", 0, data.index(b"\x00")) + 1
-        raise SpecError([Diagnostic("E003", "this is a binary file (it contains NUL bytes), not a YAML spec",
+        raise SpecError([Diagnostic(NOT_UTF8_TEXT, "this is a binary file (it contains NUL bytes), not a YAML spec",
                                     Loc(display, line, 1), hint="check the path; specs are UTF-8 YAML text")])
     try:
         text = data.decode("utf-8-sig")
@@ -88,11 +92,11 @@ def read_text(path: Path, display: str, sources: Sources) -> str:
         sources.add(display, data.decode("utf-8", errors="replace"))  # to quote the line
         line = data.count(b"\n", 0, e.start) + 1
         col = len(data[data.rfind(b"\n", 0, e.start) + 1 : e.start].decode("utf-8", errors="replace")) + 1
-        raise SpecError([Diagnostic("E003", f"byte 0x{data[e.start]:02x} is not valid UTF-8",
+        raise SpecError([Diagnostic(NOT_UTF8_TEXT, f"byte 0x{data[e.start]:02x} is not valid UTF-8",
                                     Loc(display, line, col), hint="save the file as UTF-8")]) from None
     sources.add(display, text)
     if not any(ln.strip() and not ln.lstrip().startswith("#") for ln in text.splitlines()):
-        raise SpecError([Diagnostic("E004", "the spec file is empty", Loc(display, 1, 1),
+        raise SpecError([Diagnostic(EMPTY_FILE, "the spec file is empty", Loc(display, 1, 1),
                                     hint="a spec needs at least `archspec: 1` and a `network:` list")])
     return text
 
@@ -103,7 +107,7 @@ def _tab_problems(text: str, display: str) -> list[Diagnostic]:
         indent = line[: len(line) - len(line.lstrip(" \t"))]
         if "\t" in indent:
             col = indent.index("\t") + 1
-            out.append(Diagnostic("E006", "a tab is used for indentation; YAML allows only spaces there",
+            out.append(Diagnostic(TAB_INDENTATION, "a tab is used for indentation; YAML allows only spaces there",
                                   Loc(display, i, col, col + 1), hint="replace the tab with spaces"))
     return out
 
@@ -128,7 +132,7 @@ def _flow_depth_problem(text: str, display: str) -> Diagnostic | None:
         elif ch in "[{":
             depth += 1
             if depth > MAX_DEPTH:
-                return Diagnostic("E010", f"collections are nested more than {MAX_DEPTH} deep",
+                return Diagnostic(YAML_TOO_DEEP, f"collections are nested more than {MAX_DEPTH} deep",
                                   Loc(display, line, col, col + 1), hint="flatten the structure")
         elif ch in "]}":
             depth = max(0, depth - 1)
@@ -159,13 +163,13 @@ def _syntax_problem(e: yaml.MarkedYAMLError, text: str, display: str) -> Diagnos
     context = (e.context or "").strip()
     pm, cm = e.problem_mark, e.context_mark
     if "expected a single document" in context:
-        return Diagnostic("E005", "the file holds more than one YAML document", Loc(display, pm.line + 1, 1),
+        return Diagnostic(YAML_SYNTAX, "the file holds more than one YAML document", Loc(display, pm.line + 1, 1),
                           hint="keep one spec per file (remove the `---` and what follows, or split the file)")
     opener = next((v for k, v in _OPENERS.items() if k in context), None)
     if opener and cm is not None and pm is not None and (pm.line != cm.line or "end of stream" in problem):
         # an unclosed bracket or quote: the useful place is where it opens, not where the parser gave up
         what = "a quoted string" if opener[0] == "quote" else f"`{opener[0]}`"
-        return Diagnostic("E005", f"YAML syntax: {what} opened here is never closed", Loc(display, cm.line + 1,
+        return Diagnostic(YAML_SYNTAX, f"YAML syntax: {what} opened here is never closed", Loc(display, cm.line + 1,
                           cm.column + 1, cm.column + 2),
                           hint=f"close it{'' if opener[0] == 'quote' else f' with `{opener[1]}`'} on this line, "
                           "or quote values that contain `,`, `[`, `]`, `{` or `}`" if opener[0] != "quote"
@@ -177,9 +181,9 @@ def _syntax_problem(e: yaml.MarkedYAMLError, text: str, display: str) -> Diagnos
     hint = next((h for k, h in _HINTS.items() if k in problem or k in context), None)
     lines = text.splitlines()
     if mark is not None and mark.line >= len(lines) and lines:  # past the end: show the last line instead
-        return Diagnostic("E005", msg, Loc(display, len(lines), len(lines[-1]) + 1), hint=hint)
+        return Diagnostic(YAML_SYNTAX, msg, Loc(display, len(lines), len(lines[-1]) + 1), hint=hint)
     loc = Loc(display, mark.line + 1, mark.column + 1) if mark is not None else Loc(display, 0, 0)
-    return Diagnostic("E005", msg, loc, hint=hint)
+    return Diagnostic(YAML_SYNTAX, msg, loc, hint=hint)
 
 
 def parse(text: str, display: str) -> Any:
@@ -195,11 +199,12 @@ def parse(text: str, display: str) -> Any:
     except yaml.MarkedYAMLError as e:
         raise SpecError([_syntax_problem(e, text, display)]) from None
     except yaml.YAMLError as e:  # errors without a mark
-        raise SpecError([Diagnostic("E005", f"YAML syntax: {e}", Loc(display, 0, 0))]) from None
+        raise SpecError([Diagnostic(YAML_SYNTAX, f"YAML syntax: {e}", Loc(display, 0, 0))]) from None
     except RecursionError:
-        raise SpecError([Diagnostic("E010", f"the YAML is nested more than {MAX_DEPTH} deep", Loc(display, 0, 0))])
+        raise SpecError([Diagnostic(YAML_TOO_DEEP, f"the YAML is nested more than {MAX_DEPTH} deep",
+                                    Loc(display, 0, 0))])
     if node is None:
-        raise SpecError([Diagnostic("E004", "the spec file is empty", Loc(display, 1, 1))])
+        raise SpecError([Diagnostic(EMPTY_FILE, "the spec file is empty", Loc(display, 1, 1))])
     converter = Converter(display, text)
     value = converter.convert(node, 0, set())
     if converter.problems:
@@ -216,7 +221,7 @@ def parse_value(text: str, display: str) -> Any:
     try:
         value = parse(text, display)
     except SpecError as e:
-        if any(d.code in ("E009", "E010") for d in e.diagnostics):
+        if any(d.code in (ALIAS_EXPANSION_TOO_LARGE, YAML_TOO_DEEP) for d in e.diagnostics):
             raise
         return text
     return value

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from archspec.lang.codes import (ALIAS_EXPANSION_TOO_LARGE, DUPLICATE_KEY, FILE_TOO_LARGE, INVALID_MAPPING_KEY,
+                                 NUMBER_TOO_LARGE, REFUSED_YAML_TAG, WRONG_TYPE, YAML_SYNTAX, YAML_TOO_DEEP)
 from archspec.lang.diagnostics import Diagnostic, Loc, SpecError
 
 MAX_NODES = 100_000  # YAML nodes after aliases are expanded
@@ -139,12 +141,13 @@ class Converter:
         if self.count > MAX_NODES:
             if not self.aliases:  # a big file written out in full: no anchor is to blame
                 raise SpecError(self.problems + [Diagnostic(
-                    "E002", f"the file holds more than {MAX_NODES:,} YAML values, the budget for a spec", self.loc(node),
+                    FILE_TOO_LARGE, f"the file holds more than {MAX_NODES:,} YAML values, the budget for a spec",
+                    self.loc(node),
                     hint="a spec describes structure, not data: write repeated items once, with `repeat` or a "
                     "block template")])
             raise SpecError(self.problems + [Diagnostic(
-                "E009", f"the YAML expands to more than {MAX_NODES:,} values: the anchor here is repeated by aliases "
-                "that repeat other aliases", self.loc(self.aliases[0]),
+                ALIAS_EXPANSION_TOO_LARGE, f"the YAML expands to more than {MAX_NODES:,} values: the anchor here is "
+                "repeated by aliases that repeat other aliases", self.loc(self.aliases[0]),
                 hint="use block templates and `repeat` instead of anchors and aliases")])
         alias = id(node) in self.seen and not isinstance(node, yaml.ScalarNode)
         self.seen.add(id(node))
@@ -159,10 +162,10 @@ class Converter:
     def _convert(self, node: yaml.Node, depth: int, active: set[int]) -> Any:
         if depth > MAX_DEPTH:
             raise SpecError(self.problems + [Diagnostic(
-                "E010", f"the YAML is nested more than {MAX_DEPTH} deep", self.loc(node))])
+                YAML_TOO_DEEP, f"the YAML is nested more than {MAX_DEPTH} deep", self.loc(node))])
         if id(node) in active:
             raise SpecError(self.problems + [Diagnostic(
-                "E009", "an alias refers to the collection that contains it", self.loc(node),
+                ALIAS_EXPANSION_TOO_LARGE, "an alias refers to the collection that contains it", self.loc(node),
                 hint="an anchor cannot be used inside its own value")])
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node)
@@ -182,7 +185,8 @@ class Converter:
     def bad_tag(self, node: yaml.Node) -> None:
         tag = node.tag.replace(_T, "!!")
         self.problems.append(Diagnostic(
-            "E008", f"YAML tag `{tag}` is not accepted: specs are plain data and no object is built from a tag",
+            REFUSED_YAML_TAG,
+            f"YAML tag `{tag}` is not accepted: specs are plain data and no object is built from a tag",
             self.loc(node), hint="remove the tag"))
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
@@ -198,15 +202,15 @@ class Converter:
             return value
         except ValueError:
             if node.value.strip().lstrip("+-").replace("_", "").isdigit():
-                self.problems.append(Diagnostic("E012", "this number is beyond the 64-bit range", self.loc(node),
-                                                hint="sizes and counts must fit in 64 bits"))
+                self.problems.append(Diagnostic(NUMBER_TOO_LARGE, "this number is beyond the 64-bit range",
+                                                self.loc(node), hint="sizes and counts must fit in 64 bits"))
             else:
                 tag = node.tag.replace(_T, "!!")
-                self.problems.append(Diagnostic("E005", f"`{node.value}` cannot be read as {tag}", self.loc(node),
+                self.problems.append(Diagnostic(YAML_SYNTAX, f"`{node.value}` cannot be read as {tag}", self.loc(node),
                                                 hint="remove the tag or write a value of that type"))
             return 0
         except yaml.YAMLError as e:
-            self.problems.append(Diagnostic("E005", f"YAML value: {getattr(e, 'problem', e)}", self.loc(node)))
+            self.problems.append(Diagnostic(YAML_SYNTAX, f"YAML value: {getattr(e, 'problem', e)}", self.loc(node)))
             return node.value
 
     def mapping(self, node: yaml.MappingNode, depth: int, active: set[int]) -> LocDict:
@@ -218,14 +222,14 @@ class Converter:
                 for src in sources:
                     value = self.convert(src, depth + 1, active)
                     if not isinstance(value, LocDict):
-                        self.problems.append(Diagnostic("E100", "`<<` merges only mappings", self.loc(src)))
+                        self.problems.append(Diagnostic(WRONG_TYPE, "`<<` merges only mappings", self.loc(src)))
                         continue
                     for k, v in value.items():
                         merged.append((k, v, value.key_loc(k), value.val_loc(k)))
                 continue
             if not isinstance(knode, yaml.ScalarNode):
                 self.problems.append(Diagnostic(
-                    "E011", "a mapping key must be a plain name, not a list or mapping", self.loc(knode)))
+                    INVALID_MAPPING_KEY, "a mapping key must be a plain name, not a list or mapping", self.loc(knode)))
                 continue
             if knode.tag not in _SCALAR_TAGS and knode.tag not in _RAW_TAGS:
                 self.bad_tag(knode)
@@ -233,7 +237,7 @@ class Converter:
             if key in out:
                 first = out.key_locs[key]
                 self.problems.append(Diagnostic(
-                    "E007", f"key `{key}` appears twice in this mapping (first at line {first.line})",
+                    DUPLICATE_KEY, f"key `{key}` appears twice in this mapping (first at line {first.line})",
                     self.loc(knode), hint="YAML would silently keep only the last one; remove or rename one"))
                 continue
             out[key] = self.convert(vnode, depth + 1, active)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archspec.compiler.analysis import Compiled
+from archspec.compiler.analysis import Compiled, Convention
 from archspec.compiler.diff.compare import compare
 from archspec.compiler.diff.model import LEVELS, Change, Found, Group, Op, StageRow, relative
 from archspec.compiler.diff.text import describe, diff_dict, format_diff, ops_text
@@ -34,9 +34,10 @@ class Diff(Found):
         return diff_dict(self, level)
 
 
-def diff_compiled(a: Compiled, b: Compiled) -> Diff:
-    """Compare two compiled specs (compiled under the same counting convention)."""
-    found = compare(a, b)
+def diff_compiled(a: Compiled, b: Compiled, convention: Convention | None = None) -> Diff:
+    """Compare two compiled specs under one counting convention (`convention`, or the one `b` is shown in):
+    counts are raw, so any two compiled specs compare under any convention."""
+    found = compare(a, b, convention)
     return Diff(found.a, found.b, found.groups, found.stages, found.nodes)
 
 

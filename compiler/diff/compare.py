@@ -5,47 +5,66 @@ from __future__ import annotations
 
 from typing import Any
 
-from archspec.compiler.analysis import Compiled, stage_blocks
+from archspec.compiler.analysis import Compiled, Convention, stage_blocks
 from archspec.compiler.diff.model import Change, Found, Group, Op, StageRow, stage_summary
-from archspec.compiler.ir import order
+from archspec.compiler.expand import Block
 from archspec.lang.yamlsrc import plain
 
+
 class Side:
-    """One compiled spec, indexed for the diff: ops by name, members by name prefix, canonical inputs."""
+    """One compiled spec, indexed for the diff: ops by name, the members of each block instance (by the nodes'
+    scope), canonical inputs."""
 
     def __init__(self, c: Compiled) -> None:
         self.c, self.g = c, c.graph
-        self.order = order(self.g)
-        self.blocks = self.g.graph["blocks"]
-        self.members: dict[str, list[str]] = {}
-        for name in self.order:
-            parts = name.split(".")
-            for k in range(1, len(parts) + 1):
-                self.members.setdefault(".".join(parts[:k]), []).append(name)
+        self.order = self.g.order()
+        self.blocks = self.g.blocks
         outer: dict[str, str] = {}
-        for b in sorted(self.blocks.values(), key=lambda b: len(b.name)):
-            if b.output == b.name or b.output.startswith(b.name + "."):
+        for b in sorted(self.blocks.values(), key=lambda b: len(self.enclosing(b.name))):
+            if b.output in self.g and (b.output == b.name or b.name in self.g.node(b.output).scope):
                 outer.setdefault(b.output, b.name)
-        self.inputs = {n: tuple(outer.get(p, p) for p in self.g.nodes[n]["inputs"]) for n in self.order}
+        self.inputs = {n: tuple(outer.get(p, p) for p in self.g.node(n).inputs) for n in self.order}
         self.residual = {b.name for s in c.stages() for b in stage_blocks(self.blocks, s.name)}
 
+    def members(self, name: str) -> list[str]:
+        """The nodes of the block instance `name`, or the node `name` itself ([] if this side has neither)."""
+        if name in self.blocks:
+            return self.g.members(name) or ([name] if name in self.g else [])
+        return [name] if name in self.g else []
+
+    def enclosing(self, name: str) -> tuple[str, ...]:
+        """The block instances around a node or a block instance, outermost first."""
+        if name in self.blocks:
+            chain: list[str] = []
+            parent = self.blocks[name].parent
+            while parent is not None:
+                chain.append(parent)
+                parent = self.blocks[parent].parent
+            return tuple(reversed(chain))
+        return self.g.node(name).scope if name in self.g else ()
+
     def op(self, name: str) -> Op:
-        data = self.g.nodes[name]
-        m = data["meta"]
-        return Op(name, data["op"], {k: plain(v) for k, v in data["attrs"].items()}, tuple(m["shape"]),
-                  m.get("params", 0), self.c.total([name]))
+        node, facts = self.g.node(name), self.g.facts(name)
+        assert facts.shape is not None
+        return Op(name, node.op, {k: plain(v) for k, v in node.attrs.items()}, tuple(facts.shape), facts.params,
+                  self.c.total([name]))
 
-    def ops(self, prefix: str) -> list[Op]:
-        return [self.op(n) for n in self.members.get(prefix, [])]
+    def ops(self, name: str) -> list[Op]:
+        return [self.op(n) for n in self.members(name)]
 
 
-def compare(a: Compiled, b: Compiled) -> Found:
-    """Compare two compiled specs (compiled under the same counting convention)."""
-    sa, sb = Side(a), Side(b)
+def _side(x: Side, y: Side, name: str) -> Side:
+    return x if name in x.g or name in x.blocks else y
+
+
+def compare(a: Compiled, b: Compiled, convention: Convention | None = None) -> Found:
+    """Compare two compiled specs under one counting convention (`convention`, or `b`'s)."""
+    convention = convention or b.convention
+    sa, sb = Side(a.under(convention)), Side(b.under(convention))
     units, singles = _units(sa, sb)
     changes = [_unit_change(sa, sb, u) for u in units]
     changes += [_unit_change(sa, sb, n) for n in singles]
-    inside = {n for u in units for side in (sa, sb) for n in side.members.get(u, [])}
+    inside = {n for u in units for side in (sa, sb) for n in side.members(u)}
     for name in sa.order:
         if name in sb.g and name not in inside:
             change = _node_change(sa, sb, name)
@@ -53,8 +72,8 @@ def compare(a: Compiled, b: Compiled) -> Found:
                 changes.append(change)
     rank = _merged_rank(sa, sb)
     changes.sort(key=lambda ch: rank[(ch.after or ch.before)[0].name])
-    groups = _collapse(_groups(sa, sb, changes))
-    return Found(a, b, groups, _stage_rows(sa, sb, groups), _node_list(sa, sb, rank))
+    groups = _collapse(_groups(sa, sb, changes), {**sa.blocks, **sb.blocks})
+    return Found(sa.c, sb.c, groups, _stage_rows(sa, sb, groups), _node_list(sa, sb, rank))
 
 
 def _units(sa: Side, sb: Side) -> tuple[list[str], list[str]]:
@@ -63,28 +82,21 @@ def _units(sa: Side, sb: Side) -> tuple[list[str], list[str]]:
     blocks = set(sa.blocks) | set(sb.blocks)
     units, singles = set(), set()
     for name in (set(sa.g) ^ set(sb.g)):
-        parts = name.split(".")
-        prefixes = (".".join(parts[:k]) for k in range(len(parts), 0, -1))
-        scope = next((p for p in prefixes if p in blocks), None)
-        if scope is not None and _swapped(sa, sb, scope):
-            units.add(scope)
+        scope = _side(sa, sb, name).enclosing(name)
+        block = name if name in blocks else (scope[-1] if scope else None)
+        if block is not None and _swapped(sa, sb, block):
+            units.add(block)
         else:
             singles.add(name)
-    units = {u for u in units if not _within(u, units, proper=True)}
-    singles = {n for n in singles if not _within(n, units)}
+    units = {u for u in units if not any(b in units for b in _side(sa, sb, u).enclosing(u))}
+    singles = {n for n in singles if n not in units and not any(b in units for b in _side(sa, sb, n).enclosing(n))}
     return sorted(units), sorted(singles)
 
 
-def _within(name: str, scopes: set[str], proper: bool = False) -> bool:
-    """Is `name` one of `scopes` (unless `proper`) or inside one (`a.b.c` is inside `a.b` and `a`)?"""
-    parts = name.split(".")
-    return any(".".join(parts[:k]) in scopes for k in range(1, len(parts) + (0 if proper else 1)))
-
-
-def _swapped(sa: Side, sb: Side, scope: str) -> bool:
+def _swapped(sa: Side, sb: Side, block: str) -> bool:
     """No op kept: no name in common, or a name in common now holds another op (positional names 0, 1, ...)."""
-    common = set(sa.members.get(scope, [])) & set(sb.members.get(scope, []))
-    return not common or any(sa.g.nodes[n]["op"] != sb.g.nodes[n]["op"] for n in common)
+    common = set(sa.members(block)) & set(sb.members(block))
+    return not common or any(sa.g.node(n).op != sb.g.node(n).op for n in common)
 
 
 def _unit_change(sa: Side, sb: Side, name: str) -> Change:
@@ -107,7 +119,7 @@ def _node_change(sa: Side, sb: Side, name: str) -> Change | None:
     if sa.inputs[name] != sb.inputs[name]:
         change.inputs = (list(sa.inputs[name]), list(sb.inputs[name]))
     found = change.op or change.attrs or change.shape or change.inputs
-    return change if found or (x.params, x.macs) != (y.params, y.macs) else None
+    return change if found or (x.params, x.total) != (y.params, y.total) else None
 
 
 def _merged_rank(sa: Side, sb: Side) -> dict[str, tuple[int, int, int]]:
@@ -143,41 +155,41 @@ def _groups(sa: Side, sb: Side, changes: list[Change]) -> list[Group]:
     residual = sa.residual | sb.residual
     groups: dict[str, Group] = {}
     for ch in changes:
-        parts = ch.name.split(".")
-        prefixes = (".".join(parts[:k]) for k in range(len(parts), 0, -1))
-        name = next((p for p in prefixes if p in residual), parts[0])
+        around = (*_side(sa, sb, ch.name).enclosing(ch.name), ch.name)
+        name = next((p for p in reversed(around) if p in residual), around[0])
         if name not in groups:
-            ma, mb = sa.members.get(name, []), sb.members.get(name, [])
+            ma, mb = sa.members(name), sb.members(name)
             status = "added" if not ma else "removed" if not mb else "changed"
             side, nodes = (sb, mb) if mb else (sa, ma)
             block = side.blocks.get(name)
-            stage = block.stage if block is not None else side.g.nodes[nodes[0]]["stage"]
+            stage = block.stage if block is not None else side.g.node(nodes[0]).stage
             groups[name] = Group(name, stage, status, name in residual, len(nodes), [], (sa.c.summed("params", ma),
                                  sb.c.summed("params", mb)), (sa.c.total(ma), sb.c.total(mb)))
         groups[name].changes.append(ch)
     return list(groups.values())
 
 
-def _collapse(groups: list[Group]) -> list[Group]:
+def _collapse(groups: list[Group], blocks: dict[str, Block]) -> list[Group]:
     """Mark each block that changed exactly as the block before it in the same repeat (`layer2.1`, `layer2.2`
     after `layer2.0`) as `same_as` the first of the run."""
     head: Group | None = None
     head_signature = ""
-    prev = ""
+    prev: Block | None = None
     for g in groups:
+        block = blocks.get(g.name)
         signature = g.signature()
-        if head is not None and _next_copy(prev, g.name) and signature == head_signature:
+        if head is not None and _next_copy(prev, block) and signature == head_signature:
             g.same_as = head.name
         else:
             head, head_signature = g, signature
-        prev = g.name
+        prev = block
     return groups
 
 
-def _next_copy(a: str, b: str) -> bool:
-    pa, _, ia = a.rpartition(".")
-    pb, _, ib = b.rpartition(".")
-    return pa == pb and ia.isdigit() and ib.isdigit() and int(ib) == int(ia) + 1
+def _next_copy(a: Block | None, b: Block | None) -> bool:
+    """Is `b` the copy right after `a` in the same `repeat`?"""
+    return (a is not None and b is not None and a.copy is not None and b.copy is not None
+            and a.group == b.group and b.copy[0] == a.copy[0] + 1)
 
 
 def _stage_rows(sa: Side, sb: Side, groups: list[Group]) -> list[StageRow]:

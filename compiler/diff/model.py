@@ -23,7 +23,7 @@ class Op:
     attrs: dict[str, Any]
     shape: tuple[int, ...]
     params: int
-    macs: int  # in the compiled spec's convention (MACs or FLOPs, conv-only or all)
+    total: int  # arithmetic in the diff's convention (MACs or FLOPs, conv-only or all); "macs" in JSON
 
     @property
     def text(self) -> str:
@@ -33,7 +33,7 @@ class Op:
     def to_dict(self, prefix: str = "") -> dict[str, Any]:
         attrs = {k: v for k, v in self.attrs.items() if v is not None}  # unset optional attributes say nothing
         return {"name": relative(self.name, prefix), "op": self.op, "attrs": attrs, "shape": list(self.shape),
-                "params": self.params, "macs": self.macs}
+                "params": self.params, "macs": self.total}
 
 
 @dataclass
@@ -55,8 +55,8 @@ class Change:
         return sum(o.params for o in self.before), sum(o.params for o in self.after)
 
     @property
-    def macs(self) -> Pair:
-        return sum(o.macs for o in self.before), sum(o.macs for o in self.after)
+    def total(self) -> Pair:
+        return sum(o.total for o in self.before), sum(o.total for o in self.after)
 
     def to_dict(self, prefix: str = "") -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "name": relative(self.name, prefix)}
@@ -70,7 +70,7 @@ class Change:
             out["shape"] = pair(*self.shape)
         if self.inputs:
             out["inputs"] = pair(*([relative(n, prefix) for n in side] for side in self.inputs))
-        out["params"], out["macs"] = delta(*self.params), delta(*self.macs)
+        out["params"], out["macs"] = delta(*self.params), delta(*self.total)
         out["before"] = [o.to_dict(prefix) for o in self.before]
         out["after"] = [o.to_dict(prefix) for o in self.after]
         return out
@@ -86,7 +86,7 @@ class Group:
     size: int  # its ops (on B's side, or A's where B has none)
     changes: list[Change]
     params: Pair
-    macs: Pair
+    total: Pair  # in the diff's convention ("macs" in JSON)
     same_as: str | None = None
 
     def signature(self) -> str:
@@ -99,7 +99,7 @@ class StageRow:
     output: Pair
     blocks: Pair
     params: Pair
-    macs: Pair
+    total: Pair  # in the diff's convention ("macs" in JSON)
     summary: str
 
 

@@ -33,7 +33,7 @@ def format_diff(d: Found, level: str = "block") -> str:
 
 
 def _unit_name(c: Compiled) -> str:
-    return "FLOPs" if c.unit == "flops" else "MACs"
+    return c.convention.unit_name
 
 
 def _header(d: Found) -> list[str]:
@@ -80,7 +80,7 @@ def _mark(g: Group) -> str:
 
 def _group_lines(g: Group, level: str, width: int, unit: str) -> list[str]:
     mark = _mark(g)
-    deltas = _deltas(g.params, g.macs, unit)
+    deltas = _deltas(g.params, g.total, unit)
     whole = len(g.changes) == 1 and g.changes[0].name == g.name
     if whole:
         lines = [f"{mark} {g.name.ljust(width)}  {describe(g.changes[0], g.name)}" + (f"   {deltas}" if deltas else "")]
@@ -107,7 +107,7 @@ def _names(names: list[str], size: int) -> str:
 def _layer_rows(g: Group, unit: str) -> list[str]:
     """One row per change with its own deltas; a replaced, added or removed block with its ops below it."""
     lines = []
-    rows = [[f"{MARK[ch.kind]} {relative(ch.name, g.name)}", describe(ch, g.name), _deltas(ch.params, ch.macs, unit)]
+    rows = [[f"{MARK[ch.kind]} {relative(ch.name, g.name)}", describe(ch, g.name), _deltas(ch.params, ch.total, unit)]
             for ch in g.changes]
     for ch, line in zip(g.changes, aligned(rows, indent="    ")):
         lines.append(line)
@@ -123,7 +123,7 @@ def _members(ch: Change, prefix: str, unit: str) -> list[str]:
 
 
 def _counts(o: Op, unit: str) -> str:
-    parts = ([f"params {o.params:,}"] if o.params else []) + ([f"{unit} {eng(o.macs)}"] if o.macs else [])
+    parts = ([f"params {o.params:,}"] if o.params else []) + ([f"{unit} {eng(o.total)}"] if o.total else [])
     return "  ".join(parts)
 
 
@@ -145,7 +145,7 @@ def describe(ch: Change, prefix: str = "") -> str:
         a, b = (", ".join(relative(n, prefix) for n in side) or "-" for side in ch.inputs)
         parts.append(f"inputs {a} -> {b}")
     if not parts:  # only its counts: an input that now has other channels
-        (pa, pb), (ma, mb) = ch.params, ch.macs
+        (pa, pb), (ma, mb) = ch.params, ch.total
         parts.append(f"params {pa:,} -> {pb:,}" if pa != pb else f"counts {eng(ma)} -> {eng(mb)}")
     return ", ".join(parts)
 
@@ -172,7 +172,7 @@ def _stage_table(d: Found) -> str:
     for s in d.stages:
         rows.append([s.name, _either(*(fmt_shape(x) if x else "-" for x in s.output)),
                      _either(*(str(x) if x else "-" for x in s.blocks)), _either(*(f"{x:,}" for x in s.params)),
-                     _change(*s.params, exact=True), _either(*(eng(x) for x in s.macs)), _change(*s.macs),
+                     _change(*s.params, exact=True), _either(*(eng(x) for x in s.total)), _change(*s.total),
                      s.summary])
     a, b = d.a, d.b
     rows.append(["total", _either(fmt_shape(a.output_shape), fmt_shape(b.output_shape)), "",
@@ -214,12 +214,12 @@ def diff_dict(d: Found, level: str = "block") -> dict[str, Any]:
                    "layers": delta(a.depth, b.depth),
                    "ops": delta(a.graph.number_of_nodes() - 1, b.graph.number_of_nodes() - 1)},
         "stages": [{"name": s.name, "output": pair(*(list(x) if x else None for x in s.output)),
-                    "blocks": pair(*s.blocks), "params": delta(*s.params), "macs": delta(*s.macs),
+                    "blocks": pair(*s.blocks), "params": delta(*s.params), "macs": delta(*s.total),
                     "summary": s.summary} for s in d.stages],
     }
     if level != "stage":
         out["blocks"] = [{"name": g.name, "stage": g.stage, "status": g.status, "residual": g.residual,
-                          "same_as": g.same_as, "params": delta(*g.params), "macs": delta(*g.macs),
+                          "same_as": g.same_as, "params": delta(*g.params), "macs": delta(*g.total),
                           "changes": [c.to_dict() for c in g.changes]} for g in d.groups]
     if level == "layer":
         out["nodes"] = d.nodes

@@ -9,6 +9,7 @@ from typing import Any
 from archspec.compiler.expand.channels import in_lookup
 from archspec.compiler.expand.frame import Frame
 from archspec.compiler.expand.model import Block, Build, show_value
+from archspec.lang.codes import CONSTRAINT_NOT_MET, INVALID_BLOCK_ARG, MISSING_BLOCK_ARG, UNKNOWN_BLOCK_ARG, WRONG_TYPE
 from archspec.lang.diagnostics import Diagnostic, Loc, did_you_mean
 from archspec.lang.schema import ITEM_KEYS
 from archspec.lang.types import value_problem
@@ -30,7 +31,7 @@ def _given(b: Build, tname: str, body: LocDict, scope: Scope, decls: LocDict
             b.fail(e)
             return None
         if not isinstance(extra, dict):
-            b.diags.append(Diagnostic("E100", f"`with` must be a mapping of arguments, got {extra!r}",
+            b.diags.append(Diagnostic(WRONG_TYPE, f"`with` must be a mapping of arguments, got {extra!r}",
                                       body.val_loc("with")))
             return None
         given.update({k: (v, body.val_loc("with")) for k, v in extra.items()})
@@ -46,7 +47,7 @@ def _given(b: Build, tname: str, body: LocDict, scope: Scope, decls: LocDict
             failed.add(key)
     for key in list(given) + sorted(failed - set(decls)):
         if key not in decls:
-            b.diags.append(Diagnostic("E303", f"block `{tname}` has no parameter `{key}`",
+            b.diags.append(Diagnostic(UNKNOWN_BLOCK_ARG, f"block `{tname}` has no parameter `{key}`",
                                       body.key_loc(key) if key in body else given[key][1],
                                       hint=did_you_mean(key, decls, what="parameters")))
             ok = False
@@ -57,7 +58,7 @@ def bind(b: Build, tname: str, template: LocDict, body: LocDict, loc: Loc | None
          frame: Frame) -> dict[str, Any] | None:
     decls: LocDict = template.get("params", LocDict())
     if not isinstance(decls, dict):  # the schema says so first; this keeps an unchecked file from crashing here
-        b.diags.append(Diagnostic("E100", f"`params` of block `{tname}` should be a mapping of parameters",
+        b.diags.append(Diagnostic(WRONG_TYPE, f"`params` of block `{tname}` should be a mapping of parameters",
                                   template.val_loc("params")))
         return None
     found = _given(b, tname, body, scope, decls)
@@ -81,15 +82,16 @@ def bind(b: Build, tname: str, template: LocDict, body: LocDict, loc: Loc | None
                 continue
             vloc = dloc
         else:
-            b.diags.append(Diagnostic("E302", f"block `{tname}` needs `{pname}`" +
+            b.diags.append(Diagnostic(MISSING_BLOCK_ARG, f"block `{tname}` needs `{pname}`" +
                                          (f" ({decl.get('doc')})" if isinstance(decl, dict) and decl.get("doc")
                                           else ""), loc, hint=f"add `{pname}: ...` to this item"))
             ok = False
             continue
         problem = check_argument(kind, decl, value, b.spec.blocks)
         if problem:
-            b.diags.append(Diagnostic("E304", f"`{pname}` of block `{tname}` must be {problem}, got {show_value(value)}",
-                                         vloc, hint=problem.split("; ", 1)[1] if "; " in problem else None))
+            b.diags.append(Diagnostic(INVALID_BLOCK_ARG,
+                                      f"`{pname}` of block `{tname}` must be {problem}, got {show_value(value)}",
+                                      vloc, hint=problem.split("; ", 1)[1] if "; " in problem else None))
             ok = False
             continue
         args[pname] = value
@@ -111,8 +113,9 @@ def _constraints_hold(b: Build, template: LocDict, scope: Scope) -> bool:
         try:
             holds = evaluate_expression(c["check"], c.val_loc("check"), scope)
             if not holds:
-                b.diags.append(Diagnostic("E206", str(evaluate_value(c["message"], c.val_loc("message"), scope)),
-                                             c.val_loc("check"), hint=f"the constraint is `{c['check']}`"))
+                b.diags.append(Diagnostic(CONSTRAINT_NOT_MET,
+                                          str(evaluate_value(c["message"], c.val_loc("message"), scope)),
+                                          c.val_loc("check"), hint=f"the constraint is `{c['check']}`"))
                 ok = False
         except Failed as e:
             b.fail(e)

@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from archspec.compiler.expand.model import Build
+from archspec.lang.codes import GRAPH_CYCLE, IN_CHANNELS_BEFORE_INPUT
 from archspec.lang.diagnostics import Diagnostic
-from archspec.lang.ops import ShapeError, node_shape
+from archspec.lang.ops import ShapeError, node_shape, outside_block
 from archspec.lang.values import Failed
 
 
@@ -19,7 +20,7 @@ def in_lookup(b: Build, inputs: list[Any], frame: Any = None):
         first = inputs[0] if inputs else None
         if not isinstance(first, str) or not first:
             raise Failed(Diagnostic(
-                "E312", f"`{name}` is read before this block's input is defined",
+                IN_CHANNELS_BEFORE_INPUT, f"`{name}` is read before this block's input is defined",
                 None, hint="define the input item above the block that reads it"))
         shape = shape_of(b, first)
         return shape[0] if name == "in_channels" else list(shape)
@@ -41,12 +42,12 @@ def shape_of(b: Build, name: str) -> tuple[int, ...]:
             b.shape_failed.add(current)
             raise Failed(None)
         if not all(node.inputs) and node.op != "input":
-            raise Failed(Diagnostic("E312", f"`in_channels` needs the shape of `{current}`, whose input is "
-                                    "defined later", node.loc,
+            raise Failed(Diagnostic(IN_CHANNELS_BEFORE_INPUT, f"`in_channels` needs the shape of `{current}`, whose "
+                                    "input is defined later", node.loc,
                                     hint="define items before the blocks that read their channels", node=current))
         try:
             b.shapes[current] = node_shape(node.op, node.attrs, [b.shapes[p] for p in node.inputs], node.inputs,
-                                           current)
+                                           current, outside_block(node, (b.nodes[p] for p in node.inputs)))
         except ShapeError as e:
             b.shape_failed.add(current)
             raise Failed(Diagnostic(e.code, f"{current}: {e.message}", node.loc, hint=e.hint, node=current)) from None
@@ -76,7 +77,7 @@ def _producers_first(b: Build, name: str) -> list[str]:
             raise Failed(None)
         elif p in on_path:
             node = b.nodes[current]
-            raise Failed(Diagnostic("E307", f"`{current}` (indirectly) reads its own output", node.loc,
+            raise Failed(Diagnostic(GRAPH_CYCLE, f"`{current}` (indirectly) reads its own output", node.loc,
                                     hint="a node cannot depend on itself; check `in:`"))
         else:
             on_path.add(p)

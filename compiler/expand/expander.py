@@ -17,6 +17,9 @@ from archspec.compiler.expand.model import MAX_NESTING, MAX_NODES, Block, Build,
 from archspec.compiler.expand.primitives import primitive
 from archspec.compiler.expand.unread import unread_params, unused_block_changes
 from archspec.compiler.graph_checks import check_graph, check_shapes, collapse
+from archspec.lang.codes import (DUPLICATE_NODE, GRAPH_CYCLE, INVALID_NODE_NAME, INVALID_SIZE, INVALID_VALUE,
+                                 NO_CASE_APPLIES, NO_NETWORK, RECURSIVE_BLOCK, UNDEFINED_NODE, UNKNOWN_BLOCK,
+                                 UNNAMED_ITEM, WRONG_INPUT_COUNT, WRONG_TYPE)
 from archspec.lang.diagnostics import Diagnostic, Loc, SpecError, did_you_mean
 from archspec.lang.expr import metered
 from archspec.lang.names import name_problem
@@ -51,7 +54,7 @@ class Expander:
         if "output" in spec.doc:
             output = self._named_output(spec.doc, frame)
         if output is None and not self.b.diags:
-            self.b.diags.append(Diagnostic("E125", "every item of the network is excluded by `when`",
+            self.b.diags.append(Diagnostic(NO_NETWORK, "every item of the network is excluded by `when`",
                                          spec.doc.val_loc("network")))
         if not self.b.diags and not self.b.silent:
             self.b.diags += unread_params(spec)
@@ -61,7 +64,7 @@ class Expander:
             self.b.diags += structure
             # every node is built: shapes can be checked beside an unused node (not around a loop). A spec that
             # fails anyway gets its shape problems now too, so that one run reports them all.
-            if (self.check_shapes or structure) and not any(d.code == "E307" for d in structure):
+            if (self.check_shapes or structure) and not any(d.code == GRAPH_CYCLE for d in structure):
                 self.b.diags += check_shapes(self.b.nodes, self.b.blocks)
         if self.b.diags:
             raise SpecError(collapse(at_user_lines(self.b.diags, spec, self.b.nodes, self.b.blocks)))
@@ -72,7 +75,7 @@ class Expander:
         target = frame.local.get(ref)
         if isinstance(target, str):
             return target
-        self.b.diags.append(Diagnostic("E305", f"`output: {ref}` names no item of {frame.where()}",
+        self.b.diags.append(Diagnostic(UNDEFINED_NODE, f"`output: {ref}` names no item of {frame.where()}",
                                      doc.val_loc("output"), hint=did_you_mean(ref, frame.local, what="items")))
         return None
 
@@ -111,7 +114,7 @@ class Expander:
         the defence in depth that keeps a file the schema check never saw from crashing the expander."""
         if isinstance(value, list):
             return True
-        self.b.diags.append(Diagnostic("E100", f"`{key}` should be a list of items, found {kind_of(value)}", loc,
+        self.b.diags.append(Diagnostic(WRONG_TYPE, f"`{key}` should be a list of items, found {kind_of(value)}", loc,
                                        hint=f"write `{key}:` as a list: `- name: {{op: ...}}` per item"))
         return False
 
@@ -131,13 +134,13 @@ class Expander:
             self.b.fail(e)
             return None
         if not isinstance(stage, str):
-            self.b.diags.append(Diagnostic("E100", f"`stage` must be the name of a row (a string), got "
+            self.b.diags.append(Diagnostic(WRONG_TYPE, f"`stage` must be the name of a row (a string), got "
                                            f"{show_value(stage)}", body.val_loc("stage"),
                                            hint='e.g. `stage: "conv${index + 2}_x"`, or `=str(...)` around a number'))
             return None
         problem = control_characters(stage)
         if problem:
-            self.b.diags.append(Diagnostic("E104", f"`stage` holds {problem}", body.val_loc("stage"),
+            self.b.diags.append(Diagnostic(INVALID_VALUE, f"`stage` holds {problem}", body.val_loc("stage"),
                                            hint="a stage is printed in tables and diagrams: write plain text"))
             return None
         return stage
@@ -145,32 +148,32 @@ class Expander:
     def _split(self, raw: Any, loc: Loc | None, frame: Frame, sole: bool
                ) -> tuple[str | None, LocDict, Loc | None] | None:
         if not isinstance(raw, LocDict):
-            self.b.diags.append(Diagnostic("E100", "a body item is `- name: {op: ...}`", loc))
+            self.b.diags.append(Diagnostic(WRONG_TYPE, "a body item is `- name: {op: ...}`", loc))
             return None
         if any(k in ITEM_KEYS for k in raw):
             if "repeat" not in raw and not sole:
                 self.b.diags.append(Diagnostic(
-                    "E315", "this item has no name; only `repeat` items, or the single item of a block, may be "
+                    UNNAMED_ITEM, "this item has no name; only `repeat` items, or the single item of a block, may be "
                     "unnamed", loc, hint="write `- name: {op: ...}`"))
                 return None
             return None, raw, loc
         (name, body), = raw.items()
         name_loc = raw.key_loc(name)
         if name in RESERVED_NAMES:
-            self.b.diags.append(Diagnostic("E316", f"`{name}` is a reserved word and cannot name a node", name_loc,
-                                         hint="choose another name"))
+            self.b.diags.append(Diagnostic(INVALID_NODE_NAME, f"`{name}` is a reserved word and cannot name a node",
+                                           name_loc, hint="choose another name"))
             return None
         collision = name_problem(str(name))
         if collision:
-            self.b.diags.append(Diagnostic("E316", f"`{name}` cannot name a node: it is {collision}", name_loc,
-                                         hint=f"choose another name (e.g. `{name}_1`)"))
+            self.b.diags.append(Diagnostic(INVALID_NODE_NAME, f"`{name}` cannot name a node: it is {collision}",
+                                           name_loc, hint=f"choose another name (e.g. `{name}_1`)"))
             return None
         if not isinstance(body, LocDict):
-            self.b.diags.append(Diagnostic("E100", f"`{name}` should be a mapping like {{op: relu}}", name_loc))
+            self.b.diags.append(Diagnostic(WRONG_TYPE, f"`{name}` should be a mapping like {{op: relu}}", name_loc))
             return None
         if name in frame.local or name in frame.item_locs:
             first = frame.item_locs.get(name)
-            self.b.diags.append(Diagnostic("E306", f"`{name}` is defined twice in {frame.where()}" +
+            self.b.diags.append(Diagnostic(DUPLICATE_NODE, f"`{name}` is defined twice in {frame.where()}" +
                                          (f" (first at line {first.line})" if first else ""), name_loc,
                                          hint="give each item its own name"))
             return None
@@ -204,7 +207,8 @@ class Expander:
             return None
         full = frame.full(name)
         if full in self.b.nodes or (full in self.b.blocks and full != frame.block):
-            self.b.diags.append(Diagnostic("E306", f"two nodes are named `{full}`", loc, hint="rename one of them"))
+            self.b.diags.append(Diagnostic(DUPLICATE_NODE, f"two nodes are named `{full}`", loc,
+                                           hint="rename one of them"))
             return None
         if "op" in body:
             out = primitive(self.b, full, body, loc, frame, inputs, in_locs, scope)
@@ -224,8 +228,9 @@ class Expander:
             self.b.fail(e)
             return None
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            self.b.diags.append(Diagnostic("E208", f"`repeat` must be a whole number of copies, got {show_value(count)}",
-                                         body.val_loc("repeat")))
+            self.b.diags.append(Diagnostic(INVALID_SIZE,
+                                           f"`repeat` must be a whole number of copies, got {show_value(count)}",
+                                           body.val_loc("repeat")))
             return None
         per_copy = max(1, min_size(self.b, body))
         if count * per_copy + len(self.b.nodes) > self.b.max_nodes or count + self.b.steps > self.b.max_steps:
@@ -260,6 +265,9 @@ class Expander:
                     self._open_stage(frame, stage)
                 dynamic_stage = len(self.b.diags) == before_stage  # a failing stage is reported once
             out = self._item(child, copy, loc, frame, current, {"index": i, "count": count})
+            made = self.b.blocks.get(frame.full(child))
+            if made is not None and made.copy is not None:
+                made.group = frame.full(name)
             if isinstance(out, str):
                 current = out
             elif out is None:
@@ -273,7 +281,7 @@ class Expander:
     def _holds(self, item: LocDict, scope: Scope) -> bool | None:
         """Whether the item's `when:` holds; None when it cannot be evaluated (the diagnostic is recorded)."""
         if not isinstance(item["when"], (str, bool)):
-            self.b.diags.append(Diagnostic("E100", f"`when` should be an expression or true/false, found "
+            self.b.diags.append(Diagnostic(WRONG_TYPE, f"`when` should be an expression or true/false, found "
                                            f"{kind_of(item['when'])}", item.val_loc("when")))
             return None
         try:
@@ -308,7 +316,7 @@ class Expander:
                 self._open_stage(frame, stage)
             return self._item(name, chosen, loc, frame, previous, builtins)
         conditions = ", ".join(f"`{a.get('when')}`" for a in alternatives if isinstance(a, LocDict))
-        self.b.diags.append(Diagnostic("E310", f"no alternative of `cases` applies (conditions: {conditions})",
+        self.b.diags.append(Diagnostic(NO_CASE_APPLIES, f"no alternative of `cases` applies (conditions: {conditions})",
                                      body.key_loc("cases"), hint="add a last alternative without `when`"))
         return None
 
@@ -321,28 +329,29 @@ class Expander:
             return None
         template = self.b.spec.blocks.get(tname) if isinstance(tname, str) else None
         if template is None:
-            self.b.diags.append(Diagnostic("E301", f"unknown block `{tname}`", body.val_loc("use"),
+            self.b.diags.append(Diagnostic(UNKNOWN_BLOCK, f"unknown block `{tname}`", body.val_loc("use"),
                                          hint=did_you_mean(str(tname), self.b.spec.blocks, what="blocks")))
             return None
         if tname in frame.stack:
             chain = " -> ".join(frame.stack + (tname,))
-            self.b.diags.append(Diagnostic("E311", f"block `{tname}` contains itself: {chain}", body.val_loc("use"),
-                                         hint="a block cannot use itself, directly or through others"))
+            self.b.diags.append(Diagnostic(RECURSIVE_BLOCK, f"block `{tname}` contains itself: {chain}",
+                                           body.val_loc("use"),
+                                           hint="a block cannot use itself, directly or through others"))
             return None
         if len(frame.stack) >= MAX_NESTING:
-            self.b.diags.append(Diagnostic("E311", f"blocks are nested more than {MAX_NESTING} deep",
+            self.b.diags.append(Diagnostic(RECURSIVE_BLOCK, f"blocks are nested more than {MAX_NESTING} deep",
                                          body.val_loc("use")))
             return None
         declared = list(template.get("inputs", ["input"]))
         if len(inputs) != len(declared):
-            self.b.diags.append(Diagnostic("E309", f"block `{tname}` takes {len(declared)} input"
+            self.b.diags.append(Diagnostic(WRONG_INPUT_COUNT, f"block `{tname}` takes {len(declared)} input"
                                          f"{'s' if len(declared) != 1 else ''} ({', '.join(declared)}), got "
                                          f"{len(inputs)}", body.val_loc("in") if "in" in body else loc))
             return None
         later = [ref for ref in inputs if isinstance(ref, tuple)]
         if later:
             self.b.diags.append(Diagnostic(
-                "E305", f"block input `{later[0][1]}` must be defined above the block that reads it",
+                UNDEFINED_NODE, f"block input `{later[0][1]}` must be defined above the block that reads it",
                 in_locs[inputs.index(later[0])], hint=f"move `{later[0][1]}` above this item"))
             return None
         # an unnamed single item of a block stands for the block itself and takes over its record
@@ -367,7 +376,7 @@ class Expander:
         if out is None and self.b.problems > before:
             return None
         if out is None:
-            self.b.diags.append(Diagnostic("E125", f"block `{tname}` produces nothing here: every item is excluded",
+            self.b.diags.append(Diagnostic(NO_NETWORK, f"block `{tname}` produces nothing here: every item is excluded",
                                          loc))
             return None
         block.output = out

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archspec.compiler.expand.model import Block, Build, IRNode
+from archspec.lang.codes import UNDEFINED_NODE, WRONG_TYPE
 from archspec.lang.diagnostics import Diagnostic, Loc, did_you_mean
 from archspec.lang.values import Failed, Scope, evaluate_value
 from archspec.lang.yamlsrc import LocDict, LocList
@@ -52,7 +53,7 @@ def item_inputs(b: Build, body: LocDict, frame: Frame, previous: str | None, sco
     """The item's inputs: full node names where known now, `(_ref, name)` markers for later items."""
     if "in" not in body:
         if previous is None:
-            b.diags.append(Diagnostic("E305", f"the first item of {frame.where()} has no input",
+            b.diags.append(Diagnostic(UNDEFINED_NODE, f"the first item of {frame.where()} has no input",
                                          body.loc, hint="name one with `in:`"))
             return None, None
         return [previous], [None]
@@ -68,7 +69,7 @@ def item_inputs(b: Build, body: LocDict, frame: Frame, previous: str | None, sco
             b.fail(e)
             return None, None
         if not isinstance(ref, str):
-            b.diags.append(Diagnostic("E100", f"`in` names nodes, found {ref!r}", rloc))
+            b.diags.append(Diagnostic(WRONG_TYPE, f"`in` names nodes, found {ref!r}", rloc))
             return None, None
         target = lookup_ref(b, ref, frame)
         if target == BROKEN:
@@ -109,7 +110,7 @@ def unknown_ref(b: Build, ref: str, loc: Loc | None, frame: Frame, user: str) ->
     target = frame.local.get(ref)
     if isinstance(target, Excluded):
         b.diags.append(Diagnostic(
-            "E305", f"`{user}` reads `{ref}`, which `when: {target.condition}` excludes here", loc,
+            UNDEFINED_NODE, f"`{user}` reads `{ref}`, which `when: {target.condition}` excludes here", loc,
             hint="give the item reading it the same condition, or use `cases:` to choose a replacement"))
         return
     b.suggested += 1
@@ -117,7 +118,7 @@ def unknown_ref(b: Build, ref: str, loc: Loc | None, frame: Frame, user: str) ->
     if b.suggested <= MAX_SUGGESTIONS:  # a near miss costs a pass over the names: a budget keeps it linear
         known = [n for n in frame.local if "." not in n and frame.full(n) != user] + list(frame.inputs)
         hint = did_you_mean(ref, known, what="defined here")
-    b.diags.append(Diagnostic("E305", f"`{ref}` is not defined in {frame.where()}", loc, hint=hint))
+    b.diags.append(Diagnostic(UNDEFINED_NODE, f"`{ref}` is not defined in {frame.where()}", loc, hint=hint))
 
 
 def attach(b: Build, holder: IRNode | Block, inputs: list[Any], locs: list[Loc | None], frame: Frame) -> None:

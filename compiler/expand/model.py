@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from archspec.lang.codes import TOO_MANY_NODES, TOO_MUCH_EXPR_WORK
 from archspec.lang.diagnostics import Diagnostic, Loc, SpecError
 from archspec.lang.expr import Meter
 from archspec.lang.spec import Spec
@@ -47,6 +48,7 @@ class Block:
     inputs: list[str] = field(default_factory=list)
     output: str = ""
     copy: tuple[int, int] | None = None  # (index, count) when made by `repeat`
+    group: str | None = None  # the repeat's own name (`layer2` for `layer2.0` .. `layer2.3`) when made by one
 
 
 @dataclass
@@ -81,7 +83,7 @@ class Build:
         self.meter: Meter | None = None  # what they have spent (set while the expansion runs)
 
     def fail(self, e: Failed) -> None:
-        if e.diagnostic is not None and e.diagnostic.code == "E501":  # the expressions' budget: nothing more runs
+        if e.diagnostic is not None and e.diagnostic.code == TOO_MUCH_EXPR_WORK:  # the expressions' budget: no more
             raise SpecError(self.diags + [e.diagnostic])
         if e.diagnostic is not None:
             self.diags.append(e.diagnostic)
@@ -95,7 +97,7 @@ class Build:
 
     def over_budget(self, message: str, loc: Loc | None, hint: str) -> SpecError:
         """The error that stops expansion: what was found so far, and the budget that ran out."""
-        return SpecError(self.diags + [Diagnostic("E500", message, loc, hint=hint)])
+        return SpecError(self.diags + [Diagnostic(TOO_MANY_NODES, message, loc, hint=hint)])
 
     def add(self, node: IRNode) -> None:
         if len(self.nodes) >= self.max_nodes:

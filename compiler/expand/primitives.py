@@ -8,6 +8,8 @@ from typing import Any
 
 from archspec.compiler.expand.frame import Frame, attach
 from archspec.compiler.expand.model import Build, IRNode, show_value
+from archspec.lang.codes import (INVALID_OP_ATTR, INVALID_SIZE, MISSING_OP_ATTR, UNKNOWN_KEY, UNKNOWN_OP,
+                                 WRONG_INPUT_COUNT)
 from archspec.lang.diagnostics import Diagnostic, Loc, did_you_mean
 from archspec.lang.ops import OPS, USER_OPS, check_attr, unknown_op_hint
 from archspec.lang.schema import ITEM_KEYS
@@ -19,7 +21,7 @@ def primitive(b: Build, full: str, body: LocDict, loc: Loc | None, frame: Frame,
                in_locs: list[Loc | None], scope: Scope) -> str | None:
     op = body["op"]
     if op not in USER_OPS:  # the network input is the spec's `input:`, not an op a spec writes
-        b.diags.append(Diagnostic("E300", f"unknown op `{op}`", body.val_loc("op"),
+        b.diags.append(Diagnostic(UNKNOWN_OP, f"unknown op `{op}`", body.val_loc("op"),
                                      hint=unknown_op_hint(op)))
         return None
     spec = OPS[op]
@@ -29,7 +31,7 @@ def primitive(b: Build, full: str, body: LocDict, loc: Loc | None, frame: Frame,
         if key in ITEM_KEYS:
             continue
         if key not in spec.attrs:
-            b.diags.append(Diagnostic("E101", f"unknown attribute `{key}` of op `{op}`", body.key_loc(key),
+            b.diags.append(Diagnostic(UNKNOWN_KEY, f"unknown attribute `{key}` of op `{op}`", body.key_loc(key),
                                          hint=did_you_mean(key, spec.attrs, what="attributes")))
             ok = False
             continue
@@ -41,7 +43,7 @@ def primitive(b: Build, full: str, body: LocDict, loc: Loc | None, frame: Frame,
             continue
         problem = check_attr(op, key, spec.attrs[key], value)
         if problem:
-            code = "E208" if spec.attrs[key].type in ("int", "size") else "E314"
+            code = INVALID_SIZE if spec.attrs[key].type in ("int", "size") else INVALID_OP_ATTR
             hint = "use `//` to divide whole numbers" if isinstance(value, float) and \
                 isinstance(body[key], str) and "/" in body[key] else None
             b.diags.append(Diagnostic(code, f"`{key}` of {op} must be {problem}, got {show_value(value)}",
@@ -52,15 +54,15 @@ def primitive(b: Build, full: str, body: LocDict, loc: Loc | None, frame: Frame,
     for key, a in spec.attrs.items():
         if key not in attrs and key not in body:
             if a.required:
-                b.diags.append(Diagnostic("E313", f"op `{op}` needs `{key}`" + (f" ({a.doc})" if a.doc else ""),
-                                             loc))
+                b.diags.append(Diagnostic(MISSING_OP_ATTR,
+                                          f"op `{op}` needs `{key}`" + (f" ({a.doc})" if a.doc else ""), loc))
                 ok = False
             else:
                 attrs[key] = a.default
     lo, hi = spec.inputs
     if not (lo <= len(inputs) and (hi is None or len(inputs) <= hi)):
         want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
-        b.diags.append(Diagnostic("E309", f"op `{op}` takes {want} input{'s' if lo != 1 else ''}, "
+        b.diags.append(Diagnostic(WRONG_INPUT_COUNT, f"op `{op}` takes {want} input{'s' if lo != 1 else ''}, "
                                      f"got {len(inputs)}", body.val_loc("in") if "in" in body else loc,
                                      hint="list them with `in: [a, b]`" if lo > 1 else None))
         ok = False

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from archspec.lang.codes import UNREAD_PARAM, UNUSED_BLOCK_CHANGE
 from archspec.lang.diagnostics import Diagnostic, suggest
 from archspec.lang.spec import Spec
 from archspec.lang.yamlsrc import LocDict, LocList
@@ -44,7 +45,7 @@ def unread_params(spec: Spec) -> list[Diagnostic]:
         else:
             hint = "remove it, or read it in the network (`=" + name + "`)"
         what = "is set here" if how == "set" else "is declared here"
-        d = Diagnostic("E214", f"`{name}` {what}, but nothing in this network reads it, so it changes "
+        d = Diagnostic(UNREAD_PARAM, f"`{name}` {what}, but nothing in this network reads it, so it changes "
                        "nothing", loc, hint=hint)
         if close:
             out.insert(0, d)  # a misspelled name first: the settings it leaves unread follow from it
@@ -63,8 +64,8 @@ def unused_block_changes(spec: Spec, used: set[str]) -> list[Diagnostic]:
         for what, loc, _, role in history:
             if role == "top" and what in ("edited", "redefined"):
                 out.append(Diagnostic(
-                    "E317", f"block `{name}` is {'edited' if what == 'edited' else 'changed'} here, but this network "
-                    "never uses it, so the change changes nothing", loc,
+                    UNUSED_BLOCK_CHANGE, f"block `{name}` is {'edited' if what == 'edited' else 'changed'} here, but "
+                    "this network never uses it, so the change changes nothing", loc,
                     hint="the blocks this network uses: " + ", ".join(f"`{b}`" for b in sorted(used))
                     if used else None))
     return out

@@ -7,23 +7,21 @@ graph built by other means than expansion gets the same diagnostics.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
-import networkx as nx
-
+from archspec.lang.codes import UNDEFINED_NODE, UNKNOWN_OP, WRONG_INPUT_COUNT
 from archspec.compiler.graph_checks import check_graph
+from archspec.compiler.ir import Graph
 from archspec.compiler.passes.context import PassContext
 from archspec.lang.ops import OPS, unknown_op_hint
 
 
-def check_structure(g: nx.DiGraph, ctx: PassContext) -> None:
-    for name, data in g.nodes(data=True):
-        if data["op"] not in OPS:
-            ctx.error(g, name, "E300", f"unknown op `{data['op']}`", hint=unknown_op_hint(data["op"]))
+def check_structure(g: Graph, ctx: PassContext) -> None:
+    nodes = {name: g.node(name) for name in g}
+    for name, node in nodes.items():
+        if node.op not in OPS:
+            ctx.error(g, name, UNKNOWN_OP, f"unknown op `{node.op}`", hint=unknown_op_hint(node.op))
         ports = sorted(p for _, _, e in g.in_edges(name, data=True) for p in e["ports"])
-        if ports != list(range(len(data["inputs"]))):
-            ctx.error(g, name, "E305", "its inputs and the graph's edges disagree (internal invariant)")
-        if not data["inputs"] and name != "input":
-            ctx.error(g, name, "E309", "this node has no input", hint="name one with `in:`")
-    nodes = {n: SimpleNamespace(inputs=list(d["inputs"]), loc=d["loc"], in_locs=[]) for n, d in g.nodes(data=True)}
-    ctx.diagnostics.extend(check_graph(nodes, g.graph["output"]))
+        if ports != list(range(len(node.inputs))):
+            ctx.error(g, name, UNDEFINED_NODE, "its inputs and the graph's edges disagree (internal invariant)")
+        if not node.inputs and name != "input":
+            ctx.error(g, name, WRONG_INPUT_COUNT, "this node has no input", hint="name one with `in:`")
+    ctx.diagnostics.extend(check_graph(nodes, g.output))

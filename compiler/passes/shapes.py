@@ -8,18 +8,14 @@ conv, `in_features` on a linear, `channels` on a bn) are checked. The rules live
 
 from __future__ import annotations
 
-import networkx as nx
-
-from archspec.compiler.ir import order
-from archspec.lang.ops import propagate_shapes
+from archspec.compiler.ir import Graph
 from archspec.compiler.passes.context import PassContext
+from archspec.lang.ops import propagate_shapes
 
 
-def infer_shapes(g: nx.DiGraph, ctx: PassContext) -> None:
-    shapes = propagate_shapes(order(g), g.nodes.__getitem__,
-                              lambda name, e: ctx.error(g, name, e.code, e.message, e.hint))
+def infer_shapes(g: Graph, ctx: PassContext) -> None:
+    shapes = propagate_shapes(g.order(), g.node, lambda name, e: ctx.error(g, name, e.code, e.message, e.hint))
     for name, shape in shapes.items():
-        g.nodes[name]["meta"]["shape"] = shape
-        for p in g.nodes[name]["inputs"]:
+        g.facts(name).shape = shape
+        for p in g.node(name).inputs:
             g.edges[p, name]["shape"] = shapes[p]
-

@@ -12,10 +12,12 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor
 
+from archspec.lang.recipe_fields import field_at
 from archspec.runtime.data.common import DataError, why, worker_message
 from archspec.runtime.options import DATASETS  # declared with the flags that name them
 
-NORMALIZATIONS = ("per_pixel_mean", "per_channel", "none", "imagenet", "inception")
+NORMALIZATIONS = field_at("dataset.normalize").choices  # declared with the recipe
+EVAL_VIEWS = field_at("eval.views").choices
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 MEAN_IMAGES = 2000          # train images that estimate an image folder's pixel statistics
 SYNTHETIC_VAL = 256         # images in the synthetic "val" split
@@ -152,8 +154,9 @@ def checked_config(config: DataConfig) -> DataConfig:
     if config.batch_size % world:
         raise DataError(f"the global batch of {config.batch_size} does not split evenly over {world} processes; "
                         f"use a batch size divisible by {world}")
-    if config.eval_views not in (1, 10):
-        raise DataError(f"eval views must be 1 or 10 (ten-crop), not {config.eval_views!r}")
+    if config.eval_views not in EVAL_VIEWS:
+        raise DataError(f"eval views must be {' or '.join(map(str, EVAL_VIEWS))} (ten-crop), not "
+                        f"{config.eval_views!r}")
     if not isinstance(config.workers, int) or config.workers < 0:
         raise DataError(f"workers must be an integer >= 0, not {config.workers!r}")
     try:

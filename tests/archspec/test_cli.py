@@ -1,4 +1,5 @@
-"""The command line: exit codes, text and JSON output, schema/list/explain, start-up cost, the code catalogue."""
+"""The command line: exit codes, text and JSON output, schema/list/explain, start-up cost. The code catalogue and
+the scan of the sources for codes are tests/archspec/test_codes.py."""
 
 from __future__ import annotations
 
@@ -292,35 +293,6 @@ def test_import_archspec_is_cheap(root):
     code = "import sys, archspec; assert 'torch' not in sys.modules and 'networkx' not in sys.modules"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120)
     assert proc.returncode == 0, proc.stderr
-
-
-# ---------------------------------------------------------------------------------------------- the code catalogue
-
-def _codes_in_source() -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    for folder in ("archspec", "compiler", "runtime"):
-        for path in sorted((ROOT / folder).rglob("*.py")):
-            for code in re.findall(r"[\"'](E\d{3})[\"']", path.read_text(encoding="utf-8")):
-                found.setdefault(code, []).append(str(path.relative_to(ROOT)))
-    return found
-
-
-def test_every_code_used_is_in_the_catalogue():
-    used = _codes_in_source()
-    assert len(used) > 40  # the grep itself works
-    missing = {c: files for c, files in used.items() if c not in CODES}
-    assert not missing
-
-
-def test_catalogue_codes_are_well_formed():
-    assert all(re.fullmatch(r"E\d{3}", c) for c in CODES)
-    assert all(isinstance(v, str) and v and v == v.strip() for v in CODES.values())
-
-
-def test_codes_in_docs_are_in_the_catalogue():
-    text = (ROOT / "docs" / "spec-format.md").read_text()
-    for code in set(re.findall(r"\bE\d{3}\b", text)):
-        assert code in CODES, code
 
 
 def test_the_other_archspec_package_in_the_environment_is_named_in_a_warning(cli, monkeypatch):

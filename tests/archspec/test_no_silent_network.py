@@ -125,8 +125,8 @@ def test_an_import_that_re_imports_the_library_keeps_the_parents_settings_and_ed
     assert spec.params["block"] == "bottleneck" and spec.params["stem"] == "deep" and spec.params["avg_down"]
     assert spec.description.startswith("ResNet-50-D")
     mine, parent = archspec.compile(path), archspec.compile("resnet50d")
-    assert mine.graph.nodes["conv1.0"]["attrs"]["out"] == 24
-    assert parent.graph.nodes["conv1.0"]["attrs"]["out"] == 32
+    assert mine.graph.node("conv1.0").attrs["out"] == 24
+    assert parent.graph.node("conv1.0").attrs["out"] == 32
     # only the stem's first conv and the one after it change: every block of the parent is there
     assert mine.graph.number_of_nodes() == parent.graph.number_of_nodes()
     assert 0 < parent.params - mine.params < 20_000
@@ -137,7 +137,7 @@ def test_an_import_that_re_imports_the_library_keeps_the_parents_settings_and_ed
 def test_the_library_edit_without_the_re_import_edits_the_parents_block(tmp_path):
     write(tmp_path, "stemlib.yaml", textwrap.dedent(STEM_LIB).replace('imports: ["archspec:lib/resnet.yaml"]\n', ""))
     path = write(tmp_path, "s.yaml", "archspec: 1\nextends: archspec:resnet50d.yaml\nimports: [stemlib.yaml]\n")
-    assert archspec.compile(path).graph.nodes["conv1.0"]["attrs"]["out"] == 24
+    assert archspec.compile(path).graph.node("conv1.0").attrs["out"] == 24
 
 
 def test_explain_origin_says_where_each_param_and_block_came_from(tmp_path, cli):
@@ -180,7 +180,7 @@ def test_network_edits_change_items_of_the_parents_network(tmp_path):
             relu: [{drop: {op: dropout, p: 0.1}}]
         """)
     c, parent = archspec.compile(path), archspec.compile("cifar_resnet20", shortcut="B")
-    assert c.graph.nodes["conv1"]["attrs"]["out"] == 32 and c.graph.nodes["drop"]["op"] == "dropout"
+    assert c.graph.node("conv1").attrs["out"] == 32 and c.graph.node("drop").op == "dropout"
     assert list(c.graph.predecessors("drop")) == ["relu"] and list(c.graph.predecessors("layer1.0.conv1")) == ["drop"]
     # the rest of the parent's network is there (layer1.0 now projects its shortcut: 16 -> 32 channels... to 16)
     assert set(parent.graph.nodes) - set(c.graph.nodes) == {"layer1.0.downsample"}
@@ -337,4 +337,4 @@ def test_an_edit_of_a_block_the_network_never_uses_is_E317(tmp_path):
     assert (d.code, d.loc.line) == ("E317", 4) and "`basic`" in d.hint
     # the same edit where the block is used changes the network
     used = write(tmp_path, "u.yaml", (tmp_path / "s.yaml").read_text().replace("resnet18", "resnet50"))
-    assert archspec.compile(used).graph.nodes["layer1.0.conv2"]["attrs"]["groups"] == 4
+    assert archspec.compile(used).graph.node("layer1.0.conv2").attrs["groups"] == 4

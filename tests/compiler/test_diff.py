@@ -121,7 +121,7 @@ def test_stride_placement_moves_the_stride_in_three_blocks():
         assert changes["conv1"].shape == ([c, h, w], [c, 2 * h, 2 * w])
         assert changes["bn1"].shape == changes["relu1"].shape == changes["conv1"].shape
         assert not changes["bn1"].attrs and changes["bn1"].kind == "changed"
-        assert g.params[0] == g.params[1] and g.macs[1] > g.macs[0]
+        assert g.params[0] == g.params[1] and g.total[1] > g.total[0]
     d = d.to_dict()
     assert d["totals"]["params"]["delta"] == 0 and d["totals"]["macs"]["delta"] > 0
 
@@ -231,3 +231,17 @@ def test_diff_needs_no_torch():
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_specs_compiled_under_different_conventions_diff_under_any_one():
+    from archspec.compiler.analysis import Convention, compile_spec
+    from archspec.compiler.diff import diff_compiled
+
+    a = compile_spec("resnet50", unit="flops")
+    b = compile_spec("resnet50_tv", count="all")
+    macs = diff_compiled(a, b, Convention())
+    assert macs.a.total() == a.macs and macs.b.total() == b.macs
+    flops = diff_compiled(a, b, Convention(unit="flops"))
+    assert [g.total for g in flops.groups] == [(2 * x, 2 * y) for x, y in (g.total for g in macs.groups)]
+    assert flops.to_dict()["convention"] == {"count": "conv", "unit": "flops"}
+    assert diff_compiled(a, b).b.convention == b.convention  # by default, the one `b` is shown in

@@ -25,7 +25,7 @@ def test_table_summary_and_render_work_on_every_family_spec(cli, name, tmp_path)
     # every stage row that repeats a block says how often, and the counts add up to the net's blocks
     rows = {s.name: s.blocks for s in c.stages()}
     assert sum(n for s, n in rows.items() if s.startswith("conv") and s != "conv1") == len(
-        [n for n in c.graph.nodes if c.graph.nodes[n]["op"] == "add"])
+        [n for n in c.graph.nodes if c.graph.node(n).op == "add"])
     summary = cli("summary", name, "--depth", "1")
     assert summary.code == 0 and f"{c.params:,}" in summary.out
     out = tmp_path / f"{name}.dot"
@@ -53,7 +53,7 @@ def test_family_specs_train_a_step(cli, name, sets, tmp_path):
 def drop_probs(c):
     """Each residual block's drop-path probability, in order (0 where its drop_path is an identity)."""
     g = c.graph
-    return [g.nodes[n]["attrs"]["p"] if g.nodes[n]["op"] == "drop_path" else 0.0
+    return [g.node(n).attrs["p"] if g.node(n).op == "drop_path" else 0.0
             for n in g.nodes if n.endswith(".drop_path")]
 
 
@@ -71,11 +71,11 @@ def test_drop_path_rate_is_linear_in_depth_over_the_whole_net(name, sets, blocks
 
 def test_drop_path_sits_on_the_residual_branch_before_the_add():
     g = archspec.compile("seresnet50", drop_path_rate=0.1).graph
-    for name, data in g.nodes(data=True):
-        if data["op"] == "add":
-            branch = data["inputs"][0]
+    for node in g.nodes_in_order():
+        if node.op == "add":
+            name, branch = node.name, node.inputs[0]
             assert branch.endswith(".drop_path"), name
-            (before,) = g.nodes[branch]["inputs"]
+            (before,) = g.node(branch).inputs
             assert before.endswith(".se.scale")  # timm's order: bn3, se, drop_path, add
 
 
@@ -114,7 +114,7 @@ def test_stage_widths_depths_and_stem_are_params_of_the_paper_specs():
     stem = archspec.compile("resnet50_tv", stem="deep")
     c = archspec.compile("resnet50c")
     assert (stem.params, stem.macs, sorted(stem.graph.nodes)) == (c.params, c.macs, sorted(c.graph.nodes))
-    assert archspec.compile("resnet18", stem_width=32).graph.nodes["conv1"]["attrs"]["out"] == 32
+    assert archspec.compile("resnet18", stem_width=32).graph.node("conv1").attrs["out"] == 32
 
 
 def test_the_paper_table_still_reads_like_the_paper():

@@ -54,7 +54,7 @@ def test_cifar_family_matches_table6(n):
 @pytest.mark.parametrize("option,extra_convs", [("a", 0), ("b", 3), ("c", 16)])
 def test_resnet34_shortcut_options(option, extra_convs):
     c = archspec.compile(f"resnet34_{option}")
-    projections = [n for n, d in c.graph.nodes(data=True) if d["op"] == "conv" and ".downsample." in n]
+    projections = [n.name for n in c.graph.nodes_in_order() if n.op == "conv" and ".downsample." in n.name]
     assert len(projections) == extra_convs
     base = archspec.compile("resnet34_a")
     assert (c.params > base.params) == (extra_convs > 0)
@@ -67,10 +67,9 @@ def test_counting_conventions_are_consistent():
     flops = archspec.compile("resnet50_tv", unit="flops")
     assert everything.total() == conv.macs + conv.extra > conv.macs
     assert archspec.compile("resnet50_tv", count="all", unit="flops").total() == 2 * conv.macs + sum(
-        d["meta"]["extra_flops"] for _, d in conv.graph.nodes(data=True))
+        conv.facts(n).extra_flops for n in conv.graph)
     assert flops.total() == 2 * conv.macs
-    assert conv.buffers == sum(2 * d["meta"]["shape"][0] + 1 for _, d in conv.graph.nodes(data=True)
-                               if d["op"] == "bn")
+    assert conv.buffers == sum(2 * conv.shape(n.name)[0] + 1 for n in conv.graph.nodes_in_order() if n.op == "bn")
 
 
 def test_stage_table_matches_table1_layout():

@@ -43,10 +43,10 @@ def test_every_spec_lowers_with_the_compilers_counts_and_shapes(name):
     for node in model.graph.nodes:
         ir_name = node.meta.get("archspec_name")
         if ir_name is not None:
-            assert tuple(node.meta["tensor_meta"].shape[1:]) == c.meta(ir_name)["shape"], ir_name
+            assert tuple(node.meta["tensor_meta"].shape[1:]) == c.facts(ir_name).shape, ir_name
             seen.add(ir_name)
     # every op has a tensor of the compiler's shape; identity shortcuts are aliases and make no node
-    assert seen == {n for n, d in c.graph.nodes(data=True) if d["op"] not in ("input", "identity")}
+    assert seen == {n.name for n in c.graph.nodes_in_order() if n.op not in ("input", "identity")}
 
 
 def test_parameter_names_follow_the_spec():
@@ -158,7 +158,7 @@ def test_the_compiled_graph_stays_reachable():
     model = archspec.build("resnet34_tv", input="3x128x128")
     c = archspec.compiled_of(model)
     assert model.archspec is c and c.input_shape == (3, 128, 128)
-    assert c.meta("layer4.2.add")["shape"] == (512, 4, 4)
+    assert c.facts("layer4.2.add").shape == (512, 4, 4)
     assert archspec.compiled_of(copy.deepcopy(model)) is c
 
 

@@ -6,6 +6,9 @@ import textwrap
 import pytest
 
 import archspec
+from archspec.compiler.analysis import Convention
+
+ALL_FLOPS = Convention(count="all", unit="flops")  # every op, a multiply-add as 2
 
 NET = """\
 archspec: 1
@@ -35,11 +38,11 @@ def test_activations_validate_compile_and_count_one_op_per_element(tmp_path):
     assert archspec.validate(path).ok
     c = archspec.compile(path, count="all")
     for name, shape in (("swish", (6, 5, 5)), ("gate", (6, 1, 1))):
-        m = c.meta(name)
-        assert m["shape"] == shape and m["params"] == 0 and m["macs"] == 0
-        assert m["extra"] == m["total_macs"] == m["total_flops"] == 6 * shape[1] * shape[2], name
-        assert archspec.compile(path).meta(name)["total_macs"] == 0  # not counted by default
-    assert c.meta("swish")["activation_bytes"] == 6 * 5 * 5 * 4
+        m = c.facts(name)
+        assert m.shape == shape and m.params == 0 and m.macs == 0
+        assert m.extra == c.total([name]) == c.total([name], ALL_FLOPS) == 6 * shape[1] * shape[2], name
+        assert archspec.compile(path).total([name]) == 0  # not counted by default
+    assert c.facts("swish").activation_elements * c.dtype_bytes == 6 * 5 * 5 * 4
 
 
 @pytest.mark.parametrize("op", ["silu", "hardsigmoid"])

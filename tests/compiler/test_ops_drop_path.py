@@ -8,6 +8,9 @@ import textwrap
 import pytest
 
 import archspec
+from archspec.compiler.analysis import Convention
+
+ALL_FLOPS = Convention(count="all", unit="flops")  # every op, a multiply-add as 2
 
 RESIDUAL = """\
 archspec: 1
@@ -33,13 +36,13 @@ def test_drop_path_validates_compiles_and_counts(tmp_path):
     path = write(tmp_path, RESIDUAL)
     assert archspec.validate(path).ok
     c = archspec.compile(path, count="all")
-    m = c.meta("drop")
-    assert m["shape"] == (4, 5, 5)
-    assert m["params"] == 0 and m["buffers"] == 0 and m["macs"] == 0
-    assert m["extra"] == 4 * 5 * 5  # one op (the scaled mask) per element
-    assert m["total_macs"] == m["total_flops"] == 4 * 5 * 5  # counted with --count all
-    assert archspec.compile(path).meta("drop")["total_macs"] == 0  # not by default
-    assert c.graph.nodes["drop"]["attrs"]["p"] == 0.25  # the expression, evaluated
+    m = c.facts("drop")
+    assert m.shape == (4, 5, 5)
+    assert m.params == 0 and m.buffers == 0 and m.macs == 0
+    assert m.extra == 4 * 5 * 5  # one op (the scaled mask) per element
+    assert c.total(["drop"]) == c.total(["drop"], ALL_FLOPS) == 4 * 5 * 5  # counted with --count all
+    assert archspec.compile(path).total(["drop"]) == 0  # not by default
+    assert c.graph.node("drop").attrs["p"] == 0.25  # the expression, evaluated
 
 
 @pytest.mark.parametrize("value, code", [("1", "E104"), ("'=rate * 4'", "E314"), ("1.5", "E104"),

@@ -6,7 +6,10 @@ import textwrap
 import pytest
 
 import archspec
+from archspec.compiler.analysis import Convention
 from archspec.lang.ops import OPS, ShapeError
+
+ALL_FLOPS = Convention(count="all", unit="flops")  # every op, a multiply-add as 2
 
 SE = """\
 archspec: 1
@@ -35,14 +38,14 @@ def test_se_block_validates_compiles_and_counts(tmp_path):
     path = write(tmp_path, SE)
     assert archspec.validate(path).ok
     c = archspec.compile(path, count="all")
-    m = c.meta("scale")
-    assert c.meta("gate")["shape"] == (8, 1, 1)
-    assert m["shape"] == (8, 6, 6)
-    assert m["params"] == 0 and m["macs"] == 0 and m["extra"] == 8 * 6 * 6  # one op per output element
-    assert m["activation_bytes"] == 8 * 6 * 6 * 4
-    assert c.meta("fc1")["params"] == 8 * 2 + 2 and c.meta("fc2")["params"] == 2 * 8 + 8
-    assert m["total_macs"] == m["total_flops"] == 8 * 6 * 6  # counted with --count all, 1 op (1 FLOP) each
-    assert archspec.compile(path).meta("scale")["total_macs"] == 0  # not by default (conv and linear only)
+    m = c.facts("scale")
+    assert c.facts("gate").shape == (8, 1, 1)
+    assert m.shape == (8, 6, 6)
+    assert m.params == 0 and m.macs == 0 and m.extra == 8 * 6 * 6  # one op per output element
+    assert m.activation_elements * c.dtype_bytes == 8 * 6 * 6 * 4
+    assert c.facts("fc1").params == 8 * 2 + 2 and c.facts("fc2").params == 2 * 8 + 8
+    assert c.total(["scale"]) == c.total(["scale"], ALL_FLOPS) == 8 * 6 * 6  # with --count all, 1 op (1 FLOP) each
+    assert archspec.compile(path).total(["scale"]) == 0  # not by default (conv and linear only)
 
 
 @pytest.mark.parametrize("x, y, out", [

@@ -18,7 +18,7 @@ PUBLISHED = [  # spec, weighted depth, parameters in millions as published
 
 
 def conv_and_linear_weights(c):
-    return sum(c.meta(n)["params"] for n in c.graph.nodes if c.graph.nodes[n]["op"] in ("conv", "linear"))
+    return sum(c.facts(n).params for n in c.graph.nodes if c.graph.node(n).op in ("conv", "linear"))
 
 
 @pytest.mark.parametrize("name, depth, millions", PUBLISHED)
@@ -32,13 +32,14 @@ def test_published_depth_and_parameters(name, depth, millions):
 
 def test_pre_activation_means_bn_and_relu_before_every_conv_and_nothing_after_the_add():
     g = archspec.compile("preact_resnet164").graph
-    for name, data in g.nodes(data=True):
-        if data["op"] == "conv" and name != "conv1" and not name.endswith(".downsample.conv"):
-            (producer,) = data["inputs"]
-            assert g.nodes[producer]["op"] == "relu", name
-        if data["op"] == "add":
+    for node in g.nodes_in_order():
+        name = node.name
+        if node.op == "conv" and name != "conv1" and not name.endswith(".downsample.conv"):
+            (producer,) = node.inputs
+            assert g.node(producer).op == "relu", name
+        if node.op == "add":
             readers = [v for v in g.successors(name)]
-            assert all(g.nodes[r]["op"] in ("bn", "add", "identity") or ".downsample" in r for r in readers), name
+            assert all(g.node(r).op in ("bn", "add", "identity") or ".downsample" in r for r in readers), name
 
 
 def test_wide_resnet_family_follows_its_params():
@@ -51,6 +52,6 @@ def test_wide_resnet_family_follows_its_params():
 
 def test_wide_resnet_dropout_sits_between_the_convs():
     c = archspec.compile("wrn28_10", dropout=0.3)
-    drops = [n for n in c.graph.nodes if c.graph.nodes[n]["op"] == "dropout"]
-    assert len(drops) == 12 and all(c.graph.nodes[n]["attrs"]["p"] == 0.3 for n in drops)
+    drops = [n for n in c.graph.nodes if c.graph.node(n).op == "dropout"]
+    assert len(drops) == 12 and all(c.graph.node(n).attrs["p"] == 0.3 for n in drops)
     assert not [n for n in archspec.compile("wrn28_10").graph.nodes if n.endswith(".drop")]

@@ -93,10 +93,10 @@ def test_sigmoid_validates_compiles_and_counts(tmp_path):
     path = write(tmp_path, SE_GATE)
     assert archspec.validate(path).ok
     c = archspec.compile(path, count="all")
-    m = c.meta("gate")
-    assert m["shape"] == (8, 6, 6)
-    assert m["params"] == 0 and m["macs"] == 0 and m["extra"] == 8 * 6 * 6  # one op per element
-    assert c.meta("conv")["activation_bytes"] == m["activation_bytes"] == 8 * 6 * 6 * 4
+    m = c.facts("gate")
+    assert m.shape == (8, 6, 6)
+    assert m.params == 0 and m.macs == 0 and m.extra == 8 * 6 * 6  # one op per element
+    assert c.facts("conv").activation_elements * 4 == m.activation_elements * 4 == 8 * 6 * 6 * 4
 
 
 def test_sigmoid_attribute_and_arity_mistakes_are_diagnosed(tmp_path):

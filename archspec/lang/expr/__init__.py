@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+from archspec.lang.codes import ARITHMETIC_OVERFLOW, EXPR_SYNTAX
 from archspec.lang.expr.evaluation import Lookup, evaluate, evaluate_text
 from archspec.lang.expr.syntax import MAX_DEPTH, MAX_INT, MAX_ITEMS, MAX_SOURCE, ExprError, names_in, parse
 from archspec.lang.expr.work import Meter, metered
@@ -55,7 +56,7 @@ def split_interpolation(text: str) -> list[tuple[str, int]]:
                     quote = text[j]
                 j += 1
             if j >= len(text):
-                raise ExprError("E200", "`${` is not closed by `}`", i, 2)
+                raise ExprError(EXPR_SYNTAX, "`${` is not closed by `}`", i, 2)
             if buf:
                 parts.append(("".join(buf), -1))
                 buf = []
@@ -84,6 +85,6 @@ def interpolate(text: str, lookup: Lookup, names: Callable[[], Iterable[str]] = 
                 raise
         size += len(out[-1])
         if size > MAX_ITEMS:  # each value is within budget; the text around them must be too
-            raise ExprError("E203", f"the text would have more than {MAX_ITEMS:,} characters; the budget is "
-                            f"{MAX_ITEMS:,}", max(offset, 0), max(1, len(part)))
+            raise ExprError(ARITHMETIC_OVERFLOW, f"the text would have more than {MAX_ITEMS:,} characters; the "
+                            f"budget is {MAX_ITEMS:,}", max(offset, 0), max(1, len(part)))
     return "".join(out)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Iterable
 
+from archspec.lang.codes import (ARITHMETIC_OVERFLOW, DIVISION_BY_ZERO, EXPR_SYNTAX, EXPR_TYPE_MISMATCH, UNDEFINED_NAME,
+                                 UNHASHABLE_KEY)
 from archspec.lang.expr.functions import FUNCTIONS, Call, as_text, not_finite, type_name
 from archspec.lang.expr.sizes import compare_budget, membership_budget, nested_size, text_budget, weight
 from archspec.lang.expr.syntax import MAX_INT, MAX_ITEMS, ExprError
@@ -34,13 +36,13 @@ def _check(value: Any, pos: int) -> Any:
     if isinstance(value, int):
         if -MAX_INT - 1 <= value <= MAX_INT:
             return value
-        raise ExprError("E203", "integer overflow: the result is beyond the 64-bit range", pos)
+        raise ExprError(ARITHMETIC_OVERFLOW, "integer overflow: the result is beyond the 64-bit range", pos)
     if isinstance(value, float):
         if math.isfinite(value):
             return value
-        raise ExprError("E203", "arithmetic overflow: the result is not a finite number", pos)
+        raise ExprError(ARITHMETIC_OVERFLOW, "arithmetic overflow: the result is not a finite number", pos)
     if isinstance(value, (str, list)) and len(value) > MAX_ITEMS:
-        raise ExprError("E203", f"the result has {len(value):,} items; the budget is {MAX_ITEMS:,}", pos)
+        raise ExprError(ARITHMETIC_OVERFLOW, f"the result has {len(value):,} items; the budget is {MAX_ITEMS:,}", pos)
     return value
 
 
@@ -48,7 +50,8 @@ def _binary(op: str, a: Any, b: Any, pos: int) -> Any:
     if op == "+":
         if isinstance(a, str) and isinstance(b, str) or isinstance(a, list) and isinstance(b, list):
             if len(a) + len(b) > MAX_ITEMS:
-                raise ExprError("E203", f"the result would have {len(a) + len(b):,} items; budget {MAX_ITEMS:,}", pos)
+                raise ExprError(ARITHMETIC_OVERFLOW,
+                                f"the result would have {len(a) + len(b):,} items; budget {MAX_ITEMS:,}", pos)
             return a + b
         if isinstance(a, (int, float)) and isinstance(b, (int, float)):
             return _check(a + b, pos)
@@ -58,41 +61,43 @@ def _binary(op: str, a: Any, b: Any, pos: int) -> Any:
             numeric = text.strip().lstrip("-").replace(".", "", 1).isdigit()
             hint = (f"\"{text}\" is text: write the number without quotes, or use int(...)" if numeric
                     else "use str(...) to turn a number into text")
-        raise ExprError("E204", f"cannot add {_type(a)} and {_type(b)}", pos, hint=hint)
+        raise ExprError(EXPR_TYPE_MISMATCH, f"cannot add {_type(a)} and {_type(b)}", pos, hint=hint)
     if op == "*" and (isinstance(a, (str, list)) and isinstance(b, int) or isinstance(b, (str, list))
                       and isinstance(a, int)):
         seq, k = (a, b) if isinstance(a, (str, list)) else (b, a)
         if len(seq) * max(k, 0) > MAX_ITEMS:
-            raise ExprError("E203", f"the result would have {len(seq) * k:,} items; budget {MAX_ITEMS:,}", pos)
+            raise ExprError(ARITHMETIC_OVERFLOW, f"the result would have {len(seq) * k:,} items; budget {MAX_ITEMS:,}",
+                            pos)
         return seq * k
     for v in (a, b):
         if not isinstance(v, (int, float)):
-            raise ExprError("E204", f"`{op}` needs numbers, got {_type(a)} and {_type(b)}", pos)
+            raise ExprError(EXPR_TYPE_MISMATCH, f"`{op}` needs numbers, got {_type(a)} and {_type(b)}", pos)
     if op == "-":
         return _check(a - b, pos)
     if op == "*":
         return _check(a * b, pos)
     if op in ("/", "//", "%"):
         if b == 0:
-            raise ExprError("E202", f"division by zero in `{op}`", pos, hint="guard it: `x / d if d != 0 else 0`")
+            raise ExprError(DIVISION_BY_ZERO, f"division by zero in `{op}`", pos,
+                            hint="guard it: `x / d if d != 0 else 0`")
         if op == "/":
             return _check(a / b, pos)
         return _check(a // b if op == "//" else a % b, pos)
     if op == "**":
         if isinstance(a, int) and isinstance(b, int) and b >= 0:
             if abs(a) > 1 and b * max(1, (abs(a)).bit_length() - 1) > 64:
-                raise ExprError("E203", f"integer overflow: {a} ** {b} is beyond the 64-bit range", pos)
+                raise ExprError(ARITHMETIC_OVERFLOW, f"integer overflow: {a} ** {b} is beyond the 64-bit range", pos)
             return _check(a**b, pos)
         if a == 0 and b < 0:
-            raise ExprError("E202", "division by zero: 0 to a negative power", pos)
+            raise ExprError(DIVISION_BY_ZERO, "division by zero: 0 to a negative power", pos)
         try:
             result = float(a) ** float(b)
         except OverflowError:
-            raise ExprError("E203", f"arithmetic overflow in {a} ** {b}", pos) from None
+            raise ExprError(ARITHMETIC_OVERFLOW, f"arithmetic overflow in {a} ** {b}", pos) from None
         if isinstance(result, complex):
-            raise ExprError("E204", "a negative number to a fractional power has no real value", pos)
+            raise ExprError(EXPR_TYPE_MISMATCH, "a negative number to a fractional power has no real value", pos)
         return _check(result, pos)
-    raise ExprError("E200", f"unknown operator {op}", pos)
+    raise ExprError(EXPR_SYNTAX, f"unknown operator {op}", pos)
 
 
 def _compare(op: str, a: Any, b: Any, pos: int, left: tuple[int, int]) -> bool:
@@ -102,16 +107,17 @@ def _compare(op: str, a: Any, b: Any, pos: int, left: tuple[int, int]) -> bool:
         return (a == b) == (op == "==")
     if op in ("in", "not in"):
         if not isinstance(b, (list, str, dict)):
-            raise ExprError("E204", f"`{op}` needs a list, string or mapping on its right, got {_type(b)}", pos)
+            raise ExprError(EXPR_TYPE_MISMATCH, f"`{op}` needs a list, string or mapping on its right, got {_type(b)}",
+                            pos)
         if isinstance(b, str) and not isinstance(a, str):
-            raise ExprError("E204", f"`{op}` a string needs a string on its left, got {_type(a)}", pos)
+            raise ExprError(EXPR_TYPE_MISMATCH, f"`{op}` a string needs a string on its left, got {_type(a)}", pos)
         if isinstance(b, dict):
             _key_check(a, left, f"`{op}` a mapping")
         membership_budget(op, a, b, pos, len(op))
         return (a in b) == (op == "in")
     numbers = isinstance(a, (int, float)) and isinstance(b, (int, float))
     if not numbers and not (isinstance(a, str) and isinstance(b, str)):
-        raise ExprError("E204", f"cannot compare {_type(a)} with {_type(b)} using `{op}`", pos)
+        raise ExprError(EXPR_TYPE_MISMATCH, f"cannot compare {_type(a)} with {_type(b)} using `{op}`", pos)
     return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
 
 
@@ -120,7 +126,7 @@ def _key_check(key: Any, where: tuple[int, int], what: str) -> None:
     try:
         hash(key)
     except TypeError:
-        raise ExprError("E210", f"{what} looks up a key, and a {_type(key)} cannot be one", where[0], where[1],
+        raise ExprError(UNHASHABLE_KEY, f"{what} looks up a key, and a {_type(key)} cannot be one", where[0], where[1],
                         hint="keys of a mapping are names, numbers, true/false or null") from None
 
 
@@ -165,7 +171,7 @@ def _name(node: tuple, env: _Env) -> Any:
         value = env.lookup(node[1])
     except KeyError:
         hint = _did_you_mean(node[1], list(env.names()) + list(FUNCTIONS), what="names defined here")
-        raise ExprError("E201", f"`{node[1]}` is not defined", node[2], len(node[1]), hint=hint) from None
+        raise ExprError(UNDEFINED_NAME, f"`{node[1]}` is not defined", node[2], len(node[1]), hint=hint) from None
     if isinstance(value, float) and not math.isfinite(value):
         raise not_finite(value, (node[2], len(node[1])), f"`{node[1]}`")
     return value
@@ -174,7 +180,7 @@ def _name(node: tuple, env: _Env) -> Any:
 def _neg(node: tuple, env: _Env) -> Any:
     v = _ev(node[1], env)
     if not isinstance(v, (int, float)):
-        raise ExprError("E204", f"cannot negate {_type(v)}", node[2])
+        raise ExprError(EXPR_TYPE_MISMATCH, f"cannot negate {_type(v)}", node[2])
     return _check(-v, node[2])
 
 
@@ -210,11 +216,11 @@ def _list(node: tuple, env: _Env) -> Any:
 def _call(node: tuple, env: _Env) -> Any:
     fname, arg_nodes, pos = node[1], node[2], node[3]
     if fname not in FUNCTIONS:
-        raise ExprError("E201", f"`{fname}` is not a built-in function", pos, len(fname),
+        raise ExprError(UNDEFINED_NAME, f"`{fname}` is not a built-in function", pos, len(fname),
                         hint=_did_you_mean(fname, FUNCTIONS, what="functions"))
     lo, hi, fn = FUNCTIONS[fname]
     if not lo <= len(arg_nodes) <= hi:
-        raise ExprError("E204", f"{fname}() takes {lo}{'' if lo == hi else f' to {hi}'} argument"
+        raise ExprError(EXPR_TYPE_MISMATCH, f"{fname}() takes {lo}{'' if lo == hi else f' to {hi}'} argument"
                         f"{'s' if hi > 1 else ''}, got {len(arg_nodes)}", pos)
     args = [_ev(a, env) for a in arg_nodes]
     walked = sum(weight(a) for a in args if isinstance(a, _SIZED)) if fname != "len" else 0  # len() walks nothing
@@ -247,14 +253,14 @@ def _index_link(node: tuple, seq: Any, env: _Env) -> Any:
     if isinstance(seq, dict):
         _key_check(idx, node[4], "indexing a mapping")
         if idx not in seq:
-            raise ExprError("E201", f"no key {idx!r} in this mapping", pos)
+            raise ExprError(UNDEFINED_NAME, f"no key {idx!r} in this mapping", pos)
         return _finite_item(seq[idx], pos)
     if not isinstance(seq, (list, str)):
-        raise ExprError("E204", f"cannot index {_type(seq)}", pos)
+        raise ExprError(EXPR_TYPE_MISMATCH, f"cannot index {_type(seq)}", pos)
     if not isinstance(idx, int) or isinstance(idx, bool):
-        raise ExprError("E204", f"an index must be an int, got {_type(idx)}", pos)
+        raise ExprError(EXPR_TYPE_MISMATCH, f"an index must be an int, got {_type(idx)}", pos)
     if not -len(seq) <= idx < len(seq):
-        raise ExprError("E204", f"index {idx} is out of range for a {_type(seq)} of length {len(seq)}", pos)
+        raise ExprError(EXPR_TYPE_MISMATCH, f"index {idx} is out of range for a {_type(seq)} of length {len(seq)}", pos)
     return _finite_item(seq[idx], pos)
 
 
@@ -262,15 +268,17 @@ def _slice_link(node: tuple, seq: Any, env: _Env) -> Any:
     """`seq[lower:upper:step]` of a list or string, Python's meaning (bounds past either end are clamped)."""
     pos, spans = node[5], node[6]
     if not isinstance(seq, (list, str)):
-        raise ExprError("E204", f"cannot slice {_type(seq)}", pos, hint="slices take a list or a string")
+        raise ExprError(EXPR_TYPE_MISMATCH, f"cannot slice {_type(seq)}", pos, hint="slices take a list or a string")
     bounds = []
     for part, span, what in zip(node[2:5], spans, ("start", "end", "step")):
         value = None if part is None else _ev(part, env)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise ExprError("E204", f"the {what} of a slice must be an int or null, got {_type(value)}", *span)
+            raise ExprError(EXPR_TYPE_MISMATCH, f"the {what} of a slice must be an int or null, got {_type(value)}",
+                            *span)
         bounds.append(value)
     if bounds[2] == 0:
-        raise ExprError("E204", "the step of a slice cannot be zero", *spans[2], hint="e.g. `xs[::2]`, `xs[::-1]`")
+        raise ExprError(EXPR_TYPE_MISMATCH, "the step of a slice cannot be zero", *spans[2],
+                        hint="e.g. `xs[::2]`, `xs[::-1]`")
     part = seq[bounds[0]:bounds[1]:bounds[2]]
     env.meter.spend(len(part))
     if isinstance(part, list):
@@ -289,10 +297,10 @@ def _finite_item(value: Any, pos: int) -> Any:
 def _field_link(node: tuple, obj: Any, env: _Env) -> Any:
     name, pos = node[2], node[3]
     if not isinstance(obj, dict):
-        raise ExprError("E204", f"`.{name}`: {_type(obj)} has no fields", pos)
+        raise ExprError(EXPR_TYPE_MISMATCH, f"`.{name}`: {_type(obj)} has no fields", pos)
     if name not in obj:
         keys = [k for k in obj if isinstance(k, str)]
-        raise ExprError("E201", f"no field `{name}` here", pos, len(name), hint=_did_you_mean(name, keys))
+        raise ExprError(UNDEFINED_NAME, f"no field `{name}` here", pos, len(name), hint=_did_you_mean(name, keys))
     return _finite_item(obj[name], pos)
 
 
@@ -315,7 +323,7 @@ def _ev(node: tuple, env: _Env) -> Any:
         node = node[_CHAINS[node[0]][0]]
     env.meter.spend(1 + len(links))
     if node[0] not in _NODES:
-        raise ExprError("E200", f"unknown expression node {node[0]}", 0)
+        raise ExprError(EXPR_SYNTAX, f"unknown expression node {node[0]}", 0)
     value = _NODES[node[0]](node, env)
     for link in reversed(links):
         value = _CHAINS[link[0]][1](link, value, env)

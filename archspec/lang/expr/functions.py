@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+from archspec.lang.codes import EXPR_TYPE_MISMATCH, NON_FINITE_NUMBER
 from archspec.lang.expr.sizes import nested_size, text_budget
 from archspec.lang.expr.syntax import ExprError
 
@@ -33,7 +34,7 @@ class Call:
 
 
 def not_finite(x: Any, where: tuple[int, int], what: str = "a number") -> ExprError:
-    return ExprError("E211", f"{what} is {x!r}: expressions take only finite numbers", where[0], where[1],
+    return ExprError(NON_FINITE_NUMBER, f"{what} is {x!r}: expressions take only finite numbers", where[0], where[1],
                      hint="infinity and not-a-number have no place in a size; use a large finite number")
 
 
@@ -45,7 +46,7 @@ def _finite(args: list, call: Call) -> None:
 
 def _number(args: list, call: Call) -> Any:
     if not isinstance(args[0], (int, float)):
-        raise ExprError("E204", f"{call.name}() cannot take {type_name(args[0])}", call.pos)
+        raise ExprError(EXPR_TYPE_MISMATCH, f"{call.name}() cannot take {type_name(args[0])}", call.pos)
     _finite(args, call)
     return {"abs": abs, "float": float, "floor": math.floor, "ceil": math.ceil}[call.name](args[0])
 
@@ -53,7 +54,7 @@ def _number(args: list, call: Call) -> Any:
 def _minmax(args: list, call: Call) -> Any:
     values = args[0] if len(args) == 1 and isinstance(args[0], list) else args
     if not values:
-        raise ExprError("E204", f"{call.name}() needs at least one value", call.pos)
+        raise ExprError(EXPR_TYPE_MISMATCH, f"{call.name}() needs at least one value", call.pos)
     if any(isinstance(v, (list, dict)) for v in values):
         nested_size(values, call.pos, len(call.name), what=f"what {call.name}() compares")
     for i, v in enumerate(values):
@@ -62,19 +63,19 @@ def _minmax(args: list, call: Call) -> Any:
     try:
         return (min if call.name == "min" else max)(values)
     except TypeError:
-        raise ExprError("E204", f"{call.name}() needs values that can be compared", call.pos) from None
+        raise ExprError(EXPR_TYPE_MISMATCH, f"{call.name}() needs values that can be compared", call.pos) from None
 
 
 def _to_int(args: list, call: Call) -> int:
     x = args[0]
     if isinstance(x, bool) or not isinstance(x, (int, float, str)):
-        raise ExprError("E204", f"int() needs a number, got {type_name(x)}", call.pos)
+        raise ExprError(EXPR_TYPE_MISMATCH, f"int() needs a number, got {type_name(x)}", call.pos)
     _finite(args, call)
     try:
         return int(x)
     except (ValueError, OverflowError):
         shown = repr(x) if len(repr(x)) <= 60 else repr(x)[:57] + "..."
-        raise ExprError("E204", f"int() cannot read {shown}", call.pos) from None
+        raise ExprError(EXPR_TYPE_MISMATCH, f"int() cannot read {shown}", call.pos) from None
 
 
 _DIGITS = 400  # round(x, d) for |d| beyond this is the same as for this (floats have < 330 digits, ints < 20)
@@ -82,23 +83,24 @@ _DIGITS = 400  # round(x, d) for |d| beyond this is the same as for this (floats
 
 def _round(args: list, call: Call) -> Any:
     if not isinstance(args[0], (int, float)):
-        raise ExprError("E204", f"round() cannot take {type_name(args[0])}", call.pos)
+        raise ExprError(EXPR_TYPE_MISMATCH, f"round() cannot take {type_name(args[0])}", call.pos)
     digits = args[1] if len(args) == 2 else None
     if digits is not None and not isinstance(digits, (int, float)):
-        raise ExprError("E204", f"round() cannot take {type_name(digits)} as its number of digits; it needs an int",
-                        *call.at(1))
+        raise ExprError(EXPR_TYPE_MISMATCH, f"round() cannot take {type_name(digits)} as its number of digits; it "
+                        "needs an int", *call.at(1))
     _finite(args, call)
     if digits is None:
         return round(args[0])
     if isinstance(digits, float):
-        raise ExprError("E204", "round() cannot take float as its number of digits; it needs an int", *call.at(1))
+        raise ExprError(EXPR_TYPE_MISMATCH, "round() cannot take float as its number of digits; it needs an int",
+                        *call.at(1))
     return round(args[0], max(-_DIGITS, min(_DIGITS, digits)))
 
 
 def _len(args: list, call: Call) -> int:
     if isinstance(args[0], (str, list, dict)):
         return len(args[0])
-    raise ExprError("E204", f"len() cannot take {type_name(args[0])}", call.pos)
+    raise ExprError(EXPR_TYPE_MISMATCH, f"len() cannot take {type_name(args[0])}", call.pos)
 
 
 def _sum(args: list, call: Call) -> Any:
@@ -107,7 +109,7 @@ def _sum(args: list, call: Call) -> Any:
             if isinstance(x, float) and not math.isfinite(x):
                 raise not_finite(x, call.at(0), "an item summed by sum()")
         return sum(args[0])
-    raise ExprError("E204", f"sum() cannot take {type_name(args[0])}", call.pos)
+    raise ExprError(EXPR_TYPE_MISMATCH, f"sum() cannot take {type_name(args[0])}", call.pos)
 
 
 def _str(args: list, call: Call) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from archspec.lang.codes import ARITHMETIC_OVERFLOW, NESTED_VALUE_TOO_LARGE
 from archspec.lang.expr.syntax import MAX_ITEMS, ExprError
 
 MAX_NESTED = 100_000  # items in one value counted through its nested lists and mappings
@@ -95,7 +96,7 @@ def weight(value: Any) -> int:
 
 
 def _too_deep(pos: int, length: int) -> ExprError:
-    return ExprError("E212", f"a value is nested more than {MAX_VALUE_DEPTH} lists deep", pos, length)
+    return ExprError(NESTED_VALUE_TOO_LARGE, f"a value is nested more than {MAX_VALUE_DEPTH} lists deep", pos, length)
 
 
 def nested_size(value: Any, pos: int, length: int = 1, what: str = "the value") -> int:
@@ -107,8 +108,8 @@ def nested_size(value: Any, pos: int, length: int = 1, what: str = "the value") 
     except _Over as over:
         if str(over) == "deep":
             raise _too_deep(pos, length) from None
-        raise ExprError("E212", f"{what} has more than {MAX_NESTED:,} items counted through its nested lists; "
-                        f"the budget is {MAX_NESTED:,}", pos, length,
+        raise ExprError(NESTED_VALUE_TOO_LARGE, f"{what} has more than {MAX_NESTED:,} items counted through its "
+                        f"nested lists; the budget is {MAX_NESTED:,}", pos, length,
                         hint="keep lists small; use len(...) or indexing rather than walking a large value") from None
 
 
@@ -116,7 +117,8 @@ def text_budget(value: Any, pos: int, length: int = 1) -> None:
     """E203 when `value` written as text would pass `MAX_ITEMS` characters, decided before it is written."""
     if isinstance(value, str):
         if len(value) > MAX_ITEMS:
-            raise ExprError("E203", f"the result has {len(value):,} items; the budget is {MAX_ITEMS:,}", pos, length)
+            raise ExprError(ARITHMETIC_OVERFLOW, f"the result has {len(value):,} items; the budget is {MAX_ITEMS:,}",
+                            pos, length)
         return
     if not isinstance(value, (list, dict)):
         return
@@ -125,7 +127,7 @@ def text_budget(value: Any, pos: int, length: int = 1) -> None:
     except _Over as over:
         if str(over) == "deep":
             raise _too_deep(pos, length) from None
-        raise ExprError("E203", f"the text would have more than {MAX_ITEMS:,} characters; the budget is "
+        raise ExprError(ARITHMETIC_OVERFLOW, f"the text would have more than {MAX_ITEMS:,} characters; the budget is "
                         f"{MAX_ITEMS:,}", pos, length) from None
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
+from archspec.lang.codes import ARITHMETIC_OVERFLOW, EXPR_SYNTAX, EXPR_TOO_LARGE, NON_FINITE_NUMBER
 from archspec.lang.expr.unsupported import for_call, for_character, for_string_prefix, for_word
 
 MAX_SOURCE = 1000  # characters in one expression
@@ -60,12 +61,12 @@ def _tokens(src: str) -> list[tuple[str, Any, int]]:
             try:
                 value: Any = int(text, 0) if text.isdigit() or text[:2].lower() in ("0x", "0o", "0b") else float(text)
             except ValueError:
-                raise ExprError("E200", f"`{src[i:j]}` is not a number", i, j - i) from None
+                raise ExprError(EXPR_SYNTAX, f"`{src[i:j]}` is not a number", i, j - i) from None
             if isinstance(value, int) and value > MAX_INT:
-                raise ExprError("E203", f"{src[i:j]} is beyond the 64-bit range", i, j - i)
+                raise ExprError(ARITHMETIC_OVERFLOW, f"{src[i:j]} is beyond the 64-bit range", i, j - i)
             if isinstance(value, float) and not math.isfinite(value):
-                raise ExprError("E211", f"{src[i:j]} is beyond the range of a number (about 1.8e308)", i, j - i,
-                                hint="expressions take only finite numbers")
+                raise ExprError(NON_FINITE_NUMBER, f"{src[i:j]} is beyond the range of a number (about 1.8e308)", i,
+                                j - i, hint="expressions take only finite numbers")
             out.append(("num", value, i))
             i = j
         elif c.isalpha() or c == "_":
@@ -85,7 +86,7 @@ def _tokens(src: str) -> list[tuple[str, Any, int]]:
                     buf.append(src[j])
                 j += 1
             if j >= n:
-                raise ExprError("E200", "a string is not closed", i, n - i, hint=f"add the closing {c}")
+                raise ExprError(EXPR_SYNTAX, "a string is not closed", i, n - i, hint=f"add the closing {c}")
             out.append(("str", "".join(buf), i))
             i = j + 1
         elif c == ":" and _in_brackets(src, i):
@@ -100,7 +101,7 @@ def _tokens(src: str) -> list[tuple[str, Any, int]]:
             else:
                 hint = ("use `==` to compare" if c == "=" else "use `and`, `or`, `not`" if c in "&|!"
                         else for_character(src, i))
-                raise ExprError("E200", f"unexpected character `{c}`", i, 1, hint=hint)
+                raise ExprError(EXPR_SYNTAX, f"unexpected character `{c}`", i, 1, hint=hint)
     out.append(("end", None, n))
     return out
 
@@ -141,7 +142,7 @@ class _Parser:
             k, v, pos = self.peek()
             found = "the end" if k == "end" else f"`{v}`"
             hint = for_word(v) if k == "name" else None
-            raise ExprError("E200", f"expected `{value}` but found {found}", pos, 1, hint=hint)
+            raise ExprError(EXPR_SYNTAX, f"expected `{value}` but found {found}", pos, 1, hint=hint)
 
     def span(self, first: int) -> tuple[int, int]:
         """(offset, length) of the text from token `first` up to the current token, without trailing space."""
@@ -153,7 +154,7 @@ class _Parser:
         k, v, pos = self.peek()
         if k != "end":
             raw = self.src[pos : self.toks[self.i + 1][2]].strip() or str(v)
-            raise ExprError("E200", f"unexpected `{raw}` after a complete expression", pos, len(raw),
+            raise ExprError(EXPR_SYNTAX, f"unexpected `{raw}` after a complete expression", pos, len(raw),
                             hint=self._after_hint(k, v, pos))
         return node
 
@@ -167,7 +168,7 @@ class _Parser:
     def expr(self) -> tuple:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise ExprError("E209", f"the expression is nested more than {MAX_DEPTH} deep", self.peek()[2])
+            raise ExprError(EXPR_TOO_LARGE, f"the expression is nested more than {MAX_DEPTH} deep", self.peek()[2])
         node = self.or_()
         if self.accept("kw", "if"):
             cond = self.or_()
@@ -199,7 +200,7 @@ class _Parser:
     def _deeper(self) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise ExprError("E209", f"the expression is nested more than {MAX_DEPTH} deep", self.peek()[2])
+            raise ExprError(EXPR_TOO_LARGE, f"the expression is nested more than {MAX_DEPTH} deep", self.peek()[2])
 
     def comparison(self) -> tuple:
         start = self.i
@@ -249,7 +250,7 @@ class _Parser:
             self.next()
             self.depth += 1
             if self.depth > MAX_DEPTH:
-                raise ExprError("E209", f"the expression is nested more than {MAX_DEPTH} deep", p)
+                raise ExprError(EXPR_TOO_LARGE, f"the expression is nested more than {MAX_DEPTH} deep", p)
             node = ("neg" if v == "-" else "pos", self.unary(), p)
             self.depth -= 1
             return node
@@ -271,7 +272,7 @@ class _Parser:
             k, v, p = self.peek()
             if k == "op" and v == "(":
                 if node[0] != "name":
-                    raise ExprError("E200", "only the built-in functions can be called", p,
+                    raise ExprError(EXPR_SYNTAX, "only the built-in functions can be called", p,
                                     hint=for_call(node[0]))
                 self.next()
                 args, spans = self.arguments()
@@ -283,7 +284,7 @@ class _Parser:
                 self.next()
                 k2, name, p2 = self.next()
                 if k2 != "name":
-                    raise ExprError("E200", "expected a field name after `.`", p2)
+                    raise ExprError(EXPR_SYNTAX, "expected a field name after `.`", p2)
                 node = ("field", node, name, p2)
             else:
                 return node
@@ -350,7 +351,7 @@ class _Parser:
                 self.expect("op", "]")
             return ("list", items)
         found = "the end of the expression" if k == "end" else f"`{v}`"
-        raise ExprError("E200", f"expected a value but found {found}", p, max(1, len(str(v or ""))))
+        raise ExprError(EXPR_SYNTAX, f"expected a value but found {found}", p, max(1, len(str(v or ""))))
 
 
 def parse(src: str) -> tuple:
@@ -361,7 +362,7 @@ def parse(src: str) -> tuple:
     figures by). The error raised is a copy: callers move its offset into the text around the expression.
     """
     if len(src) > MAX_SOURCE:  # checked before the cache, which holds texts within the budget only
-        raise ExprError("E209", f"the expression is {len(src):,} characters long; the budget is {MAX_SOURCE:,}",
+        raise ExprError(EXPR_TOO_LARGE, f"the expression is {len(src):,} characters long; the budget is {MAX_SOURCE:,}",
                         0, 1, hint="move parts of it into named params")
     tree = _parsed(src)
     if isinstance(tree, ExprError):
@@ -372,7 +373,7 @@ def parse(src: str) -> tuple:
 @lru_cache(maxsize=8192)
 def _parsed(src: str) -> tuple | ExprError:
     if not src.strip():
-        return ExprError("E200", "the expression is empty", 0, 1)
+        return ExprError(EXPR_SYNTAX, "the expression is empty", 0, 1)
     try:
         return _Parser(src).parse()
     except ExprError as e:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Iterator
 
+from archspec.lang.codes import TOO_MUCH_EXPR_WORK
 from archspec.lang.expr.syntax import ExprError
 
 __all__ = ["WORK_HINT", "Meter", "active_meter", "metered"]
@@ -69,8 +70,8 @@ class Meter:
                     f"{done:,} time{'s' if done != 1 else ''}")
         else:
             cost = f"this one had taken {self.spent - start:,} of them, computed for the first time"
-        return ExprError("E501", f"the expressions of one network may take {self.limit:,} steps of work in all; "
-                         f"{cost}", 0, 1, hint=self.hint)
+        return ExprError(TOO_MUCH_EXPR_WORK, f"the expressions of one network may take {self.limit:,} steps of work "
+                         f"in all; {cost}", 0, 1, hint=self.hint)
 
 
 _ACTIVE: ContextVar[Meter | None] = ContextVar("archspec_expression_meter", default=None)

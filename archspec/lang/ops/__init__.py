@@ -18,8 +18,9 @@ Counting convention (see docs/conventions.md):
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from archspec.lang.codes import WRONG_TENSOR_SHAPE
 from archspec.lang.ops import elementwise, layers, pooling, structure
 from archspec.lang.ops.base import (REQUIRED, Attr, Counts, OpDef, Shape, ShapeError, fmt_shape, numel,
                                     pair)
@@ -46,41 +47,52 @@ def check_attr(op: str, name: str, spec: Attr, value: Any) -> str | None:
                          below_maximum=spec.max_open)
 
 
-def node_shape(op: str, attrs: dict, ins: list[Shape], producers: Sequence[str], node: str = "") -> Shape:
+def node_shape(op: str, attrs: Mapping[str, Any], ins: list[Shape], producers: Sequence[str], node: str = "",
+               outside: Sequence[bool] = ()) -> Shape:
     """The output shape of node `node` from its input shapes: the op's rule, and the input width the spec states
     (`in_channels` on a conv, `in_features` on a linear, `channels` on a bn), if it states one. A problem's help
-    is the entry's `advise` when it has one (it knows the node and its producers)."""
+    is the entry's `advise` when it has one (it knows the node, its producers and which of them lie `outside`
+    the node's own block instance)."""
     definition = OPS[op]
     key = definition.expects
     if key and attrs.get(key) is not None and attrs[key] != ins[0][0]:
         what = "features" if key.endswith("features") else "channels"  # in_features, in_channels, channels
         producer = producers[0]
-        raise ShapeError("E401", f"{op} expects {attrs[key]} input {what}, got {ins[0][0]} from `{producer}`",
+        raise ShapeError(WRONG_TENSOR_SHAPE,
+                         f"{op} expects {attrs[key]} input {what}, got {ins[0][0]} from `{producer}`",
                          f"set `{key}: {ins[0][0]}` or change the width of `{producer}`")
     try:
         return tuple(definition.shape(attrs, ins))
     except ShapeError as e:
         if definition.advise is not None:
-            e.hint = definition.advise(ins, node, list(producers)) or e.hint
+            e.hint = definition.advise(ins, node, list(producers), list(outside)) or e.hint
         raise
+
+
+def outside_block(n: Any, producers: Iterable[Any]) -> list[bool]:
+    """For each producer (a node with `scope`), whether it lies outside the innermost block instance of `n`
+    (all False for a node at the network's top level)."""
+    block = n.scope[-1] if n.scope else None
+    return [block is not None and block not in p.scope for p in producers]
 
 
 def propagate_shapes(names: Iterable[str], node: Callable[[str], Any],
                      on_error: Callable[[str, ShapeError], None]) -> dict[str, Shape]:
-    """Shapes of every node, visiting `names` in topological order; `node(name)` gives a mapping with `op`,
-    `attrs` and `inputs`. A node whose input failed gets no shape and no second error."""
+    """Shapes of every node, visiting `names` in topological order; `node(name)` gives an object with `op`,
+    `attrs` and `inputs` (the IR's `Node`, or expansion's node). A node whose input failed gets no shape and no
+    second error."""
     shapes: dict[str, Shape] = {}
     for name in names:
-        data = node(name)
-        ins = [shapes.get(p) for p in data["inputs"]]
+        n = node(name)
+        ins = [shapes.get(p) for p in n.inputs]
         if any(s is None for s in ins):
             continue
         try:
-            shapes[name] = node_shape(data["op"], data["attrs"], ins, data["inputs"], name)
+            shapes[name] = node_shape(n.op, n.attrs, ins, n.inputs, name, outside_block(n, map(node, n.inputs)))
         except ShapeError as e:
             on_error(name, e)
     return shapes
 
 
 __all__ = ["OPS", "USER_OPS", "REQUIRED", "Attr", "Counts", "OpDef", "Shape", "ShapeError", "check_attr",
-           "fmt_shape", "node_shape", "numel", "pair", "propagate_shapes", "unknown_op_hint"]
+           "fmt_shape", "node_shape", "numel", "outside_block", "pair", "propagate_shapes", "unknown_op_hint"]

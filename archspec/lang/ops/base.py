@@ -13,8 +13,9 @@ the type `archspec summary` shows) is its lowering, in `archspec.compiler.ops`. 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
+from archspec.lang.codes import EMPTY_OUTPUT, INVALID_OP_ATTR, WRONG_TENSOR_SHAPE
 
 Shape = tuple[int, ...]
 
@@ -75,9 +76,9 @@ class OpDef:
     counts: CountRule = no_counts
     weighted: bool = False  # counts towards depth (conv and linear layers)
     expects: str | None = None  # the optional attribute that states the input width (checked by the shape pass)
-    aliases: tuple[str, ...] = field(default=())
-    # a better help line for a shape problem, knowing the node's name and its producers' (None: keep the rule's)
-    advise: Callable[[list[Shape], str, list[str]], str | None] | None = None
+    # a better help line for a shape problem, knowing the node's name, its producers' and which of them lie
+    # outside the node's block instance (None: keep the rule's)
+    advise: Callable[[list[Shape], str, list[str], list[bool]], str | None] | None = None
     # its attributes define what trained weights fit: named weights go only into a network whose structural ops
     # are those of the spec they were trained with (`archspec.runtime.weights`)
     structural: bool = False
@@ -89,6 +90,7 @@ class OpDef:
     table: Callable[[dict], str] | None = None  # its line in a Table 1 stage cell (None: not listed)
     fold: bool = False  # drawn inside the box of the op before it (BN and ReLU after a conv)
     view: bool = False  # its output is (a view of) its input: no activation memory of its own
+    hidden: bool = False  # not drawn: its readers are joined to its producer (an identity)
 
     def text(self, attrs: dict) -> str:
         return self.label(attrs) if self.label is not None else self.name
@@ -110,7 +112,7 @@ def fmt_shape(shape: Shape) -> str:
 
 def feature_map(op: str, s: Shape) -> tuple[int, int, int]:
     if len(s) != 3:
-        raise ShapeError("E401", f"{op} expects a C x H x W feature map, got a vector of {fmt_shape(s)}",
+        raise ShapeError(WRONG_TENSOR_SHAPE, f"{op} expects a C x H x W feature map, got a vector of {fmt_shape(s)}",
                          "it must come before `flatten`")
     return s  # type: ignore[return-value]
 
@@ -132,12 +134,12 @@ def spatial(op: str, a: dict, shape: Shape, stride_default: Any = 1) -> tuple[in
     ph, pw = pair(a.get("pad", 0))
     dh, dw = pair(a.get("dilation", 1))
     if op != "conv" and (2 * ph > kh or 2 * pw > kw):
-        raise ShapeError("E314", f"{op} padding {fmt_shape((ph, pw))} is more than half its kernel "
+        raise ShapeError(INVALID_OP_ATTR, f"{op} padding {fmt_shape((ph, pw))} is more than half its kernel "
                          f"{fmt_shape((kh, kw))}", "use pad <= kernel // 2")
     ho = _window(h, kh, sh, ph, dh, a.get("ceil_mode", False))
     wo = _window(w, kw, sw, pw, dw, a.get("ceil_mode", False))
     if ho < 1 or wo < 1:
-        raise ShapeError("E402", f"{op} with kernel {fmt_shape((kh, kw))}, stride {fmt_shape((sh, sw))} and pad "
+        raise ShapeError(EMPTY_OUTPUT, f"{op} with kernel {fmt_shape((kh, kw))}, stride {fmt_shape((sh, sw))} and pad "
                          f"{fmt_shape((ph, pw))} leaves nothing of a {h}x{w} input (output {ho}x{wo})",
                          "use a larger input (--input) or remove a downsampling layer")
     return ho, wo

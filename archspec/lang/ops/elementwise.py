@@ -8,6 +8,7 @@ weights fit); `add` is the residual sum. Their lowering is in `archspec.compiler
 
 from __future__ import annotations
 
+from archspec.lang.codes import MERGE_SHAPE_MISMATCH
 from archspec.lang.ops.base import Attr, Counts, OpDef, Shape, ShapeError, fmt_shape, numel, per_element, same_shape
 
 
@@ -15,16 +16,16 @@ def _add_shape(a: dict, ins: list[Shape]) -> Shape:
     first = ins[0]
     for i, s in enumerate(ins[1:], 1):
         if s != first:
-            raise ShapeError("E400", f"the inputs of add disagree: input 1 is {fmt_shape(first)} but input {i + 1} "
+            raise ShapeError(MERGE_SHAPE_MISMATCH,
+                             f"the inputs of add disagree: input 1 is {fmt_shape(first)} but input {i + 1} "
                              f"is {fmt_shape(s)}", "the inputs of an add must have equal shapes")
     return first
 
 
-def _add_advice(ins: list[Shape], node: str, producers: list[str]) -> str | None:
+def _add_advice(ins: list[Shape], node: str, producers: list[str], outside_block: list[bool]) -> str | None:
     """Help for unequal inputs. A residual add reads the block's own input (the identity shortcut, from outside
     the block): say how to shape the shortcut. Any other add: name the inputs that disagree."""
-    block = node.rpartition(".")[0]
-    outside = [i for i, p in enumerate(producers) if block and not p.startswith(block + ".")]
+    outside = [i for i, out in enumerate(outside_block) if out]
     if len(ins) == 2 and len(outside) == 1 and all(len(s) == 3 for s in ins):
         skip, body = ins[outside[0]], ins[1 - outside[0]]
         return _shortcut_hint(skip, body)
@@ -57,11 +58,12 @@ def _mul_shape(a: dict, ins: list[Shape]) -> Shape:
     big, small = (x, y) if numel(x) >= numel(y) else (y, x)
     if len(x) == len(y) and all(s in (b, 1) for b, s in zip(big, small)):
         return big
-    raise ShapeError("E400", f"the inputs of mul do not broadcast: input 1 is {fmt_shape(x)} and input 2 is "
+    raise ShapeError(MERGE_SHAPE_MISMATCH,
+                     f"the inputs of mul do not broadcast: input 1 is {fmt_shape(x)} and input 2 is "
                      f"{fmt_shape(y)}", "multiply by an equal shape or by a C x 1 x 1 or 1 x 1 x 1 gate")
 
 
-def _mul_advice(ins: list[Shape], node: str, producers: list[str]) -> str | None:
+def _mul_advice(ins: list[Shape], node: str, producers: list[str], outside: list[bool]) -> str | None:
     """Help naming the producers: which one to change, and how (a gate from a vector, a gate of the wrong width)."""
     x, y = ins
     if len(x) != len(y):

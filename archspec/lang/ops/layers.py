@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from archspec.lang.codes import WRONG_TENSOR_SHAPE
 from archspec.lang.ops.base import Attr, Counts, OpDef, Shape, ShapeError, feature_map, fmt_shape, numel, pair, \
     spatial
 
@@ -37,7 +38,7 @@ def _conv_shape(a: dict, ins: list[Shape]) -> Shape:
     c = feature_map("conv", ins[0])[0]
     g = a["groups"]
     if c % g or a["out"] % g:
-        raise ShapeError("E401", f"conv with groups={g} needs input and output channels divisible by {g}; "
+        raise ShapeError(WRONG_TENSOR_SHAPE, f"conv with groups={g} needs input and output channels divisible by {g}; "
                          f"got {c} in, {a['out']} out", "change `groups` or the widths")
     ho, wo = spatial("conv", a, ins[0])
     return (a["out"], ho, wo)
@@ -52,7 +53,7 @@ def _conv_counts(a: dict, ins: list[Shape], out: Shape) -> Counts:
 
 def _bn_shape(a: dict, ins: list[Shape]) -> Shape:
     if len(ins[0]) not in (1, 3):
-        raise ShapeError("E401", f"bn expects C x H x W or a vector, got {fmt_shape(ins[0])}")
+        raise ShapeError(WRONG_TENSOR_SHAPE, f"bn expects C x H x W or a vector, got {fmt_shape(ins[0])}")
     return ins[0]
 
 
@@ -65,7 +66,7 @@ def _linear_shape(a: dict, ins: list[Shape]) -> Shape:
     if len(ins[0]) != 1:
         hint = ("add `flatten` before it" if numel(ins[0][1:]) == 1
                 else "add global average pooling and `flatten` before it")
-        raise ShapeError("E401", f"linear expects a vector, got a {fmt_shape(ins[0])} feature map", hint)
+        raise ShapeError(WRONG_TENSOR_SHAPE, f"linear expects a vector, got a {fmt_shape(ins[0])} feature map", hint)
     return (a["out"],)
 
 

@@ -5,6 +5,7 @@ lowering is in `archspec.compiler.ops.structure`.
 
 from __future__ import annotations
 
+from archspec.lang.codes import MERGE_SHAPE_MISMATCH, WRONG_TENSOR_SHAPE
 from archspec.lang.ops.base import Attr, OpDef, Shape, ShapeError, feature_map, fmt_shape, numel, same_shape
 
 
@@ -21,7 +22,8 @@ def _concat_shape(a: dict, ins: list[Shape]) -> Shape:
         feature_map("concat", s)
     spatial = {s[1:] for s in ins}
     if len(spatial) > 1:
-        raise ShapeError("E400", "concat inputs differ in spatial size: " + ", ".join(fmt_shape(s) for s in ins),
+        raise ShapeError(MERGE_SHAPE_MISMATCH,
+                         "concat inputs differ in spatial size: " + ", ".join(fmt_shape(s) for s in ins),
                          "downsample the larger inputs first")
     return (sum(s[0] for s in ins),) + ins[0][1:]
 
@@ -29,7 +31,7 @@ def _concat_shape(a: dict, ins: list[Shape]) -> Shape:
 def _subsample_pad_shape(a: dict, ins: list[Shape]) -> Shape:
     c, h, w = feature_map("subsample_pad", ins[0])
     if a["out"] < c:
-        raise ShapeError("E401", f"subsample_pad can only add channels: input has {c}, out is {a['out']}",
+        raise ShapeError(WRONG_TENSOR_SHAPE, f"subsample_pad can only add channels: input has {c}, out is {a['out']}",
                          "use a projection (1x1 conv) to reduce channels")
     s = a["stride"]
     return (a["out"], -(-h // s), -(-w // s))
@@ -47,7 +49,7 @@ OPS = [
     OpDef(name="concat", doc="concatenation along channels", kind="merge", attrs={}, inputs=(2, None),
           shape=_concat_shape),
     OpDef(name="identity", doc="passes its input through unchanged", kind="other", attrs={}, inputs=(1, 1),
-          shape=same_shape, view=True),
+          shape=same_shape, view=True, hidden=True),
     OpDef(name="subsample_pad",
           doc="keep every stride-th position and zero-pad channels up to `out` (no parameters)", kind="other",
           attrs={"out": Attr(type="int", min=1), "stride": Attr(type="int", default=1, min=1),

@@ -1,17 +1,20 @@
 """Building the JSON Schema (draft 2020-12) of spec files from the op registry.
 
-Owns the schema's constants (`FORMAT_VERSION`, `ITEM_KEYS`, `RESERVED_NAMES`, the name patterns; `AUGMENT_OPS` comes from `archspec.lang.augment`)
-and `build_schema`/`schema_json`. An op's attributes are declared once, in `archspec.lang.ops`; of it this module
-reads only `OPS`, `USER_OPS`, each op's `.doc` and `.attrs` (`type`, `min`, `max`, `choices`, `doc`, `required`).
+Owns the schema's constants (`FORMAT_VERSION`, `ITEM_KEYS`, `RESERVED_NAMES`, the name patterns; `AUGMENT_OPS`
+comes from `archspec.lang.augment`) and `build_schema`/`schema_json`. The `recipe` definition is generated from the
+recipe's declaration (`archspec.lang.recipe_fields.recipe_json_schema`). An op's attributes are declared once, in
+`archspec.lang.ops`; of it this module reads only `OPS`, `USER_OPS`, each op's `.doc` and `.attrs` (`type`, `min`,
+`max`, `choices`, `doc`, `required`).
 The order in which the parts are put together is the order of the shipped `specs/archspec.schema.json`.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from typing import Any
 
 from archspec.lang.augment import augment_json_schema
+from archspec.lang.recipe_fields import recipe_json_schema
 
 FORMAT_VERSION = 1
 ITEM_KEYS = {"op", "use", "cases", "repeat", "in", "when", "stage", "doc", "with"}
@@ -208,37 +211,6 @@ def _augment_def() -> dict[str, Any]:
     }
 
 
-def _recipe_schema() -> dict:
-    num, count = {"$ref": "#/$defs/number"}, {"$ref": "#/$defs/count"}
-    nonneg = _or_expr({"type": "integer", "minimum": 0})
-
-    def obj(props: dict, required: Iterable[str] = ()) -> dict:
-        out = {"type": "object", "additionalProperties": False, "properties": props}
-        if required:
-            out["required"] = list(required)
-        return out
-
-    return obj({
-        "dataset": obj({
-            "name": {"enum": ["cifar10", "imagenet_folder", "synthetic"]},
-            "train_size": nonneg, "val_size": nonneg, "classes": count, "image_size": count,
-            "normalize": {"enum": ["per_pixel_mean", "per_channel", "none", "imagenet", "inception"]},
-        }),
-        "augment": {"type": "array", "items": {"$ref": "#/$defs/augment"}},
-        "batch_size": count,
-        "optimizer": obj({"name": {"enum": ["sgd"]}, "lr": num, "momentum": num, "weight_decay": num,
-                          "nesterov": {"type": "boolean"}}),
-        "schedule": obj({
-            "unit": {"enum": ["iter", "epoch"]}, "length": count,
-            "milestones": {"type": "array", "items": count}, "gamma": num,
-            "warmup": obj({"lr": num, "until_train_error": num, "max_iters": count}),
-        }),
-        "eval": obj({"interval": count, "views": {"enum": [1, 10]}, "resize": count, "crop": count}),
-        "log_interval": count,
-        "loss": {"enum": ["cross_entropy"]},
-    })
-
-
 def _top_properties() -> dict[str, Any]:
     """The keys a spec file may have at its top level."""
     return {
@@ -274,7 +246,7 @@ def build_schema() -> dict:
     common = _node_common()
     op_rules, op_defs = _op_schemas(common)
     defs: dict[str, Any] = {**_value_defs(), **_graph_defs(common, op_rules), **_block_defs(),
-                            "augment": _augment_def(), "recipe": _recipe_schema()}
+                            "augment": _augment_def(), "recipe": recipe_json_schema()}
     defs.update(op_defs)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from archspec.lang.codes import WRONG_TYPE
 from archspec.lang.diagnostics import Diagnostic, Loc
 from archspec.lang.schema.build import build_schema
 from archspec.lang.schema.translate import dedupe, kind_of, translate
@@ -96,7 +97,7 @@ class SchemaChecker:
     def check(self, doc: Any, display: str) -> list[Diagnostic]:
         if not isinstance(doc, LocDict):
             loc = getattr(doc, "loc", None) or Loc(display, 1, 1)
-            return [Diagnostic("E100", f"a spec file is a mapping of keys (`archspec:`, `network:`, ...), "
+            return [Diagnostic(WRONG_TYPE, f"a spec file is a mapping of keys (`archspec:`, `network:`, ...), "
                                f"found {kind_of(doc)}", loc)]
         diags: list[Diagnostic] = []
         for error in self.validator.iter_errors(doc):

@@ -12,6 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from archspec.lang.codes import (INVALID_CHOICE, INVALID_NODE_NAME, INVALID_SIZE, INVALID_VALUE, MISSING_KEY,
+                                 MISSING_OP_ATTR, UNKNOWN_KEY, UNKNOWN_OP, UNNAMED_ITEM, UNSUPPORTED_FORMAT_VERSION,
+                                 WRONG_TYPE)
 from archspec.lang.diagnostics import Diagnostic, Loc, did_you_mean
 from archspec.lang.schema.build import EDIT_PATH_PATTERN, FORMAT_VERSION, IDENT_PATTERN, ITEM_KEYS, NAME_PATTERN
 from archspec.lang.yamlsrc import LocDict, LocList
@@ -149,13 +152,13 @@ def _any_of(f: _Failure) -> list[Diagnostic]:
         return translate(sub, f.doc, f.display)
     path, inst = f.path, f.inst
     if path and path[-1] == "input":
-        return [Diagnostic("E100", f"`input` should be [C, H, W] or \"CxHxW\", found {kind_of(inst)}", f.loc,
+        return [Diagnostic(WRONG_TYPE, f"`input` should be [C, H, W] or \"CxHxW\", found {kind_of(inst)}", f.loc,
                            hint="e.g. `input: [3, 224, 224]`")]
     if path and path[-1] in ("kernel", "stride", "pad", "dilation"):
-        return [Diagnostic("E100", f"{f.where} should be a whole number k or a pair [kh, kw], found "
+        return [Diagnostic(WRONG_TYPE, f"{f.where} should be a whole number k or a pair [kh, kw], found "
                            f"{kind_of(inst)}", f.loc)]
     expected = f.schema.get("description")
-    return [Diagnostic("E100", f"{f.where} has the wrong form: found {kind_of(inst)}", f.loc,
+    return [Diagnostic(WRONG_TYPE, f"{f.where} has the wrong form: found {kind_of(inst)}", f.loc,
                        hint=f"expected {expected}" if expected else None)]
 
 
@@ -173,7 +176,7 @@ def _type(f: _Failure) -> list[Diagnostic]:
         hint = "values computed from params are written as `=expression`"
     elif want == "a whole number" and isinstance(inst, float) and inst.is_integer():
         hint = f"write {int(inst)}"
-    return [Diagnostic("E100", f"{f.where} should be {want}, found {kind_of(inst)}", f.loc, hint=hint)]
+    return [Diagnostic(WRONG_TYPE, f"{f.where} should be {want}, found {kind_of(inst)}", f.loc, hint=hint)]
 
 
 def _additional_properties(f: _Failure) -> list[Diagnostic]:
@@ -193,7 +196,7 @@ def _additional_properties(f: _Failure) -> list[Diagnostic]:
             names, msg = sorted(allowed), f"unknown top-level key `{extra}`"
         else:
             names, msg = sorted(allowed), f"unknown key `{extra}` in {f.where}"
-        out.append(Diagnostic("E101", msg, kloc, hint=did_you_mean(extra, names, what="allowed")))
+        out.append(Diagnostic(UNKNOWN_KEY, msg, kloc, hint=did_you_mean(extra, names, what="allowed")))
     return out
 
 
@@ -204,20 +207,21 @@ def _required(f: _Failure) -> list[Diagnostic]:
     missing = [k for k in f.schema.get("required", []) if isinstance(inst, dict) and k not in inst]
     op = f.op()
     if missing == ["op"]:
-        return [Diagnostic("E102", f"{f.where} needs `op:` (a primitive), `use:` (a block) or `cases:`", f.loc,
+        return [Diagnostic(MISSING_KEY, f"{f.where} needs `op:` (a primitive), `use:` (a block) or `cases:`", f.loc,
                            hint="e.g. `- conv1: {op: conv, out: 64, kernel: 3}`")]
     if not path and missing == ["archspec"]:
-        return [Diagnostic("E102", "the file does not say its format version", Loc(f.display, 1, 1),
+        return [Diagnostic(MISSING_KEY, "the file does not say its format version", Loc(f.display, 1, 1),
                            hint=f"add `archspec: {FORMAT_VERSION}` as the first line")]
     out = []
     for k in missing:
         if op in OPS:
             attr = OPS[op].attrs.get(k)
             doc_text = f" ({attr.doc})" if attr is not None and attr.doc else ""
-            out.append(Diagnostic("E313", f"op `{op}` needs `{k}`{doc_text}" + (f" in {f.where}" if path else ""),
+            out.append(Diagnostic(MISSING_OP_ATTR,
+                                  f"op `{op}` needs `{k}`{doc_text}" + (f" in {f.where}" if path else ""),
                                   f.loc, hint=f"add `{k}: ...` to this node"))
         else:
-            out.append(Diagnostic("E102", f"{f.where} needs `{k}`", f.loc, hint=f"add `{k}: ...`"))
+            out.append(Diagnostic(MISSING_KEY, f"{f.where} needs `{k}`", f.loc, hint=f"add `{k}: ...`"))
     return out
 
 
@@ -227,15 +231,15 @@ def _enum(f: _Failure) -> list[Diagnostic]:
     inst, path = f.inst, f.path
     choices = f.schema.get("enum") or [f.schema.get("const")]
     if path and path[-1] == "op":
-        return [Diagnostic("E300", f"unknown op `{inst}`", f.loc, hint=unknown_op_hint(inst))]
+        return [Diagnostic(UNKNOWN_OP, f"unknown op `{inst}`", f.loc, hint=unknown_op_hint(inst))]
     if path == ["archspec"]:
-        return [Diagnostic("E105", f"this is archspec format {inst!r}; this version reads format "
+        return [Diagnostic(UNSUPPORTED_FORMAT_VERSION, f"this is archspec format {inst!r}; this version reads format "
                            f"{FORMAT_VERSION}", f.loc, hint=f"write `archspec: {FORMAT_VERSION}`")]
     if len(choices) == 1:
-        return [Diagnostic("E103", f"{f.where} must be {json.dumps(choices[0])}, found {kind_of(inst)}", f.loc)]
+        return [Diagnostic(INVALID_CHOICE, f"{f.where} must be {json.dumps(choices[0])}, found {kind_of(inst)}", f.loc)]
     close = did_you_mean(str(inst), [str(c) for c in choices], what="allowed")
     listed = ", ".join(json.dumps(c) for c in choices)
-    return [Diagnostic("E103", f"{f.where} is {kind_of(inst)}; allowed: {listed}", f.loc,
+    return [Diagnostic(INVALID_CHOICE, f"{f.where} is {kind_of(inst)}; allowed: {listed}", f.loc,
                        hint=close if close and close.startswith("did you mean") else None)]
 
 
@@ -245,8 +249,8 @@ def _item_size(f: _Failure) -> list[Diagnostic]:
         return _other(f)
     names = list(f.inst)
     if not names:
-        return [Diagnostic("E315", "an empty item: each list item is `- name: {op: ...}`", f.loc)]
-    return [Diagnostic("E315", f"each list item is one named node (`- name: {{op: ...}}`); this item has "
+        return [Diagnostic(UNNAMED_ITEM, "an empty item: each list item is `- name: {op: ...}`", f.loc)]
+    return [Diagnostic(UNNAMED_ITEM, f"each list item is one named node (`- name: {{op: ...}}`); this item has "
                        f"{len(names)} keys: " + ", ".join(f"`{n}`" for n in names), f.loc,
                        hint="indent the node's fields under its name, or give the item `repeat:`")]
 
@@ -257,7 +261,7 @@ def _property_names(f: _Failure) -> list[Diagnostic]:
     sub = error.context[0] if error.context else None
     name = sub.instance if sub is not None else "?"
     kloc = _loc_of(f.doc, f.path + [name], f.display, key=True) if isinstance(node, dict) else f.loc
-    return [Diagnostic("E316", f"`{name}` is not a valid name", kloc,
+    return [Diagnostic(INVALID_NODE_NAME, f"`{name}` is not a valid name", kloc,
                        hint="names are letters, digits and `_` (not starting with a digit), or a number")]
 
 
@@ -273,7 +277,7 @@ _PATTERN_WORDS = {
 
 def _pattern(f: _Failure) -> list[Diagnostic]:
     if f.schema.get("pattern") == "^=":
-        return [Diagnostic("E100", f"{f.where} should be a number or an `=expression`, found {kind_of(f.inst)}",
+        return [Diagnostic(WRONG_TYPE, f"{f.where} should be a number or an `=expression`, found {kind_of(f.inst)}",
                            f.loc)]
     if "propertyNames" in f.error.schema_path:
         return _bad_name(f)
@@ -289,7 +293,7 @@ def _bad_name(f: _Failure) -> list[Diagnostic]:
                                      "insert_before": "item name", "insert_after": "item name"}.get(
         f.path[-1] if f.path else "", "name")
     words = _PATTERN_WORDS.get(f.schema.get("pattern"), f"of the form {f.schema.get('pattern')}")
-    return [Diagnostic("E316" if node else "E104", f"`{name}` is not a valid {what}", kloc,
+    return [Diagnostic(INVALID_NODE_NAME if node else INVALID_VALUE, f"`{name}` is not a valid {what}", kloc,
                        hint=f"a {what} is made of {words}")]
 
 
@@ -304,17 +308,17 @@ def _limit(f: _Failure) -> list[Diagnostic]:
             "maxItems": f"at most {limit} item{'s' if limit != 1 else ''}",
             "pattern": f"made of {_PATTERN_WORDS[limit]}" if limit in _PATTERN_WORDS else f"of the form {limit}",
             }.get(v, f"{v} {limit}")
-    code = "E208" if v == "minimum" and isinstance(inst, int) else "E104"
+    code = INVALID_SIZE if v == "minimum" and isinstance(inst, int) else INVALID_VALUE
     return [Diagnostic(code, f"{f.where} must be {text}, found {found}", f.loc)]
 
 
 def _not(f: _Failure) -> list[Diagnostic]:
-    return [Diagnostic("E104", f"{f.where} mixes `op:`, `use:` and `cases:`; a node is exactly one of them", f.loc,
-                       hint="split it into two items")]
+    return [Diagnostic(INVALID_VALUE, f"{f.where} mixes `op:`, `use:` and `cases:`; a node is exactly one of them",
+                       f.loc, hint="split it into two items")]
 
 
 def _other(f: _Failure) -> list[Diagnostic]:
-    return [Diagnostic("E104", f"{f.where}: {f.error.message}", f.loc)]
+    return [Diagnostic(INVALID_VALUE, f"{f.where}: {f.error.message}", f.loc)]
 
 
 _BY_VALIDATOR: dict[str, Callable[[_Failure], list[Diagnostic]]] = {
@@ -342,10 +346,10 @@ def dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
     """Merge `unknown attribute kernal` + `needs kernel` on one node into the first; drop exact repeats."""
     drop: set[int] = set()
     for d in diags:
-        if d.code == "E101" and d.hint and d.hint.startswith("did you mean"):
+        if d.code == UNKNOWN_KEY and d.hint and d.hint.startswith("did you mean"):
             target = d.hint.split("`")[1]
             for m in diags:
-                if m.code in ("E102", "E313") and f"needs `{target}`" in m.message and m.loc and d.loc \
+                if m.code in (MISSING_KEY, MISSING_OP_ATTR) and f"needs `{target}`" in m.message and m.loc and d.loc \
                         and m.loc.line <= d.loc.line:
                     drop.add(id(m))
     out: list[Diagnostic] = []
