@@ -35,10 +35,31 @@ class Commands:
         self._register.append(register)
         return register
 
-    def add_to(self, sub: Any) -> None:
-        """Add every subcommand of the module to `sub` (argparse's subparsers action)."""
+    def add_to(self, sub: Any, only: str | None = None) -> None:
+        """Add every subcommand of the module to `sub` (argparse's subparsers action). With `only`, the other
+        subcommands are added by name and help alone (their options are not built: `archspec compile` need not
+        import what declares `train`'s flags), which is all that parsing `only`'s command line needs."""
         for register in self._register:
-            register(sub)
+            register(_OnlyNamed(sub, only) if only is not None else sub)
+
+
+class _OnlyNamed:
+    """The subparsers action, seen by a subcommand's register function: the subcommand `only` is added whole;
+    any other gets its name and help, and a stand-in that takes its options and keeps none."""
+
+    def __init__(self, sub: Any, only: str) -> None:
+        self._sub, self._only = sub, only
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        parser = self._sub.add_parser(name, **kwargs)
+        return parser if name == self._only or self._only in kwargs.get("aliases", ()) else _Unused()
+
+
+class _Unused:
+    """What a subcommand that is not being run builds its options on: every call is taken and does nothing."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self
 
 
 def add_spec_args(p: argparse.ArgumentParser, *, many: bool = False, optional: bool = False) -> None:

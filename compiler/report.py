@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from archspec.compiler.ops import LOWERINGS
 from archspec.lang.ops import fmt_shape
 from archspec.lang.ops.layers import conv_text
 
@@ -198,6 +197,8 @@ def summary_rows(c: Compiled, max_depth: int = 3) -> list[dict[str, Any]]:
     container per block instance (its template as type), a module per stateful op, a function for the rest.
     Numbers come from the compiler's passes.
     """
+    from archspec.compiler.ops import LOWERINGS  # (the lowering table: only `summary` needs it, not `compile`)
+
     g, blocks = c.graph, c.graph.blocks
     members: dict[tuple[str, ...], list[str]] = {}
     nodes = [n for n in g.nodes_in_order() if n.name != "input"]

@@ -19,7 +19,7 @@ def check_structure(g: Graph, ctx: PassContext) -> None:
     for name, node in nodes.items():
         if node.op not in OPS:
             ctx.error(g, name, UNKNOWN_OP, f"unknown op `{node.op}`", hint=unknown_op_hint(node.op))
-        ports = sorted(p for _, _, e in g.in_edges(name, data=True) for p in e["ports"])
+        ports = sorted(p for e in g.pred[name].values() for p in e["ports"])
         if ports != list(range(len(node.inputs))):
             ctx.error(g, name, UNDEFINED_NODE, "its inputs and the graph's edges disagree (internal invariant)")
         if not node.inputs and name != "input":

@@ -1,7 +1,6 @@
 """The pass pipeline on small specs: shape errors at the right YAML line, expectations, lint, depth, memory."""
 
 import json
-from dataclasses import replace
 import textwrap
 
 import networkx as nx
@@ -220,7 +219,7 @@ def test_structure_pass_finds_unused_nodes_and_cycles_with_the_expansion_checks(
     check_structure(g, ctx)
     assert [(d.code, d.message) for d in ctx.diagnostics] == [("E308", "the output of `extra` is never used")]
     g.remove_node("extra")
-    g.nodes["conv1"]["node"] = replace(g.node("conv1"), inputs=("fc",))  # it reads the last node: a loop
+    g.nodes["conv1"]["node"] = g.node("conv1")._replace(inputs=("fc",))  # it reads the last node: a loop
     g.add_edge("fc", "conv1", ports=[0])
     g.remove_edge("input", "conv1")
     ctx = PassContext()

@@ -45,7 +45,7 @@ class Meter:
         """Charge `steps`; E501 once the limit is passed."""
         self.spent += steps
         if self.limit is not None and self.spent > self.limit:
-            raise self._over()
+            raise self.over()
 
     def begin(self, tree: tuple) -> tuple[tuple, int] | None:
         """An evaluation of `tree` starts; returns what `end` restores (an evaluation may start inside another)."""
@@ -61,7 +61,7 @@ class Meter:
             entry[2] += self.spent - start
         self._current = previous
 
-    def _over(self) -> ExprError:
+    def over(self) -> ExprError:
         """E501, at the start of the expression under way, with what it costs and how often it was computed."""
         tree, start = self._current if self._current is not None else ((), self.spent)
         _, done, steps = self._trees.get(id(tree), (None, 0, 0))

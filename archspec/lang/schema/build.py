@@ -14,7 +14,6 @@ import json
 from typing import Any
 
 from archspec.lang.augment import augment_json_schema
-from archspec.lang.recipe_fields import recipe_json_schema
 
 FORMAT_VERSION = 1
 ITEM_KEYS = {"op", "use", "cases", "repeat", "in", "when", "stage", "doc", "with"}
@@ -243,6 +242,9 @@ def _top_properties() -> dict[str, Any]:
 
 def build_schema() -> dict:
     """The JSON Schema of one spec file (checked before `extends` and `imports` are merged)."""
+    # (imported here: a spec whose verdict is cached never builds the schema, nor pays for importing the recipe)
+    from archspec.lang.recipe_fields import recipe_json_schema
+
     common = _node_common()
     op_rules, op_defs = _op_schemas(common)
     defs: dict[str, Any] = {**_value_defs(), **_graph_defs(common, op_rules), **_block_defs(),
