@@ -183,7 +183,7 @@ class Compiled:
         for stage, nodes in members.items():
             if not nodes:
                 continue
-            counted = stage_blocks(g.blocks, stage)
+            counted = stage_blocks(g, stage)
             out.append(Stage(stage, nodes, self.shape(nodes[-1]), self.summed("params", nodes),
                              self.summed("buffers", nodes), self.summed("macs", nodes), self.summed("extra", nodes),
                              len(counted), counted[0].template if counted else None))
@@ -229,16 +229,35 @@ class Compiled:
                 f"{self.params:,} params, {self.macs:,} MACs>")
 
 
-def stage_blocks(blocks: dict[str, Block], stage: str) -> list[Block]:
-    """The residual blocks of a stage: in each top-level block instance of the stage, the outermost repeated
-    instances inside it (`layer2.0` .. `layer2.3`; `stages.1.blocks.0` .. for a repeated top-level stage), or
-    the instance itself where nothing inside it repeats."""
+def stage_blocks(graph: Graph, stage: str) -> list[Block]:
+    """The blocks of a stage that Table 1 counts (the "x 3" of `conv2_x`), in order.
+
+    The candidates: in each top-level block instance of the stage, the outermost repeated instances inside it
+    (`layer2.0` .. `layer2.3`; `stages.1.blocks.0` .. for a repeated top-level stage), or the instance itself
+    where nothing inside it repeats. Given the graph, only the residual ones count (those holding an op whose
+    OpDef is `residual`, the sum of a shortcut): a pool or a transition that opens the stage is not a block of
+    it. A stage with no residual block (a plain net) counts its repeated instances."""
+    blocks = graph.blocks
     top = [b for b in blocks.values() if b.parent is None and b.stage == stage]
     inner: dict[str, list[Block]] = {}
     for b in blocks.values():
         if b.copy is not None and b.parent is not None and b.stage == stage and _outermost_inner_repeat(blocks, b):
             inner.setdefault(_root(blocks, b).name, []).append(b)
-    return [found for t in top for found in (inner.get(t.name) or [t])]
+    candidates = [found for t in top for found in (inner.get(t.name) or [t])]
+    residual = [u for b in candidates for u in _residual_units(graph, b)]
+    if residual:
+        return residual
+    return [b for b in candidates if b.copy is not None]  # plain layers: repeated ones (plain-34's "x 3")
+
+
+def _residual_units(g: Graph, b: Block) -> list[Block]:
+    """`b` if a residual op sits in it directly; else its child instances that hold one, outermost first
+    (a stage written as a wrapper around unrepeated blocks); [] when it holds none."""
+    inside = [n for n in g.members(b.name) if g.node(n).opdef.residual]
+    if not inside or any(g.node(n).block == b.name for n in inside):
+        return [b] if inside else []
+    children = [c for c in g.blocks.values() if c.parent == b.name]
+    return [u for c in children for u in _residual_units(g, c)]
 
 
 def _root(blocks: dict[str, Block], b: Block) -> Block:

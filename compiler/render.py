@@ -169,8 +169,8 @@ def block_picture(c: Compiled, fold: bool = True, collapse: int = 2) -> Picture:
     from archspec.compiler.analysis import stage_blocks
 
     pic = layer_picture(c, fold)
-    g, blocks = c.graph, c.graph.blocks
-    counted = [b for s in c.stages() for b in stage_blocks(blocks, s.name)]
+    g = c.graph
+    counted = [b for s in c.stages() for b in stage_blocks(g, s.name)]
     counted_names = {b.name for b in counted}
     prefix_of: dict[str, str] = {}  # box id -> the counted block it is in
     for box_id in pic.boxes:

@@ -24,7 +24,7 @@ class Side:
             if b.output in self.g and (b.output == b.name or b.name in self.g.node(b.output).scope):
                 outer.setdefault(b.output, b.name)
         self.inputs = {n: tuple(outer.get(p, p) for p in self.g.node(n).inputs) for n in self.order}
-        self.residual = {b.name for s in c.stages() for b in stage_blocks(self.blocks, s.name)}
+        self.residual = {b.name for s in c.stages() for b in stage_blocks(self.g, s.name)}
 
     def members(self, name: str) -> list[str]:
         """The nodes of the block instance `name`, or the node `name` itself ([] if this side has neither)."""

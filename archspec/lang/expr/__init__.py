@@ -2,8 +2,8 @@
 
 A small expression language with Python's syntax for what it has: numbers, strings, lists, names, the
 operators `+ - * / // % **`, comparisons, `and or not`, `x if c else y`, indexing, `.field` on mappings,
-and the functions min, max, abs, int, float, round, floor, ceil, len, str, sum. It is parsed by the hand
-written parser in `syntax` and evaluated by walking the tree in `evaluation`: there is no `eval`, no attribute
+and the functions min, max, abs, int, float, round, floor, ceil, log, log2, make_divisible, len, str, sum. It is
+parsed by the hand written parser in `syntax` and evaluated by walking the tree in `evaluation`: there is no `eval`, no attribute
 access on Python objects, and every result is bounded (integers within 64 bits, floats finite, strings and lists
 within 10,000 items, a value counted through its nested lists within 100,000), checked before a value is built or
 walked.

@@ -1,8 +1,9 @@
-"""The built-in functions: min, max, abs, int, float, round, floor, ceil, len, str, sum.
+"""The built-in functions: min, max, abs, int, float, round, floor, ceil, log, log2, make_divisible, len, str, sum.
 
 Each takes the evaluated arguments and a `Call` (where the call and each argument are in the text, for a caret on
 the offending argument) and checks what it is given before Python sees it: the kind of each argument (E204), a
-finite number where one is needed (E211), and the size of what it walks or writes (E203, E212).
+finite number where one is needed (E211), and the size of what it walks or writes (E203, E212). A number outside a
+function's domain (`log(0)`, a divisor of 0) is refused as E204, like `int('abc')`, with a caret on that argument.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from archspec.lang.codes import EXPR_TYPE_MISMATCH, NON_FINITE_NUMBER
+from archspec.lang.codes import ARITHMETIC_OVERFLOW, EXPR_TYPE_MISMATCH, NON_FINITE_NUMBER
 from archspec.lang.expr.sizes import nested_size, text_budget
 from archspec.lang.expr.syntax import ExprError
 
@@ -97,6 +98,47 @@ def _round(args: list, call: Call) -> Any:
     return round(args[0], max(-_DIGITS, min(_DIGITS, digits)))
 
 
+def _real(x: Any, call: Call, i: int, what: str = "") -> float | int:
+    """Argument `i` as a finite number (not a bool): E204 for any other kind, E211 for infinity or not-a-number."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise ExprError(EXPR_TYPE_MISMATCH, f"{call.name}() cannot take {type_name(x)}{what}; it needs a number",
+                        *call.at(i))
+    if isinstance(x, float) and not math.isfinite(x):
+        raise not_finite(x, call.at(i), f"the argument of {call.name}()")
+    return x
+
+
+def _log(args: list, call: Call) -> float:
+    x = _real(args[0], call, 0)
+    if x <= 0:
+        raise ExprError(EXPR_TYPE_MISMATCH, f"{call.name}() is defined for numbers above 0, got {x!r}", *call.at(0),
+                        hint="a logarithm needs a positive argument; guard it with `max(x, 1)` or a `when:`")
+    return math.log2(x) if call.name == "log2" else math.log(x)
+
+
+def _make_divisible(args: list, call: Call) -> Any:
+    """timm's `make_divisible(v, divisor=8, min_value=None, round_limit=0.9)` (layers/helpers.py): `v` rounded to the
+    nearest multiple of `divisor`, at least `min_value` (`divisor` when null or 0), and bumped up one `divisor` when
+    rounding lost more than 1 - round_limit of `v`."""
+    v = _real(args[0], call, 0)
+    divisor = _real(args[1], call, 1, " as its divisor") if len(args) > 1 else 8
+    min_value = args[2] if len(args) > 2 else None
+    if min_value is not None:
+        min_value = _real(min_value, call, 2, " as its least value")
+    round_limit = _real(args[3], call, 3, " as its round limit") if len(args) > 3 else 0.9
+    if divisor <= 0:
+        raise ExprError(EXPR_TYPE_MISMATCH, f"make_divisible() needs a divisor above 0, got {divisor!r}",
+                        *call.at(1), hint="channel counts are usually made divisible by 8")
+    try:
+        new_v = max(min_value or divisor, int(v + divisor / 2) // divisor * divisor)
+    except OverflowError:  # v + divisor / 2 beyond the float range
+        raise ExprError(ARITHMETIC_OVERFLOW, "arithmetic overflow: make_divisible() rounds to a number beyond the "
+                        "float range", call.pos, len(call.name)) from None
+    if new_v < round_limit * v:
+        new_v += divisor
+    return new_v
+
+
 def _len(args: list, call: Call) -> int:
     if isinstance(args[0], (str, list, dict)):
         return len(args[0])
@@ -121,6 +163,7 @@ def _str(args: list, call: Call) -> str:
 FUNCTIONS: dict[str, tuple[int, int, Callable[[list, Call], Any]]] = {
     "min": (1, 99, _minmax), "max": (1, 99, _minmax), "abs": (1, 1, _number), "int": (1, 1, _to_int),
     "float": (1, 1, _number), "round": (1, 2, _round), "floor": (1, 1, _number), "ceil": (1, 1, _number),
+    "log": (1, 1, _log), "log2": (1, 1, _log), "make_divisible": (1, 4, _make_divisible),
     "len": (1, 1, _len), "str": (1, 1, _str), "sum": (1, 1, _sum),
 }
 

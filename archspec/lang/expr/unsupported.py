@@ -7,7 +7,8 @@ that names the construct and lists what is supported.
 
 from __future__ import annotations
 
-FUNCTION_NAMES = ("min", "max", "abs", "int", "float", "round", "floor", "ceil", "len", "str", "sum")
+FUNCTION_NAMES = ("min", "max", "abs", "int", "float", "round", "floor", "ceil", "log", "log2", "make_divisible",
+                  "len", "str", "sum")
 
 SUPPORTED = ("expressions have numbers, strings, lists `[a, b]`, names, `+ - * / // % **`, comparisons, `in`, "
              "`and or not`, `x if c else y`, indexing `xs[i]`, slices `xs[a:b:c]`, fields `m.key` and the functions "

@@ -1,7 +1,11 @@
-"""`python -m archspec.lang.schema`: regenerate the shipped schema and the manifest of files that pass it."""
+"""`python -m archspec.lang.schema`: regenerate the shipped schema, the manifest of files that pass it and, in a
+source checkout, the op table of docs/spec-format.md."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from archspec.lang.ops.table import update_doc
 from archspec.lang.resolve import packaged_specs_dir
 from archspec.lang.schema.build import schema_json
 from archspec.lang.schema.check import VERIFIED_NAME, shipped_manifest
@@ -12,6 +16,9 @@ def main() -> None:
     (specs / "archspec.schema.json").write_text(schema_json(), encoding="utf-8")
     (specs / VERIFIED_NAME).write_text(shipped_manifest(), encoding="utf-8")
     print(f"wrote {specs / 'archspec.schema.json'} and {specs / VERIFIED_NAME}")
+    doc = Path(__file__).resolve().parents[3] / "docs" / "spec-format.md"
+    if doc.is_file():  # a source checkout (an installed package has no docs)
+        print(f"{'wrote' if update_doc(doc) else 'unchanged:'} the op table of {doc}")
 
 
 if __name__ == "__main__":
