@@ -1,6 +1,6 @@
-"""Lowering of the weighted layers and their normalisation: `nn.Conv2d`, `nn.BatchNorm2d`/`1d` and `nn.Linear`,
-initialised as in the paper (He): kaiming-normal convs (fan_out, ReLU), BN weight 1 and bias 0, or weight 0 where
-the spec says `zero_init` (the last BN of each residual branch).
+"""Lowering of the weighted layers and their normalisation: `nn.Conv2d`, `nn.BatchNorm2d`/`1d`, `nn.GroupNorm`
+and `nn.Linear`, initialised as in the paper (He): kaiming-normal convs (fan_out, ReLU), norm weight 1 and bias 0,
+or weight 0 where the spec says `zero_init` (the last norm of each residual branch).
 """
 
 from __future__ import annotations
@@ -32,6 +32,12 @@ def _bn_module(a: dict, in_shape: Shape) -> Any:
     return cls(in_shape[0], eps=a["eps"], momentum=a["momentum"], affine=a["affine"])
 
 
+def _gn_module(a: dict, in_shape: Shape) -> Any:
+    from torch import nn
+
+    return nn.GroupNorm(a["groups"], in_shape[0], eps=a["eps"], affine=a["affine"])
+
+
 def _bn_init(module: Any, a: dict) -> None:
     from torch import nn
 
@@ -49,5 +55,6 @@ def _linear_module(a: dict, in_shape: Shape) -> Any:
 LOWERINGS = [
     Lowering(op="conv", torch_name="Conv2d", module=_conv_module, init=_conv_init, overwritable=True),
     Lowering(op="bn", torch_name="BatchNorm2d", module=_bn_module, init=_bn_init, overwritable=True),
+    Lowering(op="group_norm", torch_name="GroupNorm", module=_gn_module, init=_bn_init, overwritable=True),
     Lowering(op="linear", torch_name="Linear", module=_linear_module, overwritable=True),
 ]

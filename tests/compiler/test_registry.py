@@ -79,7 +79,8 @@ def test_registry_entries_are_written_with_keywords():
 
 def test_structural_ops_are_those_whose_attributes_trained_weights_fit():
     assert sorted(n for n, op in OPS.items() if op.structural) == sorted(
-        ["conv", "bn", "linear", "maxpool", "avgpool", "global_avgpool", "subsample_pad", "mul", "add"])
+        ["conv", "bn", "group_norm", "linear", "maxpool", "avgpool", "global_avgpool", "subsample_pad", "mul",
+         "add"])
     assert [n for n, op in OPS.items() if op.residual] == ["add"]
 
 

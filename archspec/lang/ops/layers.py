@@ -62,6 +62,21 @@ def _bn_counts(a: dict, ins: list[Shape], out: Shape) -> Counts:
     return Counts(params=2 * c if a["affine"] else 0, buffers=2 * c + 1, extra=numel(out), extra_flops=2 * numel(out))
 
 
+def _gn_shape(a: dict, ins: list[Shape]) -> Shape:
+    c, _, _ = feature_map("group_norm", ins[0])
+    if c % a["groups"]:
+        divisors = [g for g in (32, 16, 8, 4, 2, 1) if c % g == 0]
+        raise ShapeError(WRONG_TENSOR_SHAPE, f"group_norm: {c} channels do not split into {a['groups']} groups",
+                         f"use a number of groups that divides {c} (e.g. `groups: {divisors[0]}`)")
+    return ins[0]
+
+
+def _gn_counts(a: dict, ins: list[Shape], out: Shape) -> Counts:
+    """As BN: a scale and a shift per channel (2 FLOPs an element, 1 op); no running statistics."""
+    c = ins[0][0]
+    return Counts(params=2 * c if a["affine"] else 0, extra=numel(out), extra_flops=2 * numel(out))
+
+
 def _linear_shape(a: dict, ins: list[Shape]) -> Shape:
     if len(ins[0]) != 1:
         hint = ("add `flatten` before it" if numel(ins[0][1:]) == 1
@@ -94,6 +109,15 @@ BN_ATTRS = {
     "channels": Attr(type="int", default=None, min=1, doc="optional: the channels this BN expects (checked)"),
 }
 
+GN_ATTRS = {
+    "groups": Attr(type="int", default=32, min=1,
+                   doc="groups of channels normalised together (they must divide the channels)"),
+    "eps": Attr(type="float", default=1e-5, min=0),
+    "affine": Attr(type="bool", default=True),
+    "zero_init": Attr(type="bool", default=False, doc="initialise the scale to 0 (last norm of a residual branch)"),
+    "channels": Attr(type="int", default=None, min=1, doc="optional: the channels this norm expects (checked)"),
+}
+
 LINEAR_ATTRS = {
     "out": Attr(type="int", min=1, doc="output features"),
     "bias": Attr(type="bool", default=True),
@@ -107,6 +131,10 @@ OPS = [
           table=conv_text),
     OpDef(name="bn", doc="batch normalisation over channels", kind="norm", attrs=BN_ATTRS, inputs=(1, 1),
           shape=_bn_shape, counts=_bn_counts, expects="channels", structural=True, label=lambda a: "BN", fold=True),
+    OpDef(name="group_norm", doc="group normalisation (Wu and He 2018): statistics over groups of channels of each "
+          "sample, the same in training and eval (no running statistics)", kind="norm", attrs=GN_ATTRS,
+          inputs=(1, 1), shape=_gn_shape, counts=_gn_counts, expects="channels", structural=True,
+          label=lambda a: f"GN/{a['groups']}", fold=True),
     OpDef(name="linear", doc="fully connected layer", kind="linear", attrs=LINEAR_ATTRS, inputs=(1, 1),
           shape=_linear_shape, counts=_linear_counts, weighted=True, expects="in_features", structural=True,
           label=lambda a: f"fc {a['out']}", table=lambda a: f"{a['out']}-d fc"),
