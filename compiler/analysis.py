@@ -241,8 +241,11 @@ def stage_blocks(graph: Graph, stage: str) -> list[Block]:
     top = [b for b in blocks.values() if b.parent is None and b.stage == stage]
     inner: dict[str, list[Block]] = {}
     for b in blocks.values():
-        if b.copy is not None and b.parent is not None and b.stage == stage and _outermost_inner_repeat(blocks, b):
-            inner.setdefault(_root(blocks, b).name, []).append(b)
+        if b.copy is None or b.parent is None or b.stage != stage:
+            continue
+        around = graph.around(b.name)  # (outermost first: around[0] is its top-level instance)
+        if not any(blocks[a].copy is not None for a in around[1:]):  # no repeated copy above it, short of the top
+            inner.setdefault(around[0], []).append(b)
     candidates = [found for t in top for found in (inner.get(t.name) or [t])]
     residual = [u for b in candidates for u in _residual_units(graph, b)]
     if residual:
@@ -258,22 +261,6 @@ def _residual_units(g: Graph, b: Block) -> list[Block]:
         return [b] if inside else []
     children = [c for c in g.blocks.values() if c.parent == b.name]
     return [u for c in children for u in _residual_units(g, c)]
-
-
-def _root(blocks: dict[str, Block], b: Block) -> Block:
-    while b.parent is not None:
-        b = blocks[b.parent]
-    return b
-
-
-def _outermost_inner_repeat(blocks: dict[str, Block], b: Block) -> bool:
-    """Is `b` a repeated copy with no repeated copy above it, short of its top-level instance?"""
-    up = blocks.get(b.parent) if b.parent else None
-    while up is not None and up.parent is not None:
-        if up.copy is not None:
-            return False
-        up = blocks.get(up.parent) if up.parent else None
-    return True
 
 
 def compile_spec(ref: Any, overrides: Overrides = (), input_shape: str | None = None, *, count: str = "conv",

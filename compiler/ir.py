@@ -166,6 +166,16 @@ class Graph(nx.DiGraph):
             self.graph["_members"] = index
         return index.get(block, [])
 
+    def around(self, block: str) -> tuple[str, ...]:
+        """The block instances around the block instance `block`, outermost first (a node's `scope`, for a
+        block): the one walk up the block hierarchy that reports, diagrams and diffs share."""
+        chain: list[str] = []
+        parent = self.blocks[block].parent
+        while parent is not None:
+            chain.append(parent)
+            parent = self.blocks[parent].parent
+        return tuple(reversed(chain))
+
     def table(self) -> dict[str, tuple[str, ...]]:
         """The node table (`name -> its inputs`) that the networkx-free algorithms of `compiler.dag` take."""
         return {n: d["node"].inputs for n, d in self._node.items()}

@@ -117,7 +117,7 @@ def stage_descriptions(c: Compiled) -> dict[str, list[str]]:
             if top in done:
                 continue
             done.add(top)
-            counted = [b for b in stage_blocks(g, node.stage) if b.name == top or top in _enclosing(blocks, b)]
+            counted = [b for b in stage_blocks(g, node.stage) if b.name == top or top in g.around(b.name)]
             first = counted[0] if counted else blocks[top]
             if _plain_ops(g, top, counted, blocks):  # a stem or a head: its ops one by one, as Table 1 lists them
                 lines.extend(t for t in map(lambda n: _op_text(g, n), g.members(top)) if t)
@@ -130,15 +130,6 @@ def stage_descriptions(c: Compiled) -> dict[str, list[str]]:
         text = _op_text(g, node.name)
         if text:
             lines.append(text)
-    return out
-
-
-def _enclosing(blocks: dict[str, Block], b: Block) -> list[str]:
-    """The block instances around `b`, innermost first."""
-    out = []
-    while b.parent is not None:
-        out.append(b.parent)
-        b = blocks[b.parent]
     return out
 
 

@@ -35,12 +35,7 @@ class Side:
     def enclosing(self, name: str) -> tuple[str, ...]:
         """The block instances around a node or a block instance, outermost first."""
         if name in self.blocks:
-            chain: list[str] = []
-            parent = self.blocks[name].parent
-            while parent is not None:
-                chain.append(parent)
-                parent = self.blocks[parent].parent
-            return tuple(reversed(chain))
+            return self.g.around(name)
         return self.g.node(name).scope if name in self.g else ()
 
     def op(self, name: str) -> Op:
