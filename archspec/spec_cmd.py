@@ -101,6 +101,12 @@ def _cmd_ops(args: argparse.Namespace) -> int:
             hint = did_you_mean(name, USER_OPS, what="ops")
             raise UsageError(f"unknown op {name!r}" + (f" ({hint})" if hint else f"; the ops are {', '.join(USER_OPS)}"))
     print(catalogue(args.names))
+    if not args.names:
+        from archspec.lang.ops import PLUGINS
+        from archspec.lang.ops.plugins import describe
+
+        for line in describe(PLUGINS):
+            print(f"plugin {line}")
     return EXIT_OK
 
 

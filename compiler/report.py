@@ -53,6 +53,15 @@ def title(c: Compiled) -> str:
     return f"{c.name}  ({c.spec.display}{'; ' + sets if sets else ''})"
 
 
+def _has_filters(c: Compiled) -> bool:
+    """Whether some buffers are not norm statistics but fixed filters (blur_pool's)."""
+    return any(c.facts(n).buffers and c.graph.node(n).opdef.kind != "norm" for n in c.graph.order())
+
+
+def _buffers_text(c: Compiled) -> str:
+    return "buffers (norm running statistics, fixed filters)" if _has_filters(c) else "BN buffers (running statistics)"
+
+
 def summary(c: Compiled) -> str:
     unit = c.convention.unit_name
     lines = [title(c)]
@@ -62,7 +71,7 @@ def summary(c: Compiled) -> str:
         ("input", fmt_shape(c.input_shape)),
         ("output", f"{fmt_shape(c.output_shape)}  ({c.output})"),
         ("depth", f"{c.depth} weighted layers (conv and linear on the longest path)"),
-        ("params", f"{c.params:,}  ({eng(c.params)})   + {c.buffers:,} BN buffers (running statistics)"),
+        ("params", f"{c.params:,}  ({eng(c.params)})   + {c.buffers:,} {_buffers_text(c)}"),
         (unit, f"{c.total():,}  ({eng(c.total())})   {c.convention.text}"),
         ("activations", f"{c.activation_bytes / 2**20:,.1f} MiB per sample ({_dtype(c.dtype_bytes)}, every op "
                         f"output)"),
@@ -234,7 +243,8 @@ def module_summary(c: Compiled, max_depth: int = 3, batch: int = 1) -> str:
     foot = [
         f"total params: {c.params:,}",
         f"trainable params: {c.params:,}",
-        f"buffers (BN running statistics): {c.buffers:,}",
+        f"buffers ({'norm running statistics, fixed filters' if _has_filters(c) else 'BN running statistics'}): "
+        f"{c.buffers:,}",
         f"total {unit}: {eng(c.total() * batch)} ({c.convention.text}, batch {batch})",
         f"input size: {batch * _numel(c.input_shape) * 4 / mib:.2f} MiB",
         f"forward activations: {batch * c.activation_bytes / mib:.2f} MiB",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from archspec.lang.errors import UserError
+from archspec.runtime.published_timm import ZOO_WEIGHTS
 
 TORCHVISION_URL = "https://download.pytorch.org/models/"
 HF_URL = "https://huggingface.co/{repo}/resolve/main/model.safetensors"
@@ -73,9 +74,12 @@ PUBLISHED: tuple[Published, ...] = (
     _timm("resnet50s", "gluon_in1k"),
     _timm("resnet26d", "bt_in1k"),
     _timm("resnet101d", "ra2_in1k", crop=256, resize=269),
-    _timm("seresnet50", "a1_in1k", resize=236),
+    _timm("seresnet50", "a1_in1k", resize=235),
     _timm("seresnext50_32x4d", "racm_in1k"),
-    _timm("resnetv2_50", "a1h_in1k", normalize="inception", resize=236),
+    _timm("resnetv2_50", "a1h_in1k", normalize="inception", resize=235),
+    # timm's default pretrained weights for every model of the zoo that has them (runtime/published_timm.py)
+    *(Published("timm", tag, f"timm/{model}.{tag}", (f"timm/{model}",), normalize, crop, resize)
+      for model, tag, normalize, crop, resize in ZOO_WEIGHTS),
 )
 
 
@@ -109,7 +113,9 @@ def find(source: str, spec: str) -> Published:
             raise PublishedError(f"torchvision publishes no weights for {spec}; specs with them: {', '.join(with_any)} "
                                  "(the paper-layout resnet50, resnet101 and resnet152 stride on the first 1x1; their "
                                  "_tv twins take torchvision's weights)")
-        raise PublishedError(f"there are no timm weights for {spec}; specs with them: {', '.join(with_any)}")
+        shown = ", ".join(with_any[:12]) + (f" and {len(with_any) - 12} more (`archspec list`)" if len(with_any) > 12
+                                             else "")
+        raise PublishedError(f"there are no timm weights for {spec}; specs with them: {shown}")
     if tag in ("", "DEFAULT"):
         return next(p for p in files if p.default)
     for p in files:

@@ -1,14 +1,22 @@
-"""Names a node may not have. Each item of a network becomes a module (and its output a value in the generated
-forward) of a torch.fx GraphModule, and each item of a block a child module of the block's container: a name that
-is already an attribute of torch's `nn.Module` or `fx.GraphModule` (`forward`, `training`, `to`, `eval`,
-`state_dict`, `graph`, `code`, `meta`, ...) or of archspec's model (`archspec`), or a Python keyword
-(`def`, `class`, `None`, `lambda`, and `self`), would collide there. The language holds the list (it never
-imports torch); `tests/compiler/test_lower.py` checks it against the installed torch, so it cannot fall behind.
+"""Names a node may not have, and the form of an item's name. Each item of a network becomes a module (and its
+output a value in the generated forward) of a torch.fx GraphModule, and each item of a block a child module of
+the block's container: a name that is already an attribute of torch's `nn.Module` or `fx.GraphModule`
+(`forward`, `training`, `to`, `eval`, `state_dict`, `graph`, `code`, `meta`, ...) or of archspec's model
+(`archspec`), or a Python keyword (`def`, `class`, `None`, `lambda`, and `self`), would collide there. The
+language holds the list (it never imports torch); `tests/compiler/test_lower.py` checks it against the installed
+torch, so it cannot fall behind.
+
+An item's name is parts joined by `.` (`conv1`, `0`, `convs.0`), each an identifier or a number: a part becomes one
+level of the module tree (`convs.0` is module `0` of a container `convs`, as torch's `nn.ModuleList` names it), so
+each part must be free of the words above.
 """
 
 from __future__ import annotations
 
 import keyword
+import re
+
+from archspec.lang.schema.build import NAME_PART, RESERVED_NAMES
 
 MODULE_ATTRIBUTES = frozenset("""
     T_destination _apply _backward_hooks _backward_pre_hooks _boxed_call _buffers _call_impl _code
@@ -42,4 +50,23 @@ def name_problem(name: str) -> str | None:
         return "a Python keyword (the generated forward could not name its value)"
     if name in MODULE_ATTRIBUTES:
         return "an attribute of torch's nn.Module or fx.GraphModule (its module would collide with it)"
+    return None
+
+
+_PART = re.compile(NAME_PART)
+
+
+def item_name_problem(name: str) -> tuple[str, str] | None:
+    """Why `name` (an item's name, parts joined by `.`) cannot name a node, and the fix to suggest; None if it can."""
+    parts = name.split(".")
+    for part in parts:
+        if not _PART.fullmatch(part):
+            return ("it is not an identifier or a number" if len(parts) == 1 else
+                    f"its part `{part}` is not an identifier or a number",
+                    "write letters, digits and `_`, or a number, in each part (parts are joined by `.`: `convs.0`)")
+        why = "a reserved word" if part in RESERVED_NAMES else name_problem(part)
+        if why:
+            return (f"it is {why}" if len(parts) == 1 else f"its part `{part}` is {why}",
+                    f"choose another name (e.g. `{name}_1`)" if len(parts) == 1 else
+                    f"choose another name for `{part}` (e.g. `{part}_1`)")
     return None

@@ -36,6 +36,12 @@ MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
 TOP, PARENT, LIBRARY, TOP_LIBRARY = "top", "parent", "library", "top library"
 
 
+def _ops() -> list[str]:
+    from archspec.lang.ops import USER_OPS  # the registry (its entries use the type checker, not params)
+
+    return USER_OPS
+
+
 @dataclass
 class ParamDecl:
     name: str
@@ -65,7 +71,7 @@ class ParamDecl:
         """What is wrong with `value` for this param, in words ("a whole number"), or None."""
         kind = self.type if self.type in EXPECTED else "any"
         return value_problem(kind, value, minimum=self.minimum, maximum=self.maximum, choices=self.choices,
-                             templates=templates)
+                             templates=templates, ops=_ops() if self.type == "op" else None)
 
 
 @dataclass
@@ -223,6 +229,10 @@ def type_diagnostic(decl: ParamDecl, value: Any, loc: Loc | None, templates: Any
     hint = None
     if problem == "the name of a block":
         hint = did_you_mean(str(value), templates or [], what="blocks")
+    elif decl.type == "op" and isinstance(value, str):
+        from archspec.lang.ops import unknown_op_hint  # the registry imports the type checker
+
+        hint = unknown_op_hint(value)
     d = Diagnostic(INVALID_PARAM_VALUE, f"param `{decl.name}` must be {problem}, got {what}", loc,
                    hint=hint or (f"`{decl.name}` is {decl.describe()}" if decl.explicit else None))
     if decl.explicit and decl.loc is not None and decl.loc != loc:

@@ -49,13 +49,20 @@ def search_dirs() -> list[Path]:
     return extra + [packaged_specs_dir()]
 
 
+ZOO_FOLDERS = ("timm",)  # folders of specs named by FOLDER/NAME (timm/resnet50: timm's model of that name)
+
+
 def available_specs() -> dict[str, Path]:
-    """Spec names that `archspec validate NAME` accepts, first match wins."""
+    """Spec names that `archspec validate NAME` accepts, first match wins: NAME for the specs of a search
+    folder, FOLDER/NAME for those of its zoo folders (`timm/resnet50`)."""
     out: dict[str, Path] = {}
     for d in search_dirs():
         if d.is_dir():
             for p in sorted(d.glob("*.yaml")):
                 out.setdefault(p.stem, p)
+            for zoo in ZOO_FOLDERS:
+                for p in sorted((d / zoo).glob("*.yaml")):
+                    out.setdefault(f"{zoo}/{p.stem}", p)
     return out
 
 
@@ -86,7 +93,8 @@ def locate(ref: str | os.PathLike) -> Path:
     path = Path(text)
     if _exists(path):
         return path
-    looks_like_path = os.sep in text or "/" in text or path.suffix in (".yaml", ".yml", ".json")
+    zoo_name = text.partition("/")[0] in ZOO_FOLDERS and text.count("/") == 1 and not path.suffix
+    looks_like_path = not zoo_name and (os.sep in text or "/" in text or path.suffix in (".yaml", ".yml", ".json"))
     if not looks_like_path:
         specs = available_specs()
         if text in specs:

@@ -288,7 +288,7 @@ def typed_override(decl: Any, text: str) -> Any:
     `--set name=on`), YAML's reading for the others (`200`, `true`, `[16, 32, 64]`), `=...` an expression."""
     if text.startswith("="):
         return text
-    wants_text = decl.type in ("str", "template") or (decl.choices and all(isinstance(c, str) for c in decl.choices))
+    wants_text = decl.type in ("str", "template", "op") or (decl.choices and all(isinstance(c, str) for c in decl.choices))
     if wants_text or not text.strip():
         return text
     value = parse_value(text, "--set")  # the spec reader's budgets hold for `--set` too (`&a [*a]`)

@@ -12,7 +12,10 @@ from typing import Any, Container, Iterable
 # kind -> what a value of another kind is told it should be
 EXPECTED = {"int": "a whole number", "size": "a whole number or [h, w]", "float": "a number", "number": "a number",
             "bool": "true or false", "str": "a string", "list": "a list", "map": "a mapping",
-            "template": "a block name"}
+            "template": "a block name", "op": "the name of an op"}
+
+
+NO_BLOCK = "none"  # a template param set to `none` names no block: the items that use it say `when: p != 'none'`
 
 
 def _is_number(value: Any) -> bool:
@@ -38,7 +41,7 @@ def _kind_problem(kind: str, value: Any) -> str | None:
             return "a number"
         return None if math.isfinite(value) else "a finite number"
     ok = {"bool": lambda v: isinstance(v, bool), "str": lambda v: isinstance(v, str),
-          "template": lambda v: isinstance(v, str), "list": lambda v: isinstance(v, list),
+          "template": lambda v: isinstance(v, str), "op": lambda v: isinstance(v, str), "list": lambda v: isinstance(v, list),
           "map": lambda v: isinstance(v, dict)}.get(kind)
     return None if ok is None or ok(value) else EXPECTED[kind]
 
@@ -49,18 +52,20 @@ def _bound(value: float) -> str:
 
 def value_problem(kind: str, value: Any, *, minimum: float | None = None, maximum: float | None = None,
                   choices: Iterable[Any] | None = None, templates: Container[str] | None = None,
-                  below_maximum: bool = False) -> str | None:
+                  below_maximum: bool = False, ops: Container[str] | None = None) -> str | None:
     """None if `value` suits; otherwise what was expected ("a whole number", "at least 1", "one of a, b").
 
     `kind` is an attribute type (int, size, bool, float, str, list) or a parameter type (also number, map,
-    template, any); `templates` is what a `template` value must name; `below_maximum` excludes the maximum itself
+    template, op, any); `templates` is what a `template` value must name, `ops` what an `op` value must name; `below_maximum` excludes the maximum itself
     (a probability p < 1).
     """
     problem = _kind_problem(kind, value)
     if problem:
         return problem
-    if kind == "template" and templates is not None and value not in templates:
+    if kind == "template" and templates is not None and value not in templates and value != NO_BLOCK:
         return "the name of a block"
+    if kind == "op" and ops is not None and value not in ops:
+        return "the name of an op (`archspec ops` lists them)"
     if choices is not None and value not in choices:
         return "one of " + ", ".join(str(c) for c in choices)
     numbers = _whole_numbers(kind, value)[0] if kind in ("int", "size") else [value] if _is_number(value) else []

@@ -11,6 +11,7 @@ from archspec.compiler.expand.frame import Frame
 from archspec.compiler.expand.model import Block, Build, show_value
 from archspec.lang.codes import CONSTRAINT_NOT_MET, INVALID_BLOCK_ARG, MISSING_BLOCK_ARG, UNKNOWN_BLOCK_ARG, WRONG_TYPE
 from archspec.lang.diagnostics import Diagnostic, Loc, did_you_mean
+from archspec.lang.ops import USER_OPS, unknown_op_hint
 from archspec.lang.schema import ITEM_KEYS
 from archspec.lang.types import value_problem
 from archspec.lang.values import Failed, Scope, evaluate_expression, evaluate_value
@@ -135,8 +136,10 @@ def check_argument(kind: str, decl: Any, value: Any, blocks: LocDict) -> str | N
     """What is wrong with a template argument (by the language's one type checker), with a near miss."""
     bounds = decl if isinstance(decl, dict) else {}
     problem = value_problem(kind, value, minimum=bounds.get("min"), maximum=bounds.get("max"),
-                            choices=bounds.get("enum"), templates=blocks)
+                            choices=bounds.get("enum"), templates=blocks, ops=USER_OPS)
     if problem == "the name of a block":
         hint = did_you_mean(value, blocks, what="blocks")
         return problem + (f"; {hint}" if hint else "")
+    if kind == "op" and problem and isinstance(value, str):
+        return f"{problem}; {unknown_op_hint(value)}"
     return problem

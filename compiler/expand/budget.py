@@ -13,6 +13,8 @@ def min_size(b: Build, body: LocDict) -> int:
     """A lower bound on the nodes one copy of `body` makes, without evaluating anything."""
     if "op" in body:
         return 1
+    if "items" in body and isinstance(body["items"], list):  # a repeat of several items: each copy makes them all
+        return sum(_item_size(b, item) for item in body["items"])
     if "cases" in body:
         sizes = [min_size(b, a) for a in body["cases"] if isinstance(a, LocDict)]
         return min(sizes) if sizes else 0
@@ -28,16 +30,19 @@ def template_size(b: Build, tname: str, stack: tuple[str, ...]) -> int:
     template = b.spec.blocks.get(tname)
     if template is None or tname in stack or not isinstance(template.get("body"), list):
         return 1
-    total = 0
-    for item in template["body"]:
-        if not isinstance(item, LocDict):
-            continue
-        body = item if any(k in ITEM_KEYS for k in item) else next(iter(item.values()), None)
-        if not isinstance(body, LocDict) or "when" in body:
-            continue
-        n = body.get("repeat", 1)
-        n = n if isinstance(n, int) and not isinstance(n, bool) else 1
-        inner = min_size(b, body) if body.get("use") != tname else 1
-        total += max(0, n) * inner
-    b.size_memo[tname] = max(1, total)
+    b.size_memo[tname] = 1  # while it is computed: a block that uses itself (refused later, E311) counts 1
+    b.size_memo[tname] = max(1, sum(_item_size(b, item, tname) for item in template["body"]))
     return b.size_memo[tname]
+
+
+def _item_size(b: Build, item: object, tname: str | None = None) -> int:
+    """A lower bound on the nodes one item of a body makes (0 if `when:` may exclude it)."""
+    if not isinstance(item, LocDict):
+        return 0
+    body = item if any(k in ITEM_KEYS for k in item) else next(iter(item.values()), None)
+    if not isinstance(body, LocDict) or "when" in body:
+        return 0
+    n = body.get("repeat", 1)
+    n = n if isinstance(n, int) and not isinstance(n, bool) else 1
+    inner = min_size(b, body) if tname is None or body.get("use") != tname else 1
+    return max(0, n) * inner

@@ -1,7 +1,8 @@
 """The expander: walks the network and the block bodies item by item (`op:`, `use:`, `cases:`, `when:`,
-`repeat:`), keeps the node and step budgets, and hands each kind of item to the piece that knows it: references
-(`frame`), attributes (`primitives`), template arguments (`arguments`), `in_channels` (`channels`), repeat
-bounds (`budget`). The whole-network checks (cycles, unused nodes, shapes) come from `compiler.graph_checks`.
+`repeat:`, a repeat's `names:` and `items:`), keeps the node and step budgets, and hands each kind of item to the
+piece that knows it: names (`naming`), references (`frame`), attributes (`primitives`), template arguments
+(`arguments`), `in_channels` (`channels`), repeat bounds (`budget`). The whole-network checks (cycles, unused
+nodes, shapes) come from `compiler.graph_checks`.
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ from archspec.compiler.expand.budget import min_size
 from archspec.compiler.expand.channels import in_lookup
 from archspec.compiler.expand.frame import Broken, Excluded, Frame, attach, item_inputs, resolve_pending
 from archspec.compiler.expand.model import MAX_NESTING, MAX_NODES, Block, Build, Expansion, IRNode, show_value
+from archspec.compiler.expand.naming import claim_module, claim_name, item_name
 from archspec.compiler.expand.primitives import primitive
 from archspec.compiler.expand.unread import unread_params, unused_block_changes
 from archspec.compiler.graph_checks import check_graph, check_shapes, collapse
-from archspec.lang.codes import (DUPLICATE_NODE, GRAPH_CYCLE, INVALID_NODE_NAME, INVALID_SIZE, INVALID_VALUE,
+from archspec.lang.codes import (DUPLICATE_NODE, GRAPH_CYCLE, INVALID_SIZE, INVALID_VALUE,
                                  NO_CASE_APPLIES, NO_NETWORK, RECURSIVE_BLOCK, UNDEFINED_NODE, UNKNOWN_BLOCK,
                                  UNNAMED_ITEM, WRONG_INPUT_COUNT, WRONG_TYPE)
 from archspec.lang.diagnostics import Diagnostic, Loc, SpecError, did_you_mean
 from archspec.lang.expr import metered
-from archspec.lang.names import name_problem
-from archspec.lang.schema import ITEM_KEYS, RESERVED_NAMES
+from archspec.lang.schema import ITEM_KEYS
 from archspec.lang.schema.translate import kind_of
 from archspec.lang.spec import Spec, control_characters
 from archspec.lang.values import Failed, Scope, evaluate_expression, evaluate_value, needs_evaluation
@@ -83,11 +84,19 @@ class Expander:
               where: tuple[str, Loc | None] = ("body", None)) -> str | None:
         if not self._is_list(items, *where):
             return None
-        previous = next(iter(frame.inputs.values()), None)
+        previous, included = self._items(items, frame, next(iter(frame.inputs.values()), None), top=top,
+                                         uses_stages=uses_stages, sole=len(items) == 1 and not top)
+        resolve_pending(self.b, frame)
+        return previous if included else None
+
+    def _items(self, items: LocList, frame: Frame, previous: str | None, *, top: bool = False,
+               uses_stages: bool = False, sole: bool = False) -> tuple[str | None, bool]:
+        """Expand `items` into `frame`, the first reading `previous` unless it says otherwise: the last output and
+        whether any item was included (or failed: then nothing is claimed to be missing)."""
         included = False
         for i, raw in enumerate(items):
             loc = items.val_loc(i)
-            parsed = self._split(raw, loc, frame, sole=len(items) == 1 and not top)
+            parsed = self._split(raw, loc, frame, sole=sole)
             if parsed is None:
                 continue
             name, body, name_loc = parsed
@@ -106,8 +115,7 @@ class Expander:
             elif out is None and self.b.problems > before and name is not None:
                 frame.local.setdefault(name, Broken())
                 included = True  # do not also claim that nothing was included
-        resolve_pending(self.b, frame)
-        return previous if included else None
+        return previous, included
 
     def _is_list(self, value: Any, key: str, loc: Loc | None) -> bool:
         """Whether `value` (of `key`) is a list; E100 if not. The schema says so before expansion starts: this is
@@ -159,25 +167,14 @@ class Expander:
             return None, raw, loc
         (name, body), = raw.items()
         name_loc = raw.key_loc(name)
-        if name in RESERVED_NAMES:
-            self.b.diags.append(Diagnostic(INVALID_NODE_NAME, f"`{name}` is a reserved word and cannot name a node",
-                                           name_loc, hint="choose another name"))
-            return None
-        collision = name_problem(str(name))
-        if collision:
-            self.b.diags.append(Diagnostic(INVALID_NODE_NAME, f"`{name}` cannot name a node: it is {collision}",
-                                           name_loc, hint=f"choose another name (e.g. `{name}_1`)"))
+        name = item_name(self.b, name, name_loc, frame.scope)
+        if name is None:
             return None
         if not isinstance(body, LocDict):
             self.b.diags.append(Diagnostic(WRONG_TYPE, f"`{name}` should be a mapping like {{op: relu}}", name_loc))
             return None
-        if name in frame.local or name in frame.item_locs:
-            first = frame.item_locs.get(name)
-            self.b.diags.append(Diagnostic(DUPLICATE_NODE, f"`{name}` is defined twice in {frame.where()}" +
-                                         (f" (first at line {first.line})" if first else ""), name_loc,
-                                         hint="give each item its own name"))
+        if not claim_name(self.b, name, name_loc, frame):
             return None
-        frame.item_locs[name] = name_loc
         return name, body, name_loc
 
     def _item(self, name: str | None, body: LocDict, loc: Loc | None, frame: Frame, previous: str | None,
@@ -210,6 +207,9 @@ class Expander:
             self.b.diags.append(Diagnostic(DUPLICATE_NODE, f"two nodes are named `{full}`", loc,
                                            hint="rename one of them"))
             return None
+        if name is not None and ("." in name or name in frame.containers):
+            if not claim_module(self.b, name, loc, frame):
+                return None
         if "op" in body:
             out = primitive(self.b, full, body, loc, frame, inputs, in_locs, scope)
         else:
@@ -238,7 +238,7 @@ class Expander:
                 f"`repeat: {count:,}` would expand to at least {count * per_copy:,} nodes; the budget is "
                 f"{self.b.max_nodes:,} (ResNet-1202 has about 4,800)", body.val_loc("repeat"),
                 "check the count; `--max-nodes` raises the budget")
-        inner = LocDict({k: v for k, v in body.items() if k != "repeat"}, loc=body.loc)
+        inner = LocDict({k: v for k, v in body.items() if k not in ("repeat", "names")}, loc=body.loc)
         inner.key_locs, inner.val_locs = body.key_locs, body.val_locs
         current = previous  # the first copy reads `in` (or the previous item), the others chain
         dynamic_stage = _per_copy_stage(body)
@@ -253,30 +253,70 @@ class Expander:
                         f"`repeat: {count:,}` of {per_copy:,} nodes each would make {count * per_copy:,} "
                         f"nodes; the budget is {self.b.max_nodes:,} (ResNet-1202 has about 4,800)",
                         body.val_loc("repeat"), "check the count; `--max-nodes` raises the budget")
-            copy = LocDict(inner, loc=inner.loc)
-            copy.key_locs, copy.val_locs = inner.key_locs, inner.val_locs
-            if i > 0:
-                copy.pop("in", None)
-            child = f"{name}.{i}" if name is not None else str(i)
+            builtins = {"index": i, "count": count}
             if dynamic_stage:
                 before_stage = len(self.b.diags)
-                stage = self._stage(body, frame.scope.child({"index": i, "count": count}))
+                stage = self._stage(body, frame.scope.child(builtins))
                 if stage is not None:
                     self._open_stage(frame, stage)
                 dynamic_stage = len(self.b.diags) == before_stage  # a failing stage is reported once
-            out = self._item(child, copy, loc, frame, current, {"index": i, "count": count})
-            made = self.b.blocks.get(frame.full(child))
-            if made is not None and made.copy is not None:
-                made.group = frame.full(name)
+            if "items" in body:
+                out = self._group_copy(body, frame, current, builtins)
+            else:
+                child = self._copy_name(name, body, frame, builtins)
+                if child is None:
+                    return None
+                copy = LocDict(inner, loc=inner.loc)
+                copy.key_locs, copy.val_locs = inner.key_locs, inner.val_locs
+                if i > 0:
+                    copy.pop("in", None)
+                out = self._item(child, copy, loc, frame, current, builtins)
+                made = self.b.blocks.get(frame.full(child))
+                if made is not None and made.copy is not None:
+                    made.group = frame.full(name)
             if isinstance(out, str):
                 current = out
             elif out is None:
                 return None
-            if name is None:
+            if name is None and "items" not in body and "names" not in body:
                 frame.item_locs[child] = loc
         if name is not None and current is not None:
             frame.local[name] = current
         return current
+
+    def _copy_name(self, name: str | None, body: LocDict, frame: Frame, builtins: dict[str, Any]) -> str | None:
+        """The name of one copy of a `repeat`: its `names:` computed with `index` and `count`, else NAME.i (or i
+        for an unnamed repeat); None (reported) if `names:` gives one that cannot name a node or is taken."""
+        if "names" not in body:
+            return f"{name}.{builtins['index']}" if name is not None else str(builtins["index"])
+        loc = body.val_loc("names")
+        child = item_name(self.b, body["names"], loc, frame.scope.child(builtins),
+                           f" (copy {builtins['index']} of `names: {body['names']}`)")
+        if child is None or not claim_name(self.b, child, loc, frame):
+            return None
+        return child
+
+    def _group_copy(self, body: LocDict, frame: Frame, previous: str | None, builtins: dict[str, Any]
+                    ) -> str | Excluded | None:
+        """One copy of a `repeat` of several `items:`: they join the frame's body, with `index` and `count` in
+        scope (their names compute `${...}` with them); the first reads `previous` unless its `in:` says
+        otherwise. Its output is the last included item's; None if one failed (the repeat then stops)."""
+        scope = frame.scope.child(builtins)
+        if "when" in body:
+            keep = self._holds(body, scope)
+            if not keep:
+                return None if keep is None else Excluded(body.val_loc("when"), body["when"])
+        if not self._is_list(body["items"], "items", body.val_loc("items")):
+            return None
+        before, outer = self.b.problems, frame.scope
+        frame.scope = scope
+        try:
+            out, included = self._items(body["items"], frame, previous)
+        finally:
+            frame.scope = outer
+        if self.b.problems > before:
+            return None
+        return out if included else Excluded(body.val_loc("items"), "every item excluded")
 
     def _holds(self, item: LocDict, scope: Scope) -> bool | None:
         """Whether the item's `when:` holds; None when it cannot be evaluated (the diagnostic is recorded)."""

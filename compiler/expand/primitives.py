@@ -13,16 +13,24 @@ from archspec.lang.codes import (INVALID_OP_ATTR, INVALID_SIZE, MISSING_OP_ATTR,
 from archspec.lang.diagnostics import Diagnostic, Loc, did_you_mean
 from archspec.lang.ops import OPS, USER_OPS, check_attr, unknown_op_hint
 from archspec.lang.schema import ITEM_KEYS
-from archspec.lang.values import Failed, Scope, evaluate_value
+from archspec.lang.values import Failed, Scope, evaluate_value, needs_evaluation
 from archspec.lang.yamlsrc import LocDict
 
 
 def primitive(b: Build, full: str, body: LocDict, loc: Loc | None, frame: Frame, inputs: list[Any],
                in_locs: list[Loc | None], scope: Scope) -> str | None:
     op = body["op"]
-    if op not in USER_OPS:  # the network input is the spec's `input:`, not an op a spec writes
-        b.diags.append(Diagnostic(UNKNOWN_OP, f"unknown op `{op}`", body.val_loc("op"),
-                                     hint=unknown_op_hint(op)))
+    if needs_evaluation(op):  # `op: =act`: an op chosen by a param (an activation or norm for the whole net)
+        try:
+            op = evaluate_value(op, body.val_loc("op"), scope)
+        except Failed as e:
+            b.fail(e)
+            return None
+    if not isinstance(op, str) or op not in USER_OPS:  # the network input is the spec's `input:`, no op to write
+        shown = op if isinstance(op, str) else show_value(op)
+        computed = f" (`{body['op']}`)" if body["op"] != op else ""
+        b.diags.append(Diagnostic(UNKNOWN_OP, f"unknown op `{shown}`{computed}", body.val_loc("op"),
+                                     hint=unknown_op_hint(shown)))
         return None
     spec = OPS[op]
     attrs: dict[str, Any] = {}

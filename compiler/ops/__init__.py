@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from collections import Counter
 
-from archspec.compiler.ops import elementwise, layers, pooling, structure
+from archspec.compiler.ops import channels, elementwise, filters, layers, norms, pooling, structure
 from archspec.compiler.ops.base import Lowering
-from archspec.lang.ops import OPS
+from archspec.lang.ops import OPS, PLUGINS
+from archspec.lang.ops.plugins import LOWERING_GROUP, discover, plugin_lowerings
 
-_ALL = [entry for family in (structure, layers, pooling, elementwise) for entry in family.LOWERINGS]
+_ALL = [entry for family in (structure, layers, norms, filters, pooling, elementwise, channels)
+        for entry in family.LOWERINGS] + plugin_lowerings(PLUGINS, discover(LOWERING_GROUP))
 LOWERINGS: dict[str, Lowering] = {entry.op: entry for entry in _ALL}
 
 

@@ -80,13 +80,15 @@ def test_registry_entries_are_written_with_keywords():
 def test_structural_ops_are_those_whose_attributes_trained_weights_fit():
     assert sorted(n for n, op in OPS.items() if op.structural) == sorted(
         ["conv", "bn", "group_norm", "linear", "maxpool", "avgpool", "global_avgpool", "subsample_pad", "mul",
-         "add"])
+         "add", "channel_conv", "slice", "branch_softmax", "blur_pool", "std_conv", "frn", "evonorm", "branch_sum", "pad"])
     assert [n for n, op in OPS.items() if op.residual] == ["add"]
 
 
 def test_schema_names_every_op_of_the_registry():
     schema = build_schema()
-    assert schema["$defs"]["node"]["properties"]["op"]["enum"] == USER_OPS
+    names, expression = schema["$defs"]["node"]["properties"]["op"]["anyOf"]
+    assert names["enum"] == USER_OPS
+    assert expression == {"$ref": "#/$defs/expr"}  # `op: =act`: checked against the registry once computed
     assert "op_sigmoid" in schema["$defs"]
 
 

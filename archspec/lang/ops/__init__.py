@@ -1,13 +1,15 @@
 """The op registry: for each primitive op, in one entry (`OpDef`), its attributes, shape rule, parameter and MAC
 rules, how reports and diagrams show it, and what it means to the rest of the code (`weighted`, `structural`,
 `residual`, `fold`, `view`, `kind`): nobody else names an op to decide something. Adding an op is one entry in a
-family module (`layers`, `pooling`, `elementwise`, `structure`), its lowering in the compiler's table
-(`archspec.compiler.ops`, the one place that knows torch) and its tests; validation, expansion, the passes, the
-reports and the diagrams read the entry from here.
+family module (`layers`, `norms`, `filters`, `pooling`, `elementwise`, `channels`, `structure`), its lowering in
+the compiler's table (`archspec.compiler.ops`, the one place that knows torch) and its tests; validation,
+expansion, the passes, the reports and the diagrams read the entry from here. Installed packages add ops the same
+way through entry points (`archspec.lang.ops.plugins`, docs/plugins.md).
 
 Counting convention (see docs/conventions.md):
-- `macs`: multiply-accumulates of conv and linear layers (bias additions are not counted); this is what the
-  ResNet paper and torchvision report as "FLOPs".
+- `macs`: multiply-accumulates of conv and linear layers (bias additions are not counted), and of the conv-like
+  `channel_conv`, `std_conv` and `blur_pool` (a depthwise filter); this is what the ResNet paper and torchvision
+  report as "FLOPs", and what a trace of timm's models counts.
 - `extra`: the other arithmetic, counted when asked (`--count all`): batch norm as one multiply-add per element
   (its inference form y = a*x + b), activations one op per element, add one op per element per extra operand,
   max pool k*k-1 comparisons and average pool k*k ops per output element, global average pool one op per input
@@ -21,13 +23,16 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from archspec.lang.codes import WRONG_TENSOR_SHAPE
-from archspec.lang.ops import elementwise, layers, pooling, structure
+from archspec.lang.ops import channels, elementwise, filters, layers, norms, plugins, pooling, structure
 from archspec.lang.ops.base import (REQUIRED, Attr, Counts, OpDef, Shape, ShapeError, fmt_shape, numel,
                                     pair)
 from archspec.lang.diagnostics import suggest
 from archspec.lang.types import value_problem
 
-OPS: dict[str, OpDef] = {op.name: op for family in (structure, layers, pooling, elementwise) for op in family.OPS}
+BUILTIN_OPS: dict[str, OpDef] = {op.name: op for family in (structure, layers, norms, filters, pooling, elementwise,
+                                                              channels) for op in family.OPS}
+PLUGINS = plugins.discover()  # installed packages that add ops (`archspec.lang.ops.plugins`)
+OPS: dict[str, OpDef] = {**BUILTIN_OPS, **plugins.plugin_ops(PLUGINS, BUILTIN_OPS)}
 
 USER_OPS = sorted(name for name in OPS if name != "input")
 
@@ -94,5 +99,5 @@ def propagate_shapes(names: Iterable[str], node: Callable[[str], Any],
     return shapes
 
 
-__all__ = ["OPS", "USER_OPS", "REQUIRED", "Attr", "Counts", "OpDef", "Shape", "ShapeError", "check_attr",
+__all__ = ["BUILTIN_OPS", "OPS", "PLUGINS", "USER_OPS", "REQUIRED", "Attr", "Counts", "OpDef", "Shape", "ShapeError", "check_attr",
            "fmt_shape", "node_shape", "numel", "outside_block", "pair", "propagate_shapes", "unknown_op_hint"]

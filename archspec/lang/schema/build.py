@@ -16,10 +16,14 @@ from typing import Any
 from archspec.lang.augment import augment_json_schema
 
 FORMAT_VERSION = 1
-ITEM_KEYS = {"op", "use", "cases", "repeat", "in", "when", "stage", "doc", "with"}
+ITEM_KEYS = {"op", "use", "cases", "repeat", "in", "when", "stage", "doc", "with", "names", "items"}
 RESERVED_NAMES = ITEM_KEYS | {"input", "index", "count", "in_channels", "in_shape"}
-PARAM_TYPES = ["int", "float", "number", "bool", "str", "list", "map", "template", "any"]
-NAME_PATTERN = r"^([A-Za-z_][A-Za-z0-9_]*|[0-9]+)$"
+PARAM_TYPES = ["int", "float", "number", "bool", "str", "list", "map", "template", "op", "any"]
+NAME_PART = r"([A-Za-z_][A-Za-z0-9_]*|[0-9]+)"  # one part of an item's name: an identifier or a number
+_TEMPLATE_CHAR = r"([A-Za-z0-9_.]|\$\{[^{}]+\})"  # a name character, or a `${...}` computed where the item is
+# an item's name: parts joined by `.` (`conv1`, `0`, `convs.0`), or a name computed with `${...}` (`convs.${index}`)
+NAME_PATTERN = (rf"^({NAME_PART}(\.{NAME_PART})*"
+                rf"|{_TEMPLATE_CHAR}*\$\{{[^{{}}]+\}}{_TEMPLATE_CHAR}*)$")
 IDENT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EDIT_PATH_PATTERN = r"^([A-Za-z_][A-Za-z0-9_]*|[0-9]+)(\.cases\.[0-9]+)*$"  # conv2, 0, downsample.cases.1
 
@@ -72,6 +76,8 @@ def _node_common() -> dict:
         "stage": {"type": "string", "description": "the Table 1 row this item starts (conv2_x, ...)"},
         "doc": {"type": "string"},
         "repeat": _or_expr({"type": "integer", "minimum": 0}),
+        "names": {"type": "string", "description": "with `repeat`: each copy's name, computed with `index` and "
+                  "`count` (`b${index + 1}`); by default NAME.0, NAME.1, ..."},
     }
 
 
@@ -110,18 +116,31 @@ def _graph_defs(common: dict, op_rules: list[dict]) -> dict[str, Any]:
     return {
         "node": {
             "type": "object",
-            "description": "a primitive op (`op:`), a block template (`use:`) or a choice (`cases:`)",
-            "properties": {**common, "op": {"enum": USER_OPS}, "use": {"type": "string"},
+            "description": "a primitive op (`op:`), a block template (`use:`), a choice (`cases:`) or a `repeat` of "
+                           "several `items:`",
+            "properties": {**common, "op": {"anyOf": [{"enum": USER_OPS}, {"$ref": "#/$defs/expr"}],
+                                                   "description": "an op of the registry, or an expression "
+                                                                  "that names one (`=act`)"},
+                           "use": {"type": "string"},
                            "with": {"anyOf": [{"type": "object"}, {"$ref": "#/$defs/expr"}]},
-                           "cases": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/node"}}},
+                           "cases": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/node"}},
+                           "items": {"$ref": "#/$defs/body"}},
             "allOf": [
                 *op_rules,
+                {"if": {"required": ["items"]}, "then": {"$ref": "#/$defs/group"}},
+                {"if": {"required": ["names"]}, "then": {"required": ["repeat"]}},
                 {"if": {"required": ["use"]}, "then": {"not": {"anyOf": [{"required": ["op"]},
                                                                            {"required": ["cases"]}]}}},
                 {"if": {"required": ["cases"]}, "then": {"not": {"required": ["op"]}}},
-                {"if": {"not": {"anyOf": [{"required": ["use"]}, {"required": ["cases"]}]}},
+                {"if": {"not": {"anyOf": [{"required": [k]} for k in ("use", "cases", "items")]}},
                  "then": {"required": ["op"]}},
             ],
+        },
+        "group": {
+            "type": "object", "required": ["repeat"], "additionalProperties": False,
+            "description": "`repeat: n` of several items: each copy's items join the body they are in, named with "
+                           "`${...}` (`convs.${index}`); the first reads the item before it, as any item does",
+            "properties": {k: {} for k in ("repeat", "items", "when", "stage", "doc")},
         },
         "item": {
             "type": "object",
