@@ -13,7 +13,7 @@ import textwrap
 from dataclasses import dataclass
 
 from archspec.lang.codes import (EMPTY_OUTPUT, GRAPH_CYCLE, IN_CHANNELS_BEFORE_INPUT, MERGE_SHAPE_MISMATCH,
-                                 TOO_MUCH_EXPR_WORK, UNDEFINED_NODE, UNKNOWN_OP, UNUSED_NODE, WRONG_TENSOR_SHAPE)
+                                 TOO_MUCH_EXPR_WORK, UNDEFINED_NODE, UNKNOWN_BLOCK, UNKNOWN_OP, UNUSED_NODE, WRONG_TENSOR_SHAPE)
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,39 @@ blocks:
 network:
   - stem: {op: conv, out: 16, kernel: 3, pad: 1}
   - block: {use: residual}
+  - pool: {op: global_avgpool}
+""",
+    ),
+    UNKNOWN_BLOCK: Explanation(
+        meaning="A block template is named that the merged spec does not have: an item's `use:` (or a template "
+        "param's value) names no `blocks:` entry, or a file's `blocks:` entry only edits (`edit:`, "
+        "`insert_before:`, `insert_after:`) a block that no file merged before it defines. The blocks a spec has "
+        "are those of its own file, of every file it extends and of every library any of them imports; files "
+        "merge in order (extends first, then the imports, then the file itself), so an edit applies to a block "
+        "that some earlier file brought, whoever brought it. The help line suggests a near miss.",
+        example="""\
+blocks:
+  unit:
+    body:
+      - conv: {op: conv, out: 16, kernel: 3, pad: 1}
+      - relu: {op: relu}
+network:
+  - stem: {op: conv, out: 16, kernel: 3, pad: 1}
+  - block: {use: unti}
+  - pool: {op: global_avgpool}
+""",
+        fix="name a block the spec has (`archspec explain --origin SPEC` lists where each block came from); for an "
+        "edit, import or extend the file that defines the block before the file that edits it, or define the "
+        "block with a `body:` instead of editing it.",
+        fixed="""\
+blocks:
+  unit:
+    body:
+      - conv: {op: conv, out: 16, kernel: 3, pad: 1}
+      - relu: {op: relu}
+network:
+  - stem: {op: conv, out: 16, kernel: 3, pad: 1}
+  - block: {use: unit}
   - pool: {op: global_avgpool}
 """,
     ),

@@ -45,3 +45,13 @@ def test_explain_E312_says_what_it_means_with_an_example_and_the_fix(cli):
 def test_a_code_without_a_long_text_is_its_line(cli):
     assert "E101" not in EXPLANATIONS
     assert cli("explain", "e101").out == f"E101: {CODES['E101']}\n"
+
+
+def test_explain_E301_covers_unknown_blocks_and_edits_of_blocks_nobody_defines(cli):
+    """Before: one line (issue "No silent wrong network", 2d)."""
+    r = cli("explain", "E301")
+    assert r.code == 0, r.err
+    assert len(r.out.splitlines()) > 15
+    assert "edits (`edit:`, `insert_before:`, `insert_after:`) a block that no file merged before it" in \
+        " ".join(r.out.split())
+    assert "- block: {use: unit}" in r.out
