@@ -53,8 +53,9 @@ def _tv(arch: str, files: dict[str, str], specs: tuple[str, ...] = ()) -> list[P
                       default=tag == "IMAGENET1K_V2" or not has_v2) for tag, sha in files.items()]
 
 
-def _timm(model: str, tag: str, *, normalize: str = "imagenet", crop: int = 224, resize: int = 256) -> Published:
-    return Published("timm", tag, f"timm/{model}.{tag}", (model,), normalize, crop, resize)
+# the timm-named specs at the top level (resnet50d, seresnet50, ...) take the zoo's file for the same model
+TOP_LEVEL_TIMM = ("resnet50c", "resnet50d", "resnet50s", "resnet26d", "resnet101d", "seresnet50", "seresnext50_32x4d",
+                  "resnetv2_50")
 
 
 PUBLISHED: tuple[Published, ...] = (
@@ -68,17 +69,10 @@ PUBLISHED: tuple[Published, ...] = (
     *_tv("resnext101_64x4d", {"IMAGENET1K_V1": "173b62eb"}),
     *_tv("wide_resnet50_2", {"IMAGENET1K_V1": "95faca4d", "IMAGENET1K_V2": "9ba9bcbe"}),
     *_tv("wide_resnet101_2", {"IMAGENET1K_V1": "32ee1156", "IMAGENET1K_V2": "d733dc28"}),
-    # timm 1.0's default pretrained weights for the timm-named specs
-    _timm("resnet50c", "gluon_in1k"),
-    _timm("resnet50d", "ra2_in1k"),
-    _timm("resnet50s", "gluon_in1k"),
-    _timm("resnet26d", "bt_in1k"),
-    _timm("resnet101d", "ra2_in1k", crop=256, resize=269),
-    _timm("seresnet50", "a1_in1k", resize=235),
-    _timm("seresnext50_32x4d", "racm_in1k"),
-    _timm("resnetv2_50", "a1h_in1k", normalize="inception", resize=235),
-    # timm's default pretrained weights for every model of the zoo that has them (runtime/published_timm.py)
-    *(Published("timm", tag, f"timm/{model}.{tag}", (f"timm/{model}",), normalize, crop, resize)
+    # timm's default pretrained weights for every model of the zoo that has them (runtime/published_timm.py), which
+    # also fit the top-level spec of the same name
+    *(Published("timm", tag, f"timm/{model}.{tag}", (f"timm/{model}",) + ((model,) if model in TOP_LEVEL_TIMM else ()),
+                normalize, crop, resize)
       for model, tag, normalize, crop, resize in ZOO_WEIGHTS),
 )
 

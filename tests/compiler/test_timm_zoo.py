@@ -124,7 +124,9 @@ def test_named_weights_are_timms_default_pretrained_files():
     for name in ZOO:
         if name in expected:
             assert find("timm", f"timm/{name}").file == expected[name][0]
-    # the records of the timm-named specs at the top level (resnet50d, seresnet50, ...) agree with timm too
-    for p in PUBLISHED:
-        if p.source == "timm" and not p.specs[0].startswith("timm/"):
-            assert (p.file, p.normalize, p.crop, p.resize) == expected[p.specs[0]], p
+    # the timm-named specs at the top level (resnet50d, seresnet50, ...) take the same files
+    from archspec.runtime.published import TOP_LEVEL_TIMM
+
+    for name in TOP_LEVEL_TIMM:
+        p = find("timm", name)
+        assert (p.file, p.normalize, p.crop, p.resize) == expected[name], p
