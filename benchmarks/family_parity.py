@@ -62,7 +62,8 @@ def file_lines(path: Path) -> int:
 
 def lines_by_family() -> list[str]:
     """The zoo's YAML, by timm module: models, lines of their own files, and the shared files they build on."""
-    shared = {"resnet": ["timm/family/resnet.yaml", "lib/resnet.yaml"],
+    shared = {"resnet": ["timm/family/resnet.yaml", "lib/resnet.yaml", "timm/family/resnet_pruned.yaml",
+                         "lib/pruned.yaml"],
               "resnetv2": ["timm/family/resnetv2.yaml", "lib/preact.yaml"],
               "res2net": ["lib/res2net.yaml"], "resnest": ["lib/resnest.yaml"], "sknet": ["lib/sknet.yaml"]}
     out = ["| family | models | their YAML lines (mean) | shared family spec and libraries (lines) |",

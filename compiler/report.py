@@ -3,8 +3,10 @@ side-by-side Markdown table of several specs (`archspec table`)."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Sequence
 
+from archspec.lang.diagnostics import printable
 from archspec.lang.ops import fmt_shape
 from archspec.lang.ops.layers import conv_text
 
@@ -43,14 +45,15 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence
 
 
 def overrides_text(c: Compiled) -> str:
-    """The `--set` values a spec was compiled with, as `n=200, shortcut=C` (empty without)."""
-    return ", ".join(f"{k}={v}" for k, v in c.spec.overrides.items())
+    """The `--set` values a spec was compiled with, as `n=200, shortcut=C` (empty without), `printable`: a value
+    holding an escape sequence is shown, not obeyed."""
+    return printable(", ".join(f"{k}={v}" for k, v in c.spec.overrides.items()))
 
 
 def title(c: Compiled) -> str:
     """`resnet50  (specs/resnet50.yaml; depths=[3, 4, 23, 3])`: the name, the file and the --set values."""
     sets = overrides_text(c)
-    return f"{c.name}  ({c.spec.display}{'; ' + sets if sets else ''})"
+    return f"{c.name}  ({printable(c.spec.display)}{'; ' + sets if sets else ''})"
 
 
 def _has_filters(c: Compiled) -> bool:
@@ -131,15 +134,27 @@ def stage_descriptions(c: Compiled) -> dict[str, list[str]]:
             if _plain_ops(g, top, counted, blocks):  # a stem or a head: its ops one by one, as Table 1 lists them
                 lines.extend(t for t in map(lambda n: _op_text(g, n), g.members(top)) if t)
                 continue
-            convs = [g.node(n) for n in g.members(first.name)]
-            inner = "; ".join(conv_text(n.attrs, stride=False) for n in convs
-                              if n.opdef.kind == "conv" and n.block == first.name) or first.template
-            lines.append(f"[{inner}] x {max(1, len(counted))}")
+            # blocks of a stage that differ (a pruned net's) each get their line; alike ones are counted together
+            runs: list[list[Any]] = []
+            for b in counted or [first]:
+                inner = _inner_text(g, b)
+                if runs and runs[-1][0] == inner:
+                    runs[-1][1] += 1
+                else:
+                    runs.append([inner, 1])
+            lines.extend(f"[{inner}] x {n}" for inner, n in runs)
             continue
         text = _op_text(g, node.name)
         if text:
             lines.append(text)
     return out
+
+
+def _inner_text(g: Graph, b: Block) -> str:
+    """A residual block's convs as Table 1 writes them: `1x1, 64; 3x3, 64; 1x1, 256`."""
+    convs = [g.node(n) for n in g.members(b.name)]
+    return "; ".join(conv_text(n.attrs, stride=False) for n in convs
+                     if n.opdef.kind == "conv" and n.block == b.name) or b.template
 
 
 def _plain_ops(g: Graph, top: str, counted: list[Block], blocks: dict[str, Block]) -> bool:
@@ -155,11 +170,19 @@ def _op_text(g: Graph, name: str) -> str | None:
     return table(node.attrs) if table is not None else None
 
 
+# Markdown that spec text could make active in a cell: a backslash (it escapes what follows), `*`, `~` and the
+# backtick (emphasis, strikethrough, code) always; `_` where it can open or close emphasis (not inside a word:
+# `conv2_x` stays); `]` where it could close a link's or an image's text (followed by `(` or `[`: `[a](url)`,
+# `![i](src)`, `[a][ref]`), so Table 1's own `[3x3, 64; 3x3, 64] x 2` stays as the paper writes it.
+_MD_ACTIVE = re.compile(r"[\\*~`|]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])|\](?=\s*[(\[])")
+
+
 def _md(text: str) -> str:
-    """Spec text as one Markdown table cell: `|` cannot end the cell, HTML is shown, not interpreted."""
+    """Spec text as one Markdown table cell: `|` cannot end the cell, HTML is shown, not interpreted (`&lt;`),
+    and no link, image, emphasis or code span can start in it (`_MD_ACTIVE` gets a backslash)."""
     from html import escape
 
-    return escape(str(text), quote=False).replace("|", "\\|")
+    return _MD_ACTIVE.sub(lambda m: "\\" + m.group(), escape(str(text), quote=False))
 
 
 def markdown_table(compiled: Sequence[Any]) -> str:

@@ -102,11 +102,11 @@ NESTED_VALUE_TOO_LARGE = code(
     "E212", "a value too large, counted through its nested lists, to compare, search, walk or return")
 INVALID_PARAM_VALUE = code(
     "E213", "a param value of the wrong type or outside its declared range (checked where the value is given)")
-UNREAD_PARAM = code("E214", "a param is set (or declared by the spec's own file) but nothing in the network reads it")
+UNREAD_PARAM = code("E214", "a param is set (or declared by a file the user wrote) but nothing in the network reads it")
 DUPLICATE_PARAM = code("E215", "a param is declared twice")
 NETWORK_MERGE_CONFLICT = code(
-    "E216", "a `network:` list over the network of the spec being extended (it would replace it whole), or network "
-    "edits with no network to edit")
+    "E216", "a `network:` list over the network of the spec being extended (it would replace it whole), network "
+    "edits with no network to edit, or a `replace:` that keeps the replaced network's description")
 PARAM_WITHOUT_VALUE = code("E217", "a param declared without a default that nothing sets")
 
 # E3xx: templates, nodes and the graph
@@ -146,6 +146,18 @@ TOO_MUCH_EXPR_WORK = code(
 # E6xx: warnings (the spec compiles)
 NETWORK_TOO_LARGE = code(
     "E600", "the network is larger than any machine could hold (parameters or one sample's activations)")
+
+# E7xx: experiment files (`archspec sweep`; docs/experiments.md)
+UNKNOWN_EXPERIMENT = code("E700", "no experiment file with this name or path (`archspec sweep --list`)")
+EXPERIMENT_WITHOUT_RUNS = code(
+    "E701", "an experiment that names no run: no `grid` nor `points`, or an axis without values")
+DUPLICATE_POINT = code("E702", "two points of an experiment are the same run (spec, --set and recipe values alike)")
+INVALID_TRAIN_FLAG = code(
+    "E703", "an experiment's `train:` entry that `archspec train` does not take, that the sweep sets itself, or whose "
+    "value it refuses")
+INVALID_RECIPE_OVERRIDE = code(
+    "E704", "an experiment's recipe value that the spec's recipe refuses, or that a train flag would override")
+TOO_MANY_RUNS = code("E705", "an experiment with more runs than the budget")
 
 # E9xx: the command line
 INVALID_OPTION = code("E900", "a command-line option has an invalid value", reserved=True)

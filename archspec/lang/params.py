@@ -25,7 +25,7 @@ from typing import Any
 
 from archspec.lang.codes import DUPLICATE_PARAM, INVALID_PARAM_VALUE, PARAM_WITHOUT_VALUE, UNKNOWN_PARAM
 from archspec.lang.diagnostics import Diagnostic, Loc, did_you_mean
-from archspec.lang.types import EXPECTED, value_problem
+from archspec.lang.types import EXPECTED, declared_problem
 from archspec.lang.values import needs_evaluation
 from archspec.lang.yamlsrc import LocDict
 
@@ -55,23 +55,37 @@ class ParamDecl:
     file: str
     role: str
     explicit: bool  # written as {type: ...}, not inferred from a plain value
+    below: float | None = None  # a number must be less than this (`below: 1`: a probability)
+    items: dict[str, Any] | None = None  # a list's items: {type: int, min: 1, ...}
+
+    def bounds(self) -> dict[str, Any]:
+        """The declaration's checks as a spec writes them (`min`, `max`, `below`, `enum`, `items`)."""
+        out = {"min": self.minimum, "max": self.maximum, "below": self.below, "enum": self.choices,
+               "items": self.items}
+        return {k: v for k, v in out.items() if v is not None}
 
     def describe(self) -> str:
         """`int, at least 1 (blocks per stage)`: the declaration in words."""
         parts = [self.type]
-        if self.choices:
-            parts = ["one of " + ", ".join(str(c) for c in self.choices)]
-        if self.minimum is not None:
-            parts.append(f"at least {self.minimum:g}")
-        if self.maximum is not None:
-            parts.append(f"at most {self.maximum:g}")
-        return ", ".join(parts) + (f" ({self.doc})" if self.doc else "")
+        if self.items is not None:
+            parts = [_describe_bounds(f"list of {self.items.get('type', 'any')}", self.items)]
+        return _describe_bounds(", ".join(parts), self.bounds()) + (f" ({self.doc})" if self.doc else "")
 
     def problem(self, value: Any, templates: Any = None) -> str | None:
         """What is wrong with `value` for this param, in words ("a whole number"), or None."""
         kind = self.type if self.type in EXPECTED else "any"
-        return value_problem(kind, value, minimum=self.minimum, maximum=self.maximum, choices=self.choices,
-                             templates=templates, ops=_ops() if self.type == "op" else None)
+        return declared_problem(kind, value, self.bounds(), templates=templates,
+                                ops=_ops() if "op" in (self.type, (self.items or {}).get("type")) else None)
+
+
+def _describe_bounds(head: str, decl: dict[str, Any]) -> str:
+    parts = [head]
+    if decl.get("enum"):
+        parts = ["one of " + ", ".join(str(c) for c in decl["enum"])]
+    for key, words in (("min", "at least"), ("below", "below"), ("max", "at most")):
+        if decl.get(key) is not None:
+            parts.append(f"{words} {decl[key]:g}")
+    return ", ".join(parts)
 
 
 @dataclass
@@ -168,8 +182,10 @@ class ParamTable:
             return
         kind = raw.get("type", "any")
         choices = list(raw["enum"]) if isinstance(raw.get("enum"), list) else None
+        items = raw.get("items")
         decl = ParamDecl(name, kind, raw.get("default", MISSING), raw.get("min"), raw.get("max"), choices,
-                         raw.get("doc"), loc, file, role, explicit)
+                         raw.get("doc"), loc, file, role, explicit, below=raw.get("below"),
+                         items={"type": items} if isinstance(items, str) else dict(items) if items else None)
         entry = ParamEntry(decl, decl.default, raw.val_loc("default") if "default" in raw else loc, file, role)
         entry.history.append(Event("declared", loc, file, role, decl.default))
         self.entries[name] = entry

@@ -44,6 +44,14 @@ def packaged_specs_dir() -> Path:
     return package.parent / "specs"
 
 
+def shipped(path: Path) -> bool:
+    """Whether `path` is one of the files archspec ships (not one the user wrote)."""
+    try:
+        return packaged_specs_dir().resolve() in path.resolve().parents
+    except (OSError, ValueError):
+        return False
+
+
 def search_dirs() -> list[Path]:
     extra = [Path(p) for p in os.environ.get("ARCHSPEC_PATH", "").split(os.pathsep) if p]
     return extra + [packaged_specs_dir()]
@@ -98,7 +106,7 @@ def locate(ref: str | os.PathLike) -> Path:
     if not looks_like_path:
         specs = available_specs()
         if text in specs:
-            return specs[text]
+            return _regular(text, specs[text])
         hint = did_you_mean(text, specs) or "`archspec list` shows the shipped specs"
         raise SpecError([Diagnostic(UNKNOWN_SPEC, f"no spec named `{text}`", Loc(text, 0, 0), hint=hint)])
     shown = text if len(text) <= 120 else text[:117] + "..."
@@ -111,6 +119,25 @@ def locate(ref: str | os.PathLike) -> Path:
         hint = did_you_mean(path.name, [p.name for p in path.parent.iterdir()
                                         if p.suffix in (".yaml", ".yml") and p.name != path.name])
     raise SpecError([Diagnostic(UNREADABLE_FILE, f"no such file: {shown}", Loc(shown, 0, 0), hint=hint)])
+
+
+def _regular(name: str, path: Path) -> Path:
+    """The file a spec's name was found as, if it is a regular file; else E123 saying what it is. A FIFO, a folder
+    or a device found by name is never opened (a FIFO's writer could keep archspec waiting), nor passed over for
+    a later folder's file of the same name."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return path  # a broken link or a file that just went: reading it says so
+    if stat.S_ISREG(mode):
+        return path
+    where = "through ARCHSPEC_PATH" if not _inside(path.parent.resolve(), packaged_specs_dir().resolve()) else \
+        "among the shipped specs"
+    kind = "a folder, not a spec file" if stat.S_ISDIR(mode) else f"not a regular file but {file_kind(mode)}"
+    raise SpecError([Diagnostic(
+        UNKNOWN_SPEC, f"`{name}` names {display_path(path)} (found {where}), which is {kind}", Loc(name, 0, 0),
+        hint=f"a spec found by its name must be a regular .yaml file: replace {display_path(path)}, or give the "
+        "path of the spec you mean")])
 
 
 def broken_link(path: Path) -> str | None:
@@ -265,6 +292,8 @@ class Resolver:
         chain and in libraries; in a file that extends another it assigns one declared before."""
         state.done.add(path.resolve())
         library_role = TOP_LIBRARY if role in (TOP, TOP_LIBRARY) else LIBRARY
+        if role == TOP_LIBRARY and shipped(path):
+            role = LIBRARY  # a shipped library is archspec's, not the user's doing, whoever imports it
         if not _shaped(doc, self.diags):
             return
         for i in range(len(doc.get("imports", []))):
@@ -330,6 +359,12 @@ class Resolver:
         parent = state.doc.get("network")
         if isinstance(network, LocDict):
             if "replace" in network:
+                if "description" not in doc and state.doc.get("description") is not None:
+                    self.diags.append(Diagnostic(
+                        NETWORK_MERGE_CONFLICT, "this file replaces the whole network of the spec it extends, but "
+                        "not its description, which describes the network replaced", network.key_loc("replace"),
+                        hint=f"give this spec its own `description:` (the parent's begins "
+                        f"\"{_opening(state.doc['description'])}\")"))
                 state.set_network(network["replace"], key_loc, network.val_loc("replace"))
             elif parent is None:
                 self.diags.append(Diagnostic(
@@ -379,6 +414,11 @@ class Resolver:
                 break
             path = nxt
         return chain
+
+
+def _opening(text: Any) -> str:
+    words = " ".join(str(text).split())
+    return words if len(words) <= 60 else words[:57] + "..."
 
 
 class _Merge:

@@ -19,8 +19,9 @@ from archspec.lang.codes import (CONSTRAINT_NOT_MET, INVALID_INPUT_SHAPE, INVALI
                                  PARAM_CYCLE, TOO_MUCH_EXPR_WORK, UNKNOWN_PARAM)
 from archspec.lang.diagnostics import Diagnostic, Loc, Sources, SpecError, did_you_mean
 from archspec.lang.params import TOP, TOP_LIBRARY, ParamTable, type_diagnostic
-from archspec.lang.resolve import Resolver, locate
+from archspec.lang.resolve import Resolver, locate, shipped
 from archspec.lang.expr import metered
+from archspec.lang.nearmiss import searching
 from archspec.lang.values import Failed, Scope, evaluate_expression, evaluate_value, needs_evaluation
 from archspec.lang.yamlsrc import LocDict, LocList, display_path, parse_value, plain
 
@@ -63,13 +64,17 @@ class Spec:
 
     def checked_params(self) -> dict[str, tuple[Loc | None, str]]:
         """The params the user set (in the spec's own file, a library it imports, or with `--set`) or that the
-        spec's own file declares: each must change what is built. name -> (where, "set" or "declared")."""
+        spec's own file or a library of the user's declares: each must change what is built. name -> (where, "set",
+        "declared" or "inferred" (a plain value in a library of the user's, its type from the value))."""
         out: dict[str, tuple[Loc | None, str]] = {}
         for name, entry in self.param_table.entries.items():
             if entry.role == "--set" or (entry.assigned and entry.role in (TOP, TOP_LIBRARY)):
                 out[name] = (entry.loc, "set")
-            elif not entry.assigned and entry.decl.role == TOP:
-                out[name] = (entry.decl.loc, "declared")
+            elif not entry.assigned and entry.decl.role in (TOP, TOP_LIBRARY):
+                # a plain value in a library of the user's reads as a setting; in the spec's own file (a run's
+                # resolved spec.yaml among them) it is the spec's vocabulary, as a typed declaration is
+                inferred = entry.decl.role == TOP_LIBRARY and not entry.decl.explicit
+                out[name] = (entry.decl.loc, "inferred" if inferred else "declared")
         return out
 
     def used_params(self, reads: set[str]) -> set[str]:
@@ -149,6 +154,7 @@ def _first_expression(value: Any) -> str:
     return next(_first_expression(v) for v in items if needs_evaluation(v))
 
 
+@searching()  # the did-you-mean hints of one spec's loading share one budget of work
 def load_spec(ref: str | Path, overrides: Overrides = (), input_shape: str | None = None,
               sources: Sources | None = None, checker: Any = None) -> Spec:
     """Locate, read, check and resolve a spec; raise SpecError with every problem found."""
@@ -376,13 +382,26 @@ def _check_constraints(constraints: LocList, scope: Scope, diags: list[Diagnosti
                 names = sorted(expr.names_in(expr.parse(text))) if isinstance(text, str) else []
             except expr.ExprError:
                 names = []
+            users = []
             for name in names:
                 try:
                     value, where = scope.lookup(name), param_locs.get(name)
                 except (KeyError, Failed):
                     continue
                 d.notes.append((where, f"{name} = {json.dumps(value, default=str)}"))
+                if where is not None and _users(where):
+                    users.append((name, where))
+            if users and not _users(loc):  # a shipped file's check, broken by the user's value: at the value
+                name, where = users[0]
+                d = Diagnostic(CONSTRAINT_NOT_MET, str(message), where, hint=d.hint,
+                               notes=[(loc, f"the constraint that `{name}` breaks")] +
+                               [n for n in d.notes if n[0] != where])
             diags.append(d)
+
+
+def _users(loc: Loc) -> bool:
+    """Whether `loc` is in a file the user wrote or a `--set` (not in a file archspec ships)."""
+    return loc.file.startswith("--set ") or not shipped(Path(loc.file))
 
 
 def _input_shape(doc: LocDict, override: str | None, scope: Scope, display: str,

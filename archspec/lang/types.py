@@ -7,7 +7,7 @@ same function, so both say the same thing about the same mistake ("must be a who
 from __future__ import annotations
 
 import math
-from typing import Any, Container, Iterable
+from typing import Any, Container, Iterable, Mapping
 
 # kind -> what a value of another kind is told it should be
 EXPECTED = {"int": "a whole number", "size": "a whole number or [h, w]", "float": "a number", "number": "a number",
@@ -48,6 +48,47 @@ def _kind_problem(kind: str, value: Any) -> str | None:
 
 def _bound(value: float) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def declared_problem(kind: str, value: Any, decl: Mapping[str, Any], templates: Container[str] | None = None,
+                     ops: Container[str] | None = None) -> str | None:
+    """`value_problem` for a declaration written in a spec (`{type: list, items: {type: int, min: 1}}`,
+    `{type: number, min: 0, below: 1}`): its bounds, choices and, for a list, the declaration of its items."""
+    below = decl.get("below")
+    problem = value_problem(kind, value, minimum=decl.get("min"),
+                            maximum=below if below is not None else decl.get("max"), below_maximum=below is not None,
+                            choices=decl.get("enum"), templates=templates, ops=ops)
+    if problem is None and below is not None and decl.get("max") is not None:
+        problem = value_problem(kind, value, maximum=decl.get("max"))
+    items = decl.get("items")
+    if problem is not None or items is None or not isinstance(value, list):
+        return problem
+    item_decl = {"type": items} if isinstance(items, str) else items
+    item_kind = item_decl.get("type", "any")
+    for i, item in enumerate(value):
+        wrong = declared_problem(item_kind, item, item_decl, templates, ops)
+        if wrong is not None:
+            shown = f"`{item}`" if isinstance(item, str) else repr(item)
+            return f"a list of {describe_items(item_decl)} (item {i + 1} is {shown}: it must be {wrong})"
+    return None
+
+
+PLURALS = {"int": "whole numbers", "size": "sizes", "float": "numbers", "number": "numbers", "bool": "booleans",
+           "str": "strings", "list": "lists", "map": "mappings", "template": "block names", "op": "op names"}
+
+
+def describe_items(decl: Mapping[str, Any]) -> str:
+    """`whole numbers at least 1`: what each item of a list must be, in words."""
+    words = [PLURALS.get(decl.get("type", "any"), "values")]
+    if decl.get("enum"):
+        words = ["values among " + ", ".join(str(c) for c in decl["enum"])]
+    if decl.get("min") is not None:
+        words.append(f"at least {_bound(decl['min'])}")
+    if decl.get("below") is not None:
+        words.append(f"below {_bound(decl['below'])}")
+    if decl.get("max") is not None:
+        words.append(f"at most {_bound(decl['max'])}")
+    return " ".join(words)
 
 
 def value_problem(kind: str, value: Any, *, minimum: float | None = None, maximum: float | None = None,

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from archspec.compiler.expand.blame import is_mine, user_files
 from archspec.compiler.expand.channels import in_lookup
 from archspec.compiler.expand.frame import Frame
 from archspec.compiler.expand.model import Block, Build, show_value
 from archspec.lang.codes import CONSTRAINT_NOT_MET, INVALID_BLOCK_ARG, MISSING_BLOCK_ARG, UNKNOWN_BLOCK_ARG, WRONG_TYPE
 from archspec.lang.diagnostics import Diagnostic, Loc, did_you_mean
+from archspec.lang import expr
 from archspec.lang.ops import USER_OPS, unknown_op_hint
 from archspec.lang.schema import ITEM_KEYS
-from archspec.lang.types import value_problem
+from archspec.lang.types import declared_problem
 from archspec.lang.values import Failed, Scope, evaluate_expression, evaluate_value
 from archspec.lang.yamlsrc import LocDict
 
@@ -68,6 +70,7 @@ def bind(b: Build, tname: str, template: LocDict, body: LocDict, loc: Loc | None
     given, failed, ok = found
     args: dict[str, Any] = {}
     lookup = in_lookup(b, block.inputs, frame)
+    blamed: set[Loc] = set()
     for pname, decl in decls.items():
         kind, default, dloc = declaration(decl, decls.val_loc(pname))
         if pname in failed:
@@ -78,6 +81,8 @@ def bind(b: Build, tname: str, template: LocDict, body: LocDict, loc: Loc | None
             try:
                 value = evaluate_value(default, dloc, b.spec.scope().child(args, lookup))
             except Failed as e:
+                if e.diagnostic is not None:
+                    e = Failed(_at_cause(b, e.diagnostic, default, given, pname, blamed))
                 b.fail(e)
                 ok = False
                 continue
@@ -90,13 +95,42 @@ def bind(b: Build, tname: str, template: LocDict, body: LocDict, loc: Loc | None
             continue
         problem = check_argument(kind, decl, value, b.spec.blocks)
         if problem:
-            b.diags.append(Diagnostic(INVALID_BLOCK_ARG,
-                                      f"`{pname}` of block `{tname}` must be {problem}, got {show_value(value)}",
-                                      vloc, hint=problem.split("; ", 1)[1] if "; " in problem else None))
+            d = Diagnostic(INVALID_BLOCK_ARG, f"`{pname}` of block `{tname}` must be {problem}, got {show_value(value)}",
+                           vloc, hint=problem.split("; ", 1)[1] if "; " in problem else None)
+            b.fail(Failed(d if pname in given else _at_cause(b, d, default, given, pname, blamed)))
             ok = False
             continue
         args[pname] = value
     return args if ok else None
+
+
+def _at_cause(b: Build, d: Diagnostic, default: Any, given: dict[str, tuple[Any, Loc | None]], pname: str,
+              blamed: set[Loc]) -> Diagnostic | None:
+    """A problem with a parameter's default, moved to the user's line that caused it: an argument of the item
+    (`at: 7` where the default is `=widths[at]`) or a spec param set in a user's file or with `--set`, whichever
+    the default reads; the library line becomes a note. A second default broken by the same line is a follow-on
+    (None: not reported again)."""
+    if not isinstance(default, str) or not default.startswith("="):
+        return d
+    try:
+        names = expr.names_in(expr.parse(default[1:]))
+    except expr.ExprError:
+        return d
+    own = user_files(b.spec)
+    causes = [(n, given[n][1]) for n in sorted(names) if n in given and is_mine(given[n][1], own)]
+    entries = b.spec.param_table.entries
+    causes += [(n, entries[n].loc) for n in sorted(names) if n not in given and n in entries
+               and entries[n].assigned and is_mine(entries[n].loc, own)]
+    if not causes or is_mine(d.loc, own):
+        return d
+    name, loc = causes[0]
+    if loc in blamed:
+        return None
+    blamed.add(loc)
+    what = "this argument" if name in given else "this value of the spec's param"
+    return Diagnostic(d.code, d.message, loc, hint=d.hint, severity=d.severity, node=d.node,
+                      notes=[(None, f"{what} `{name}` is read by the default of `{pname}`, `{default}`"),
+                             (d.loc, "where the problem shows")] + list(d.notes))
 
 
 def template_constraints(b: Build, template: LocDict, scope: Scope) -> bool:
@@ -134,9 +168,7 @@ def declaration(decl: Any, loc: Loc | None) -> tuple[str, Any, Loc | None]:
 
 def check_argument(kind: str, decl: Any, value: Any, blocks: LocDict) -> str | None:
     """What is wrong with a template argument (by the language's one type checker), with a near miss."""
-    bounds = decl if isinstance(decl, dict) else {}
-    problem = value_problem(kind, value, minimum=bounds.get("min"), maximum=bounds.get("max"),
-                            choices=bounds.get("enum"), templates=blocks, ops=USER_OPS)
+    problem = declared_problem(kind, value, decl if isinstance(decl, dict) else {}, templates=blocks, ops=USER_OPS)
     if problem == "the name of a block":
         hint = did_you_mean(value, blocks, what="blocks")
         return problem + (f"; {hint}" if hint else "")

@@ -39,12 +39,12 @@ def at_user_lines(diags: list[Diagnostic], spec: Any, nodes: dict[str, Any], blo
     return [_moved(d, own, nodes, blocks) for d in diags]
 
 
-def _mine(loc: Loc | None, own: set[str]) -> bool:
+def is_mine(loc: Loc | None, own: set[str]) -> bool:
     return loc is not None and (loc.file in own or loc.file.startswith("--set "))
 
 
 def _moved(d: Diagnostic, own: set[str], nodes: dict[str, Any], blocks: dict[str, Any]) -> Diagnostic:
-    if d.loc is None or _mine(d.loc, own) or d.node not in nodes:
+    if d.loc is None or is_mine(d.loc, own) or d.node not in nodes:
         return d
     attrs = SHAPE_ATTRS if d.code.startswith("E4") else None
     cause = (_attribute_cause(d.node, own, nodes, nodes[d.node].scope, attrs)
@@ -67,7 +67,7 @@ def _attribute_cause(start: str, own: set[str], nodes: dict[str, Any], scope: tu
         if node is None or tuple(node.scope[:len(scope)]) != tuple(scope):
             continue
         for attr, loc in getattr(node, "attr_locs", {}).items():
-            if _mine(loc, own) and (attrs is None or attr in attrs):
+            if is_mine(loc, own) and (attrs is None or attr in attrs):
                 via = "" if name == start else f", which feeds `{start}`"
                 return loc, f"this line sets `{attr}` of `{name}`{via}"
         for p in node.inputs:
@@ -81,6 +81,6 @@ def _use_cause(name: str, own: set[str], nodes: dict[str, Any], blocks: dict[str
     """The innermost block instance around the node whose `use:` item is the user's."""
     for path in reversed(nodes[name].scope):
         block = blocks.get(path)
-        if block is not None and _mine(block.loc, own):
+        if block is not None and is_mine(block.loc, own):
             return block.loc, f"`{name}` is made by this item (`{path}`, block `{block.template}`)"
     return None

@@ -1,5 +1,5 @@
 """Property: no change to a param of a shipped spec is a silent no-op. Every mutation of a param's name (a typo,
-in a child spec file or with `--set`) or of its value (each other choice, a flipped bool, a number moved, a list
+in a child spec file, in a library of one's own that a child imports, or with `--set`) or of its value (each other choice, a flipped bool, a number moved, a list
 changed) either changes the network that is built (its nodes, ops, attributes and edges) or is refused with a
 located diagnostic. A change that builds the same network while saying `ok` would be a setting silently ignored.
 """
@@ -109,6 +109,12 @@ def test_no_name_mutation_of_a_param_is_a_silent_no_op(name, tmp_path):
                 """))
             if outcome(child, [], base) == "SILENT":
                 silent.append(f"{typo}: in a child spec")
+            library = tmp_path / f"lib_{typo}.yaml"  # the same typo in a library of one's own, imported beside
+            library.write_text(f"archspec: 1\nparams: {{{typo}: {text}}}\n")
+            importer = tmp_path / f"imports_{typo}.yaml"
+            importer.write_text(f'archspec: 1\nextends: "archspec:{name}.yaml"\nimports: [{library.name}]\n')
+            if outcome(importer, [], base) == "SILENT":
+                silent.append(f"{typo}: in an imported library")
     assert not silent, f"{name}: these typos are silently accepted: {silent}"
 
 

@@ -10,7 +10,7 @@ from archspec.lang.spec import load_spec
 
 LIB = """\
 archspec: 1
-params: {act: relu}
+params: {act: {type: str, default: relu}}  # (declared with its type: nothing here reads it)
 blocks:
   unit:
     params: {width: int}

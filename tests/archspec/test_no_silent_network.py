@@ -8,27 +8,12 @@ line, and no follow-on E312; 5. typed params (`--set n=abc`, `n=3.5`), checked w
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
 import pytest
 
 import archspec
-from archspec.compiler.expand import expand
-from archspec.lang.diagnostics import SpecError
 from archspec.lang.spec import load_spec
-
-
-def write(folder: Path, name: str, text: str) -> Path:
-    path = folder / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
-def problems(ref, *overrides: str) -> list:
-    with pytest.raises(SpecError) as e:
-        expand(load_spec(ref, list(overrides)), check_shapes=True)
-    return e.value.diagnostics
+from spec_helpers import problems, write  # tests/ is on pytest's pythonpath
 
 
 # ------------------------------------------------------------------------------ 1. a misspelled param is refused
@@ -202,6 +187,7 @@ def test_replacing_the_network_is_said_explicitly(tmp_path):
     path = write(tmp_path, "s.yaml", """\
         archspec: 1
         extends: archspec:cifar_resnet20.yaml
+        description: one conv and a classifier, with cifar_resnet20's recipe
         network:
           replace:
             - conv1: {op: conv, out: 16, kernel: 3, pad: 1, stage: conv1}
@@ -210,6 +196,21 @@ def test_replacing_the_network_is_said_explicitly(tmp_path):
             - fc: {op: linear, out: =num_classes}
         """)
     assert archspec.compile(path).graph.number_of_nodes() == 5
+
+
+def test_a_replaced_network_needs_its_own_description(tmp_path):
+    path = write(tmp_path, "s.yaml", """\
+        archspec: 1
+        extends: archspec:cifar_resnet20.yaml
+        network:
+          replace:
+            - pool: {op: global_avgpool}
+            - flatten: {op: flatten}
+            - fc: {op: linear, out: =num_classes}
+        """)
+    [d] = problems(path)
+    assert (d.code, d.loc.line, d.loc.col) == ("E216", 4, 3)
+    assert "give this spec its own `description:`" in d.hint and "ResNet-${depth} for CIFAR-10" in d.hint
 
 
 def test_network_edits_in_a_spec_that_extends_nothing_are_E216(tmp_path):

@@ -88,7 +88,7 @@ def test_drop_path_rate_has_identical_counts_and_lowers_to_droppath_modules():
     assert not [n for n, m in archspec.build("resnet50").named_modules() if type(m).__name__ == "DropPath"]
 
 
-@pytest.mark.parametrize("rate, fragment", [(1.0, "drop_path_rate must be in [0, 1)"),
+@pytest.mark.parametrize("rate, fragment", [(1.0, "param `drop_path_rate` must be below 1, got 1.0"),
                                              (-0.1, "param `drop_path_rate` must be at least 0, got -0.1")])
 def test_drop_path_rate_out_of_range_is_a_spec_error(rate, fragment):
     with pytest.raises(archspec.SpecError) as e:

@@ -7,7 +7,7 @@ strict=True, and both give the same eval outputs (relative difference <= 1e-4 of
 MACs at 224 equal what a trace of timm's model counts (torch.utils.flop_counter reports 2 x multiply-adds).
 
 Also: which of the 122 models timm registers for its ResNet modules ship, and which do not yet (an exact list,
-so that the list shrinks as models are added and cannot go stale).
+empty now, so that it cannot go stale).
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ pytestmark = pytest.mark.torchvision
 ZOO_DIR = Path(__file__).resolve().parents[2] / "specs" / "timm"
 ZOO = sorted(p.stem for p in ZOO_DIR.glob("*.yaml"))
 MODULES = ("resnet", "resnetv2", "res2net", "resnest", "sknet")
-# the models of those modules that do not ship yet: timm builds its two pruned ECA-ResNets by rewriting the width
-# of every layer from a pruning file (timm/models/_pruned/*.txt: each block's convs and its ECA kernel differ), and
-# the library's `stack` sizes every block of a stage alike (see the README's zoo section)
-NOT_YET = {"ecaresnet50d_pruned", "ecaresnet101d_pruned"}
+# the models of those modules that do not ship yet (none: the two pruned ECA-ResNets, whose widths timm rewrites
+# from a pruning file, are lib/pruned.yaml's `pruned_stack` with the widths as data)
+NOT_YET: set[str] = set()
 ODD = (1, 3, 129, 97)  # odd sizes (timm's anti-aliased models need 1 mod 32): ceil-mode pools, padding at edges
 # outputs are compared at 224x224, except for the zoo's heaviest models (more than BIG multiply-adds at 224: the
 # ResNet-200s and up, the wide ResNeXts and BiT x2-x4), compared at SMALL x SMALL to keep CI's CPU time in bounds;

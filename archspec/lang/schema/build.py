@@ -157,6 +157,19 @@ def _graph_defs(common: dict, op_rules: list[dict]) -> dict[str, Any]:
     }
 
 
+# what a param declaration may check; `items` declares each item of a list the same way
+DECL_PROPERTIES: dict[str, Any] = {
+    "type": {"$ref": "#/$defs/param_type"}, "min": {"type": "number"}, "max": {"type": "number"},
+    "below": {"type": "number", "description": "a number must be less than this (a probability: below: 1)"},
+    "enum": {"type": "array", "minItems": 1},
+    "items": {"description": "a list's items: a type, or {type: int, min: 1, ...}", "anyOf": [
+        {"$ref": "#/$defs/param_type"},
+        {"type": "object", "additionalProperties": False, "properties": {
+            "type": {"$ref": "#/$defs/param_type"}, "min": {"type": "number"}, "max": {"type": "number"},
+            "below": {"type": "number"}, "enum": {"type": "array", "minItems": 1}}}]},
+}
+
+
 def _block_defs() -> dict[str, Any]:
     """Block templates: their params, constraints and body."""
     return {
@@ -164,8 +177,7 @@ def _block_defs() -> dict[str, Any]:
         "param_decl": {"anyOf": [
             {"$ref": "#/$defs/param_type"},
             {"type": "object", "additionalProperties": False, "properties": {
-                "type": {"$ref": "#/$defs/param_type"}, "default": {}, "min": {"type": "number"},
-                "max": {"type": "number"}, "enum": {"type": "array", "minItems": 1}, "doc": {"type": "string"}}},
+                **DECL_PROPERTIES, "default": {}, "doc": {"type": "string"}}},
         ]},
         "constraint": {
             "type": "object", "required": ["check", "message"], "additionalProperties": False,
@@ -197,8 +209,7 @@ def _block_defs() -> dict[str, Any]:
             "description": "a value (or `=expression`), or a declaration `{type: int, default: 3, min: 1, doc: ...}`",
             "if": {"type": "object", "required": ["type"]},
             "then": {"type": "object", "additionalProperties": False, "properties": {
-                "type": {"$ref": "#/$defs/param_type"}, "default": {}, "min": {"type": "number"},
-                "max": {"type": "number"}, "enum": {"type": "array", "minItems": 1}, "doc": {"type": "string"}}},
+                **DECL_PROPERTIES, "default": {}, "doc": {"type": "string"}}},
         },
     }
 
