@@ -1,9 +1,9 @@
 """The `archspec` command line: the parser and `main`, the one place where errors become exit codes.
 
 The subcommands live in `archspec.spec_cmd` (validate, schema, list, explain), `archspec.commands` (compile,
-table, summary, export, render) and `archspec.train_cmd` (train, eval, plot); each imports what it needs only
-when it runs (validate and compile never import torch). They share `archspec.cmdbase` and never import this
-module.
+table, summary, export, render), `archspec.train_cmd` (train, eval, plot), `archspec.results_cmd` (results) and
+others; each imports what it needs only when it runs (validate and compile never import torch). They share
+`archspec.cmdbase` and never import this module.
 
 Exit codes: 0 success, 2 invalid input (a bad spec, file, flag or checkpoint: any
 `archspec.lang.errors.UserError`, whose `exit_code` says the code), 1 an internal error, 130 interrupted;
@@ -18,13 +18,14 @@ import os
 import sys
 from typing import Sequence
 
-from archspec import commands, diff_cmd, spec_cmd, train_cmd
-from archspec.cmdbase import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, UsageError, allocation_problem, out_of_memory
-from archspec.lang.diagnostics import Sources, SpecError
+from archspec import bench_cmd, commands, diff_cmd, predict_cmd, results_cmd, spec_cmd, sweep_cmd, train_cmd
+from archspec.cmdbase import (EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, UsageError, allocation_problem, out_of_memory, say,
+                              silence)
+from archspec.lang.diagnostics import Sources, SpecError, printable
 from archspec.lang.errors import UserError
 
 # The modules whose subcommands `archspec --help` lists, in this order.
-COMMAND_MODULES = (spec_cmd, commands, diff_cmd, train_cmd)
+COMMAND_MODULES = (spec_cmd, commands, diff_cmd, train_cmd, sweep_cmd, results_cmd, bench_cmd, predict_cmd)
 
 __all__ = ["EXIT_INTERNAL", "EXIT_INVALID", "EXIT_OK", "UsageError", "build_parser", "main"]
 
@@ -89,30 +90,31 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "to write (a file or a pipe)")
         code = int(args.run(args) or 0)
         if sys.stdout is not None:
-            sys.stdout.flush()  # a full disk or /dev/full is an error here, not a result silently lost at exit
+            try:
+                sys.stdout.flush()  # a full disk or /dev/full is an error here, not a result silently lost at exit
+            except BrokenPipeError:  # the reader left; the command's result stands (validate: 2 if invalid)
+                silence(sys.stdout)
         return code
     except UserError as e:  # a bad spec, flag, file, folder or checkpoint, from any layer
         return _user_error(e, argv, sources)
-    except BrokenPipeError:  # `archspec schema | head`
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
+    except BrokenPipeError:  # `archspec schema | head`: the reader had what it wanted of a result being written
+        for stream in (sys.stdout, sys.stderr):  # (failures were reported by `say`, which keeps their code)
+            if stream is not None:
+                silence(stream)
         return EXIT_OK
     except OSError as e:  # a full disk, a read-only mount, no permission: the user's to fix, wherever it happens
         return _os_error(e)
     except KeyboardInterrupt:
-        print("archspec: interrupted", file=sys.stderr)
+        say("archspec: interrupted", err=True)
         return 130
     except SystemExit as e:  # --help and --version
         return int(e.code or 0) if isinstance(e.code, int) or e.code is None else EXIT_INVALID
     except Exception as e:  # noqa: BLE001 - the last line of defence: say it is our fault, not the user's
         if _out_of_memory(e) and not os.environ.get("ARCHSPEC_DEBUG"):
-            print(f"archspec: error: out of memory: could not allocate {allocation_problem(e)}; the network or "
-                  "a batch is too big for this machine (`archspec compile SPEC` shows its parameters and "
-                  "activation memory): make it smaller (check `out:` widths, `repeat` counts and the input size), "
-                  "or lower the batch size (--batch-size, --batch) or use --checkpoint-activations",
-                  file=sys.stderr)
+            say(f"archspec: error: out of memory: could not allocate {allocation_problem(e)}; the network or "
+                "a batch is too big for this machine (`archspec compile SPEC` shows its parameters and "
+                "activation memory): make it smaller (check `out:` widths, `repeat` counts and the input size), "
+                "or lower the batch size (--batch-size, --batch) or use --checkpoint-activations", err=True)
             return EXIT_INVALID
         return _internal(e)
     finally:
@@ -121,16 +123,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _user_error(e: UserError, argv: list[str], sources: Sources) -> int:
     """Print the error for the user and return its exit code: a bad spec as its diagnostics (with the source line
-    and a caret), anything else as one line."""
+    and a caret), anything else as one line (`printable`: it may quote a flag or a file). The code stands even
+    when stderr's reader has gone (`archspec compile bad.yaml 2>&1 | head -1` exits 2)."""
     if isinstance(e, SpecError):
         if e.diagnostics:
-            print(e.quoting(sources), file=sys.stderr)  # the one rendering, as `str(e)` gives it from Python
+            say(str(e.quoting(sources)), err=True)  # the one rendering, as `str(e)` gives it from Python
         return e.exit_code
     message = str(e)
     command = _command(argv)
     if "(see `archspec --help`)" in message and command in _command_names():
         message = message.replace("`archspec --help`", f"`archspec {command} --help`")
-    print(f"archspec: error: {message}", file=sys.stderr)
+    say("archspec: error: " + printable(message, keep="\n"), err=True)
     return e.exit_code
 
 
@@ -144,7 +147,7 @@ def _os_error(e: OSError) -> int:
 
     if not is_filesystem_error(e) or os.environ.get("ARCHSPEC_DEBUG"):
         return _internal(e)
-    print(f"archspec: error: {os_problem(e)}", file=sys.stderr)
+    say("archspec: error: " + printable(os_problem(e), keep="\n"), err=True)
     return EXIT_INVALID
 
 
@@ -156,8 +159,8 @@ def _out_of_memory(e: BaseException) -> bool:
 def _internal(e: Exception) -> int:
     if os.environ.get("ARCHSPEC_DEBUG"):
         raise e
-    print(f"archspec: internal error: {type(e).__name__}: {e} (this is a bug in archspec; "
-          f"set ARCHSPEC_DEBUG=1 for the traceback)", file=sys.stderr)
+    say(printable(f"archspec: internal error: {type(e).__name__}: {e} (this is a bug in archspec; "
+                  f"set ARCHSPEC_DEBUG=1 for the traceback)", keep="\n"), err=True)
     return EXIT_INTERNAL
 
 

@@ -113,3 +113,38 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} TB"
+
+
+def say(text: str, err: bool = False) -> bool:
+    """`print(text)` to stdout (`err`: stderr), whose reader may have gone away: False, and nothing more written to
+    that stream, when its pipe is broken (`archspec validate bad.yaml 2>&1 | head -1`). The caller keeps its result,
+    so a failure whose report was cut short still exits as a failure."""
+    import sys
+
+    stream = sys.stderr if err else sys.stdout
+    if stream is None:  # closed from the start (`2>&-`): nowhere to write
+        return False
+    try:
+        print(text, file=stream, flush=True)
+        return True
+    except BrokenPipeError:
+        silence(stream)
+        return False
+
+
+def silence(stream: Any) -> None:
+    """Send what is still written to `stream` (its buffer, later prints, Python's flush at exit) to os.devnull:
+    its reader has gone. The file descriptor is redirected, so every object writing to it goes quiet."""
+    import os
+
+    try:
+        fd = stream.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except (AttributeError, OSError, ValueError):
+        return
+    try:
+        os.dup2(devnull, fd)
+    except OSError:
+        pass
+    finally:
+        os.close(devnull)

@@ -151,6 +151,10 @@ def _register_export(sub: Any) -> None:
     p.add_argument("--tolerance", type=flags.POSITIVE_REAL, default=None, metavar="T",
                    help="for --check: the largest |onnxruntime - PyTorch| allowed, relative to the output scale "
                    "(the largest |PyTorch output|, at least 1); default 1e-4")
+    p.add_argument("--with-preprocessing", action="store_true",
+                   help="the export takes raw RGB pixels (0..255, float32, NCHW, the recorded centre crop) and "
+                   "normalises them itself, as the --weights were trained (a run's checkpoint, published weights); "
+                   "without, it takes normalised input and records the preprocessing in its metadata")
     p.set_defaults(run=_cmd_export)
 
 
@@ -173,14 +177,21 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from archspec.compiler.export import ExportRequest, export_all
     from archspec.compiler.lower import lower
 
+    from archspec.runtime.export_inputs import for_export
+
     model = _build(c, lower)
+    weights = None
     if args.weights:
         from archspec.runtime.weights import describe, load_into
 
-        print(describe(load_into(model, c, args.weights, fresh_head=False)))
+        weights = load_into(model, c, args.weights, fresh_head=False)
+        print(describe(weights))
+    model, metadata, inputs = for_export(model, c, args.weights, weights, args.with_preprocessing)
+    if inputs:
+        print(inputs)
     request = ExportRequest(onnx=args.onnx, torchscript=args.torchscript, program=args.program, opset=args.opset,
                             exporter=args.exporter, batch=args.batch, check=args.check,
-                            tolerance=args.tolerance)
+                            tolerance=args.tolerance, raw_pixels=args.with_preprocessing, metadata=metadata)
     for line in export_all(c, request, model):
         print(line)
     return EXIT_OK

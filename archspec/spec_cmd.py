@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from archspec import flags
-from archspec.cmdbase import EXIT_INVALID, EXIT_OK, Commands, UsageError, add_spec_args
+from archspec.cmdbase import EXIT_INVALID, EXIT_OK, Commands, UsageError, add_spec_args, say
 
 command = Commands()
 
@@ -60,18 +60,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         sources = Sources()
         result = validate(ref, args.overrides, args.input_shape, sources, checker, args.max_nodes)
         results.append(result)
-        if args.format == "text":
+        if args.format == "text":  # (`say`: a reader that leaves early changes what is shown, not the exit code)
             if result.ok:
                 exp = result.expansion
-                print(f"{result.file}: ok ({exp.spec.name}, {len(exp.nodes) - 1:,} nodes)")
+                say(f"{result.file}: ok ({exp.spec.name}, {len(exp.nodes) - 1:,} nodes)")
             elif result.diagnostics:
-                print(render_text(result.diagnostics, sources), file=sys.stderr)
+                say(render_text(result.diagnostics, sources), err=True)
     if args.format == "json":
-        print(render_json([r.as_dict() for r in results]))
+        say(render_json([r.as_dict() for r in results]))
     bad = sum(not r.ok for r in results)
     if args.format == "text" and len(results) > 1:
-        print(f"{len(results)} specs: {len(results) - bad} valid, {bad} invalid",
-              file=sys.stderr if bad else sys.stdout)
+        say(f"{len(results)} specs: {len(results) - bad} valid, {bad} invalid", err=bool(bad))
     return EXIT_INVALID if bad else EXIT_OK
 
 
@@ -129,7 +128,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 def _cmd_origin(args: argparse.Namespace) -> int:
     """`archspec explain --origin SPEC [NAME]`: the history of each param and block, merge order first."""
-    from archspec.lang.diagnostics import did_you_mean
+    from archspec.lang.diagnostics import did_you_mean, printable
     from archspec.lang.params import origin_report
     from archspec.lang.spec import load_spec
 
@@ -138,8 +137,8 @@ def _cmd_origin(args: argparse.Namespace) -> int:
     if lines is None:
         hint = did_you_mean(args.code, spec.param_table.names() + list(spec.block_origins), what="params and blocks")
         raise UsageError(f"{spec.display} has no param or block `{args.code}`" + (f"; {hint}" if hint else ""))
-    print(f"{spec.name}  ({spec.display})")
-    print("\n".join(lines))
+    print(printable(f"{spec.name}  ({spec.display})"))  # a param's doc, a value, a file name: shown, never obeyed
+    print("\n".join(map(printable, lines)))
     return EXIT_OK
 
 

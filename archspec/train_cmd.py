@@ -87,16 +87,29 @@ def _register_train(sub: Any) -> None:
     p.add_argument("--seed", type=flags.SEED, default=None, help="random seed (default 0; a resumed run keeps its own)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out: its spec, recipe, seed and data come from the folder")
+    _add_checkpoint_args(p)
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    add_weights_arg(p, "fine-tune: start a new run from these weights")
+    _add_recipe_args(p)
+    p.set_defaults(run=_cmd_train)
+
+
+def _add_checkpoint_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-interval", type=flags.POSITIVE, default=None,
                    help="iterations between checkpoints (default: every evaluation, at least 10 per run; a resumed run "
                    "keeps its own)")
     p.add_argument("--checkpoint-minutes", type=flags.POSITIVE_REAL, default=None,
                    help="also checkpoint when this many minutes passed since the last one (default 10; a resumed "
                    "run keeps its own)")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
-    add_weights_arg(p, "fine-tune: start a new run from these weights")
+
+
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of `archspec train` that `archspec sweep` takes and passes to every run (the same definitions):
+    device and data, run options, checkpointing, --weights and the recipe options."""
+    _add_device_args(p, run_options=True)
+    _add_checkpoint_args(p)
+    add_weights_arg(p, "fine-tune: start each run from these weights")
     _add_recipe_args(p)
-    p.set_defaults(run=_cmd_train)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -160,11 +173,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 @command
 def _register_plot(sub: Any) -> None:
     p = sub.add_parser("plot", help="training curves of one or more runs (like Figure 6 of the paper) as PNG")
-    p.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
+    p.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR",
+                   help="a run folder (one curve each), or a sweep folder or folder of run folders (one curve per "
+                   "grid point: the mean over its seeds, with a band from the lowest to the highest)")
     p.add_argument("-o", "--output", default="curves.png", type=flags.output_file,
                    help="image file (.png, .svg or .pdf)")
     p.add_argument("--title", default=None)
     p.add_argument("--ymax", type=flags.POSITIVE_REAL, default=None, help="top of the error axis (%%)")
+    p.add_argument("--dpi", type=flags.integer(1, 1200), default=120,
+                   help="resolution in dots per inch (default 120: 840x540 pixels); the figure is 7x4.5 inches")
     p.set_defaults(run=_cmd_plot)
 
 
@@ -172,7 +189,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     from archspec.runtime.plot import plot_runs
 
     try:
-        text = plot_runs(args.runs, args.output, title=args.title, ymax=args.ymax)
+        text = plot_runs(args.runs, args.output, title=args.title, ymax=args.ymax, dpi=args.dpi).text
     except ImportError:  # the message names the extra to install
         from archspec.lang import install_hint
 

@@ -21,6 +21,11 @@ Sections (each records what it measured, or why it was skipped; a failure in one
    resnext50_32x4d, seresnet50, resnetv2_50 and resnet50d in bf16 + channels_last on CUDA, finite losses, the
    fraction of samples drop path zeroed against its probability, and images/s; then a fine-tuning start (a
    state_dict of 1000 classes into a 10-class model on the device).
+- `bench`: `archspec bench` of resnet50_tv against torchvision's resnet50 in the same run (benchmarks/bench_check.py),
+   bf16 + channels_last, inference and training, eager and (on CUDA without --quick) compiled: images/s, latency,
+   peak memory and the ratio archspec / torchvision (the hand-written twin where torchvision is not importable).
+- `sweep_pack`: K cifar_resnet20 runs packed on one device through `archspec sweep --per-gpu K` (a CPU: --jobs K)
+   against the same runs one at a time (benchmarks/sweep_pack.py): images/s and the ratio (goal >= 3x on a GPU).
 
 A GPU box without internet may hold torch but not jsonschema or graphviz: `python benchmarks/fetch_wheels.py`
 downloads the wheels archspec needs (on a machine with internet) into `.wheels/`; see docs/training.md.
@@ -46,6 +51,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import torch  # noqa: E402
+from bench_check import bench_section, markdown_lines as bench_lines  # noqa: E402
+from sweep_pack import markdown_lines as sweep_pack_lines, section as sweep_pack  # noqa: E402
 
 
 def section(name: str, results: dict[str, Any], fn: Callable[[], Any]) -> None:
@@ -288,6 +295,8 @@ def markdown(results: dict[str, Any], env: dict[str, Any]) -> str:
     if f.get("ok"):
         lines += ["", "## The ResNet family (drop_path_rate 0.1)", ""]
         lines += [f"- {k}: {v}" for k, v in f.items() if k not in ("ok", "seconds")]
+    lines += bench_lines(results.get("bench", {}))
+    lines += sweep_pack_lines(results.get("sweep_pack", {}))
     return "\n".join(lines) + "\n"
 
 
@@ -383,6 +392,8 @@ def main() -> int:
             ("resnet1202_memory", lambda: resnet1202(device, args.quick)),
             ("ddp", lambda: ddp(device, args.quick, work)),
             ("family", lambda: family(device, args.quick, work)),
+            ("bench", lambda: bench_section(device, args.quick)),
+            ("sweep_pack", lambda: sweep_pack(device, args.quick, work)),
         ]
         for name, fn in plan:
             if wanted is None or name in wanted:

@@ -3,6 +3,8 @@
 Every file is written next to its destination under a temporary name and renamed into place when complete,
 so an interrupted or failed export never leaves a half-written file where the real one should be.
 Weights are read with `torch.load(..., weights_only=True)`: a checkpoint can hold tensors, not code.
+An `ExportRequest`'s `metadata` (what the caller knows of the inputs: runtime/export_inputs.py) goes into every file:
+ONNX metadata_props, and `KEY.json` extra files of TorchScript archives and torch.export programs.
 """
 
 from __future__ import annotations
@@ -105,20 +107,41 @@ def _load_problem(e: Exception) -> str:
 
 
 def export_onnx(model: nn.Module, example: torch.Tensor, dest: str | os.PathLike, *, opset: int = 18,
-                exporter: str = "dynamo") -> None:
+                exporter: str = "dynamo", input_name: str = "image", metadata: dict[str, str] | None = None) -> None:
+    """`metadata`: written into the file's metadata_props (needs the onnx package)."""
     model = model.eval()
     with atomic_path(dest) as tmp, contextlib.redirect_stdout(io.StringIO()):
         if exporter == "dynamo":
             batch = torch.export.Dim("batch", min=1)
             program = torch.onnx.export(model, (example,), dynamo=True, opset_version=opset,
-                                        input_names=["image"], output_names=["logits"],
+                                        input_names=[input_name], output_names=["logits"],
                                         dynamic_shapes={"x": {0: batch}}, external_data=False)
             program.save(str(tmp))
         else:
             torch.onnx.export(model, (example,), str(tmp), dynamo=False, opset_version=min(opset, 17),
-                              input_names=["image"], output_names=["logits"],
-                              dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+                              input_names=[input_name], output_names=["logits"],
+                              dynamic_axes={input_name: {0: "batch"}, "logits": {0: "batch"}})
+        if metadata:
+            _onnx_metadata(tmp, metadata)
         _check_onnx(tmp)
+
+
+def _onnx_metadata(path: Path, metadata: dict[str, str]) -> None:
+    """Add (or replace) `metadata` in an ONNX file's metadata_props."""
+    try:
+        import onnx
+    except ImportError:
+        from archspec.lang import install_hint
+
+        raise BadFile(f"recording the inputs in an ONNX file's metadata needs the onnx package: "
+                      f"{install_hint('export')}") from None
+    model = onnx.load(str(path))
+    kept = [(p.key, p.value) for p in model.metadata_props if p.key not in metadata]
+    del model.metadata_props[:]
+    for key, value in [*kept, *metadata.items()]:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
 
 
 def _check_onnx(path: Path) -> None:
@@ -161,19 +184,36 @@ def _check(model: nn.Module, dest: str, example: torch.Tensor,
     return line, None
 
 
-def export_torchscript(model: nn.Module, dest: str | os.PathLike) -> None:
+def export_torchscript(model: nn.Module, dest: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
+    """`metadata`: extra files of the archive, `KEY.json` each (torch.jit.load(..., _extra_files=...) reads them)."""
     scripted = torch.jit.script(model.eval())
     buffer = io.BytesIO()
-    torch.jit.save(scripted, buffer)
+    torch.jit.save(scripted, buffer, _extra_files=extra_files(metadata))
     _write_bytes(dest, buffer)
 
 
-def export_program(model: nn.Module, example: torch.Tensor, dest: str | os.PathLike) -> None:
+def export_program(model: nn.Module, example: torch.Tensor, dest: str | os.PathLike,
+                   metadata: dict[str, str] | None = None) -> None:
     batch = torch.export.Dim("batch", min=1)
     program = torch.export.export(model.eval(), (example,), dynamic_shapes={"x": {0: batch}})
     buffer = io.BytesIO()
-    torch.export.save(program, buffer)
+    torch.export.save(program, buffer, extra_files=extra_files(metadata))
     _write_bytes(dest, buffer)
+
+
+def extra_files(metadata: dict[str, str] | None) -> dict[str, str]:
+    """The extra files of a TorchScript archive or torch.export program that hold `metadata`: `KEY.json` (a JSON
+    string for a value that is not JSON itself)."""
+    import json
+
+    out = {}
+    for key, value in (metadata or {}).items():
+        try:
+            json.loads(value)
+        except ValueError:
+            value = json.dumps(value)
+        out[f"{key}.json"] = value
+    return out
 
 
 def _write_bytes(dest: str | os.PathLike, buffer: io.BytesIO) -> None:
@@ -210,6 +250,8 @@ class ExportRequest:
     batch: int = 2
     check: bool = False
     tolerance: float | None = None
+    raw_pixels: bool = False  # the module takes raw pixels (0..255; ONNX input `pixels`), not normalised `image`s
+    metadata: dict[str, str] | None = None     # recorded in every file (ONNX metadata_props, extra files)
 
 
 def export_all(compiled: Compiled, request: ExportRequest, model: nn.Module | None = None) -> Iterator[str]:
@@ -221,11 +263,14 @@ def export_all(compiled: Compiled, request: ExportRequest, model: nn.Module | No
     torch.manual_seed(0)
     # the batch axis stays dynamic: an example of 1 would let the exporters fix it to 1
     example = torch.randn(max(2, request.batch), *compiled.input_shape)
+    if request.raw_pixels:  # (what such a module is given: --check compares the normalisation too)
+        example = torch.rand(example.shape) * 255
     jobs: list[tuple[str | None, str, Callable[[str], None]]] = [
         (request.onnx, "ONNX",
-         lambda d: export_onnx(model, example, d, opset=request.opset, exporter=request.exporter)),
-        (request.torchscript, "TorchScript", lambda d: export_torchscript(model, d)),
-        (request.program, "torch.export program", lambda d: export_program(model, example, d)),
+         lambda d: export_onnx(model, example, d, opset=request.opset, exporter=request.exporter,
+                               input_name="pixels" if request.raw_pixels else "image", metadata=request.metadata)),
+        (request.torchscript, "TorchScript", lambda d: export_torchscript(model, d, request.metadata)),
+        (request.program, "torch.export program", lambda d: export_program(model, example, d, request.metadata)),
     ]
     failed: CheckFailed | None = None  # raised once every file is written
     for dest, what, run in jobs:

@@ -2,7 +2,8 @@
 
 A checkpoint is a dict of tensors and plain values (`torch.load(..., weights_only=True)` reads it, never code):
 the model and optimizer state, the iteration, the schedule state, the RNG states, the metric window in progress,
-and two things that make it safe to use later:
+what the inputs must be (`preprocessing`: runtime/preprocess.py; absent from older checkpoints), and two things
+that make it safe to use later:
 
 - `arch`: the architecture's identity: the spec's name, the SHA-256 of the resolved spec text, the SHA-256 of
   the compiled graph (every op, its attributes and inputs, in order) with the graph's lines, and every
@@ -277,8 +278,16 @@ LAYOUT: dict[str, tuple[Any, str]] = {
                and isinstance(v.get("wrong"), torch.Tensor) and _is_int(v.get("images")) and _is_int(v.get("steps")),
                "a metric window {loss, wrong, images, steps}"),
     "recipe": (lambda v: isinstance(v, dict), "a mapping"),
+    "preprocessing": (lambda v: _preprocessing_problem(v) is None, "the inputs' record (runtime/preprocess.py)"),
 }
-REQUIRED = ("arch", "model")
+REQUIRED = ("arch", "model")  # (`preprocessing` is absent from checkpoints of archspec before it: still read)
+
+
+def _preprocessing_problem(v: Any) -> str | None:
+    from archspec.runtime.preprocess import problem
+
+    return problem(v)
+
 TRAINING = ("optimizer", "state", "state.iteration", "state.warming_up", "rng", "window")
 
 
@@ -331,20 +340,21 @@ WRAPPERS = ("state_dict", "model", "model_state_dict", "module", "net")
 
 
 def weights_in(path: str | os.PathLike, wanted: dict[str, Any], fix: str, ignore: str | None = None,
-               what: str = "checkpoint") -> tuple[dict[str, torch.Tensor], str | None, dict[str, Any]]:
+               what: str = "checkpoint") -> tuple[dict[str, torch.Tensor], str | None, dict[str, Any], Any]:
     """The model weights in `path` for the architecture `wanted`: from an archspec checkpoint (checksum and
     architecture checked; `fix` says what to do on a mismatch) or from a plain state_dict file (whose keys and
     shapes the caller checks when loading it), found also inside a common wrapper ({"state_dict": ...},
     {"model": ...}) and without DDP's `module.` prefix; the second value says what was unwrapped, the third is
-    when a checkpoint was written (`trained_at`: its iteration; empty for a state_dict). `ignore` is a node (a classifier
+    when a checkpoint was written (`trained_at`: its iteration; empty for a state_dict), the fourth its inputs' record
+    (`preprocessing`, checked; None for a state_dict or an older checkpoint). `ignore` is a node (a classifier
     starting afresh) whose difference does not make a checkpoint another architecture."""
     path = Path(path)
     data = _read(path, what)
     if is_checkpoint(data):
         data = _verified(path, data)
         check_architecture(path, data, wanted, fix, ignore)
-        return data["model"], None, trained_at(data)
-    return (*plain_state(data, path), {})
+        return data["model"], None, trained_at(data), data.get("preprocessing")
+    return (*plain_state(data, path), {}, None)
 
 
 def trained_at(data: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from archspec.runtime.plan import (NOTHING_TO_TRAIN, Plan, load_graph, plan_new,
 from archspec.runtime.options import OPTION_FIELDS, RunOptions
 from archspec.runtime.request import (EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, EvalRequest, RunError,
                                       TrainRequest)
-from archspec.runtime.rundir import RunDir, find_run
+from archspec.runtime.rundir import RunDir, find_run, refuse_irregular
 from archspec.runtime.runinfo import RunLog, record_end, run_info
 
 if TYPE_CHECKING:  # (types only: no import at run time)
@@ -87,7 +87,7 @@ def train_run(req: TrainRequest, sources: Sources) -> int:
 
 def _execute(req: TrainRequest, plan: Plan, run: RunDir, dist: Dist, device: torch.device) -> int:
     """Build the model and the data, check everything, then change the folder and train."""
-    from archspec.runtime import checkpoint
+    from archspec.runtime import checkpoint, preprocess
 
     if plan.options.tensorboard:
         from archspec.runtime.metrics import require_tensorboard
@@ -96,6 +96,7 @@ def _execute(req: TrainRequest, plan: Plan, run: RunDir, dist: Dist, device: tor
     model, weights = _build_model(req, plan, dist, device)
     data = _training_data(req, plan, dist, device)
     arch = checkpoint.architecture(plan.compiled, model, plan.spec_text)
+    inputs = preprocess.from_data(data)  # what the inputs must be: into every checkpoint and preprocessing.json
     total = plan.recipe.total_iters(data.iters_per_epoch)
     resume_state = _resume_state(plan, run, arch)
     dist.barrier()  # every process has read the folder before rank 0 changes it
@@ -114,11 +115,12 @@ def _execute(req: TrainRequest, plan: Plan, run: RunDir, dist: Dist, device: tor
         else:
             run.update_info(status="running", resumed=plan.info.get("resumed", 0) + 1, options=plan.options.as_dict(),
                             checkpointing=plan.checkpointing)  # what this run goes on with, for the next --resume
+        inputs.write(run / preprocess.FILE)
     dist.barrier()
     log = RunLog(run.log_file if dist.is_main else None, echo=dist.is_main and not req.quiet)
     try:
         _log_start(log, plan, run, data, total, dist, device)
-        return _train(req, plan, run, model, data, arch, resume_state, total, dist, device, log)
+        return _train(req, plan, run, model, data, arch, resume_state, total, dist, device, log, inputs.stored())
     finally:
         log.close()
 
@@ -211,7 +213,8 @@ def _log_start(log: RunLog, plan: Plan, run: RunDir, data: Data, total: int, dis
 
 
 def _train(req: TrainRequest, plan: Plan, run: RunDir, model: torch.nn.Module, data: Data, arch: dict[str, Any],
-           resume_state: dict[str, Any] | None, total: int, dist: Dist, device: torch.device, log: RunLog) -> int:
+           resume_state: dict[str, Any] | None, total: int, dist: Dist, device: torch.device, log: RunLog,
+           inputs: dict[str, Any] | None = None) -> int:
     """Run the training loop; record how it ended (run.json, log.txt) and return the exit code."""
     from archspec.runtime.checkpoint import CheckpointError
     from archspec.runtime.data import DataError
@@ -224,7 +227,7 @@ def _train(req: TrainRequest, plan: Plan, run: RunDir, model: torch.nn.Module, d
                            progress=not req.quiet, channels_last=opts.channels_last, bf16=opts.bf16,
                            compile=opts.compile, dist=dist, arch=arch,
                            checkpoint_activations=opts.checkpoint_activations,
-                           tensorboard=opts.tensorboard,
+                           tensorboard=opts.tensorboard, preprocessing=inputs,
                            on_checkpoint=(lambda at: run.update_info(checkpoint_iteration=at)) if main else None)
     try:
         summary = train(model, plan.recipe, data, options, log, resume_state=resume_state)
@@ -330,12 +333,18 @@ def _checkpoint_file(given: Path) -> Path:
                       "--checkpoint FILE`)")
         return given
     run = RunDir(given)
+    if run.marker() is None and run.damage() is not None:
+        raise RunError(f"{given / 'run.json'} is damaged: it is {run.damage()}; restore it from a copy, or give the "
+                       f"checkpoint with the run's spec and data (`archspec eval {given / 'spec.yaml'} --checkpoint "
+                       f"{run.last} --data-dir DIR`)")
     if run.marker() is None:
         raise RunError(f"{given} is a folder but not a run folder (it has no run.json of an archspec run): give a "
                        "checkpoint file (a run's best.pt or last.pt, or a state_dict with its spec) or a run folder")
+    _own_checkpoint(run.best)
     if run.best.is_file():
         print(f"evaluating {run.best}: the run's best checkpoint (lowest validation error)", file=sys.stderr)
         return run.best
+    _own_checkpoint(run.last)
     if run.last.is_file():
         print(f"evaluating {run.last}: {given} has no best.pt (it is written when the run is evaluated on a "
               "validation split, and this run has no validation split or has not been evaluated yet)",
@@ -347,6 +356,16 @@ def _checkpoint_file(given: Path) -> Path:
                        f"iteration {at:,}: restore {run.last}, or give a checkpoint file")
     raise RunError(f"{given} holds no checkpoint yet (neither best.pt nor last.pt: the run ended before its first "
                    f"one): continue it (`archspec train --resume --out {given}`), or give a checkpoint file")
+
+
+def _own_checkpoint(path: Path) -> None:
+    """A RunError, worded as `--resume` words it, when a run's best.pt or last.pt is there but not a plain file (a
+    folder, a named pipe, a link): it is damaged, not missing, and another checkpoint is not taken in its place."""
+    if path.is_symlink():
+        raise RunError(f"{path} is a symbolic link: archspec reads a run folder's own files only as plain files, never "
+                       "through a link (it could stand for any file); give the file it points to with --checkpoint, "
+                       "or remove the link")
+    refuse_irregular(path, fix="remove it, or give a checkpoint file with --checkpoint")
 
 
 def _trained_model(req: EvalRequest, run: RunDir | None, compiled: Compiled) -> tuple[Any, dict[str, Any]]:

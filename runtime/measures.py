@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from archspec.runtime.metrics import read_metrics
+from archspec.runtime.metrics import read_metrics, steady_images_per_s
 
 
 class Window:
@@ -80,9 +80,7 @@ def run_summary(run_dir: Path, state: dict[str, Any], total: int, start: float, 
         last = [r for r in records if r.get("kind") == kind]
         if last:
             final[f"final_{kind}"] = last[-1]
-    steady = [r for r in trains if not r.get("warmup") and r.get("window_s")] or \
-        [r for r in trains if r.get("window_s")]
-    seconds = sum(r["window_s"] for r in steady)
-    if seconds > 0:
-        final["images_per_s"] = sum(r["images_per_s"] * r["window_s"] for r in steady) / seconds
+    speed = steady_images_per_s(trains)
+    if speed is not None:
+        final["images_per_s"] = speed
     return final

@@ -164,6 +164,34 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return scan_metrics(path).records
 
 
+def _finite(value: Any) -> float:
+    """A record's number, or NaN for anything else (missing, null, text, a bool)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
+def steady_images_per_s(trains: list[dict[str, Any]]) -> float | None:
+    """A run's steady training speed from its train records: images over seconds of the log windows after the first
+    one of each start (which holds compile warm-up and autotuning); None when no window is timed."""
+    timed = [r for r in trains if _finite(r.get("window_s")) > 0 and math.isfinite(_finite(r.get("images_per_s")))]
+    steady = [r for r in timed if not r.get("warmup")] or timed
+    seconds = sum(r["window_s"] for r in steady)
+    return sum(r["images_per_s"] * r["window_s"] for r in steady) / seconds if seconds > 0 else None
+
+
+def training_seconds(trains: list[dict[str, Any]]) -> float | None:
+    """Seconds of training from a run's train records: their `time` clock starts again at each resume, so the
+    last time of each start, summed; None when no record has one."""
+    total, last = 0.0, None
+    for r in trains:
+        t = _finite(r.get("time"))
+        if not math.isfinite(t):
+            continue
+        if last is not None and t < last:
+            total += last
+        last = t
+    return None if last is None else total + last
+
+
 def damaged_note(path: Path, damaged: list[int], done: str = "skipped") -> str | None:
     """`runs/x/metrics.jsonl: 2 damaged lines skipped (first: line 3)`, or None when no line is damaged."""
     if not damaged:

@@ -204,6 +204,10 @@ def plan_resume(req: TrainRequest, run: RunDir, state: str, sources: Any) -> Pla
     if state == "new":
         raise RunError(f"cannot resume {where}: there is no run there (start one without --resume)")
     if state == "foreign":
+        damage = run.damage()
+        if damage is not None:  # (truncated by a full disk, or edited: not someone else's folder)
+            raise RunDirError(f"{where / 'run.json'} is damaged: it is {damage}; restore it from a copy, or start a "
+                              "new run in another folder")
         raise RunError(f"cannot resume {where}: it holds no archspec run (no run.json of one)")
     info = run.info()  # every field used below is checked: a damaged one is refused naming it
     if state == "missing_checkpoint":

@@ -50,7 +50,8 @@ def _parse_value(text: str, path: str) -> Any:
 def check_schema(data: Any, where: str) -> None:
     """RecipeError, naming the field, for a recipe that the spec schema's recipe part refuses (a wrong type, an
     unknown choice such as `loss: mse`, a field that does not exist): every recipe goes through it, whether it
-    comes from a spec, `--recipe`, a flag or a run folder's recipe.json."""
+    comes from a spec, `--recipe`, a flag or a run folder's recipe.json. The message says what the field takes, as
+    its declaration (`archspec.lang.recipe_fields`) words it, never the schema's own terms."""
     import jsonschema
 
     from archspec.lang.schema import build_schema
@@ -60,24 +61,88 @@ def check_schema(data: Any, where: str) -> None:
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.path))))
     if errors:
         e = jsonschema.exceptions.best_match(errors)
-        field = ".".join(str(p) for p in e.absolute_path) or "the recipe"
-        shown = json.dumps(e.instance, default=str)
-        shown = shown if len(shown) <= 60 else shown[:57] + "..."
-        raise RecipeError(f"{where}: recipe field `{field}` is {shown}, which the recipe schema refuses: "
-                          f"{_schema_reason(e)}")
+        raise RecipeError(f"{where}: {_schema_problem([str(p) for p in e.absolute_path], e)}")
 
 
-def _schema_reason(e: Any) -> str:
-    if e.validator == "enum":
-        return "it must be one of " + ", ".join(map(str, e.validator_value))
-    if e.validator == "type":
-        return f"it must be {'an' if str(e.validator_value)[0] in 'aeiou' else 'a'} {e.validator_value}"
-    if e.validator == "additionalProperties":
-        return e.message
-    if e.validator in ("anyOf", "oneOf") and e.context:
-        kinds = sorted({str(c.validator_value) for c in e.context if c.validator == "type"})
-        return "it must be " + " or ".join(kinds) if kinds else e.message
-    return e.message
+def _shown(value: Any) -> str:
+    shown = json.dumps(value, default=str)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def _schema_problem(path: list[str], e: Any) -> str:
+    """`recipe field `batch_size` must be a positive whole number, got "abc"`: what the field at `path` takes,
+    and what it got."""
+    from archspec.lang.augment import AUGMENT
+
+    field, value = ".".join(path) or "the recipe", e.instance
+    if path[:1] == ["augment"] and len(path) >= 2:
+        ops = ", ".join(AUGMENT)
+        if len(path) == 2 and (not isinstance(value, dict) or "op" not in value):
+            return f"recipe field `{field}` must be a mapping naming its `op` ({ops}), got {_shown(value)}"
+        if len(path) == 2 and e.validator == "additionalProperties":
+            op = value.get("op")
+            names = [a.name for a in AUGMENT.get(op, ())]
+            extra = next((k for k in value if k != "op" and k not in names), "?")
+            return (f"recipe field `{field}`: augment op {op} has no parameter `{extra}` (its parameters: "
+                    f"{', '.join(names) or 'none'})")
+        if len(path) == 3 and path[2] == "op":
+            return f"recipe field `{field}` must be one of {ops}, got {_shown(value)}"
+        return f"recipe field `{field}` must be {_augment_requirement(e)}, got {_shown(value)}"
+    spec = _declared(path)
+    if spec is None:
+        return f"recipe field `{field}` is {_shown(value)}, which is not allowed ({e.message})"
+    if e.validator == "additionalProperties" and isinstance(value, dict):
+        names = field_names(path)
+        extra = next((k for k in value if k not in names), "?")
+        return f"recipe field `{field}` has no field `{extra}` (its fields: {', '.join(names)})"
+    what = spec.requirement("iter")
+    if spec.kind == "integer" and spec.in_unit:
+        what = f"{what} of iterations, or a positive number of epochs"
+    elif spec.kind == "choice" and len(spec.choices) > 1:
+        what = "one of " + ", ".join(map(str, spec.choices))
+    if spec.optional:
+        what += " (or left out)"
+    return f"recipe field `{field}` must be {what}, got {_shown(value)}{_why_not(spec, value)}"
+
+
+def _declared(path: list[str]) -> Any:
+    """The declaration of the recipe field at `path` (a list's item for an index); None where there is none."""
+    from archspec.lang.recipe_fields import field_at
+
+    keys = [k for k in path if not k.isdigit()]
+    try:
+        spec = field_at(keys) if keys else None
+    except KeyError:
+        return None
+    if spec is not None and path and path[-1].isdigit():
+        return spec.item
+    return spec
+
+
+def _augment_requirement(e: Any) -> str:
+    """What an augment op's parameter takes, from its fragment of the schema (`archspec.lang.augment`'s table)."""
+    schema = e.schema if isinstance(e.schema, dict) else {}
+    low, high = schema.get("minimum"), schema.get("maximum")
+    noun = "whole number" if schema.get("type") == "integer" else "number"
+    if low is not None and high is not None:
+        return f"a {noun} in [{low:g}, {high:g}]"
+    return f"a {noun}" + (f" >= {low:g}" if low is not None else "")
+
+
+def _why_not(spec: Any, value: Any) -> str:
+    """What a value that reads like a number but is text (YAML reads `1e-3` and 20-digit numbers as text) lacks."""
+    import re
+
+    if not isinstance(value, str) or spec.kind not in ("integer", "number"):
+        return ""
+    if re.fullmatch(r"[+-]?\d+", value):
+        return f" (too large: at most {2**63 - 1:,})"
+    if re.fullmatch(r"[+-]?\d+(\.\d*)?[eE][+-]?\d+", value):
+        if spec.kind == "integer":
+            return " (a whole number is written in digits)"
+        mantissa, exponent = re.split("[eE]", value)
+        return f" (YAML reads {value} as text: write {mantissa if '.' in mantissa else mantissa + '.0'}e{exponent})"
+    return ""
 
 
 def apply_override(recipe: dict[str, Any], path: str, value: Any) -> None:
@@ -206,4 +271,28 @@ def resolve(spec_recipe: dict[str, Any] | None, options: dict[str, Any], generic
             node[path[-1]] = options[option]
     if options.get("no_warmup"):
         sched.pop("warmup", None)
-    return Recipe.of(data, notes)
+    try:
+        return Recipe.of(data, notes)
+    except RecipeError as e:
+        raise _with_origin(e, data, spec_recipe, options, generic) from None
+
+
+def _with_origin(e: RecipeError, data: dict[str, Any], spec_recipe: dict[str, Any] | None, options: dict[str, Any],
+                 generic: list[str]) -> RecipeError:
+    """`e`, or for milestones past the end of the run that the user did not give, the same problem saying where
+    they came from (the spec's recipe, or the defaults): `--recipe schedule.length=4` is refused for milestones the
+    user never wrote."""
+    from archspec.lang.recipe_fields import past_the_end
+
+    sched = data["schedule"]
+    if str(e) != past_the_end(sched["length"], sched["milestones"], sched["unit"]):
+        return e
+    if options.get("milestones") is not None or any(
+            item.split("=", 1)[0].strip() in ("schedule", "schedule.milestones") and "milestones" in item
+            for item in generic):
+        return e  # the user's own milestones: the plain message says it
+    spec_schedule = (spec_recipe or {}).get("schedule")
+    own = isinstance(spec_schedule, dict) and "milestones" in spec_schedule
+    origin = ("the spec's recipe (its own, or one it extends or imports)" if own else
+              "the recipe's defaults (the spec's recipe gives none)")
+    return RecipeError(past_the_end(sched["length"], sched["milestones"], sched["unit"], origin))

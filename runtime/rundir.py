@@ -17,6 +17,7 @@ What the folder holds, and when it is written:
 | `evals.csv` | a row per evaluation, rebuilt from metrics.jsonl when a run starts or resumes |
 | `tensorboard/` | with `--tensorboard`: TensorBoard event files |
 | `last.pt`, `best.pt` | checkpoints (runtime.checkpoint) |
+| `preprocessing.json` | what the inputs must be (runtime.preprocess; also in every checkpoint), written at each start |
 
 Every folder is in one of these states (`state()`): `new` (absent or empty), `foreign` (files that no archspec
 run wrote: never touched, not even by a lock file), `missing_checkpoint` (run.json records a checkpoint that is
@@ -49,7 +50,8 @@ from archspec.lang.files import (file_kind, load_json, os_problem, read_regular,
 
 RUN_FORMAT = "archspec-run"
 LOCK = ".archspec.lock"
-RUN_FILES = ("run.json", "spec.yaml", "recipe.json", "metrics.jsonl", "evals.csv", "log.txt", "last.pt", "best.pt")
+RUN_FILES = ("run.json", "spec.yaml", "recipe.json", "metrics.jsonl", "evals.csv", "log.txt", "last.pt", "best.pt",
+             "preprocessing.json")
 STATUSES = ("running", "finished", "diverged", "interrupted", "failed")
 
 _COUNT = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
@@ -65,7 +67,8 @@ RUN_SCHEMA = {
         "seed": _COUNT,  # torch.manual_seed's range, as --seed takes it
         "status": {"enum": list(STATUSES)},
         "message": {"type": "string"},
-        "spec": {"type": "object", "properties": {"name": {"type": "string"}, "sha256": _TEXT_OR_NULL}},
+        "spec": {"type": "object", "properties": {"name": {"type": "string"}, "sha256": _TEXT_OR_NULL,
+                                                  "params": _COUNT, "macs": _COUNT}},  # (sizes: archspec results)
         "spec_recipe": {"type": ["object", "null"]},
         "recipe_sha256": _TEXT_OR_NULL,
         "data_dir": {"type": ["string", "null"], "minLength": 1, "pattern": "^[^\x00]*$"},
@@ -127,14 +130,14 @@ class RunDir:
                                   "files itself, never through a link (it could write over any file); remove the "
                                   "link, or choose another folder with --out")
             for name in (LOCK, *RUN_FILES):
-                _refuse_irregular(self.path / name)
+                refuse_irregular(self.path / name)
             # O_NONBLOCK: a named pipe put in the lock's place after the check above is never waited on
             fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0),
                          0o644)
         except OSError as e:
             raise RunDirError(os_problem(e, self.path)) from None
         try:
-            _refuse_irregular(self.path / LOCK, os.fstat(fd).st_mode)
+            refuse_irregular(self.path / LOCK, os.fstat(fd).st_mode)
         except RunDirError:
             os.close(fd)
             raise
@@ -210,6 +213,23 @@ class RunDir:
             return None
         return info if isinstance(info, dict) and info.get("format") == RUN_FORMAT else None
 
+    def damage(self) -> str | None:
+        """Why run.json, which is there as a file, cannot be read as JSON (`not valid JSON: Expecting value: line
+        1 column 31`, `not UTF-8`, `nested too deeply`): a truncated or overwritten run.json is damaged, not absent;
+        None when it reads (whether or not it is an archspec run's), or is not there."""
+        try:
+            data = read_regular(self.path / "run.json")
+        except OSError:
+            return None
+        try:
+            load_json(data)
+        except UnicodeDecodeError:
+            return "not UTF-8 text"
+        except ValueError as e:
+            why = str(e).split("\n")[0]
+            return f"not valid JSON ({why if len(why) <= 80 else why[:77] + '...'})"
+        return None
+
     def info(self) -> dict[str, Any]:
         """run.json of the run in the folder, every field archspec reads checked (`RUN_SCHEMA`); a RunDirError
         naming the file, the field and the fix otherwise."""
@@ -275,8 +295,10 @@ class RunDir:
                               "new run in another folder") from None
 
 
-def _refuse_irregular(path: Path, mode: int | None = None) -> None:
-    """A RunDirError if `path` (of mode `mode`, else looked up; absent is fine) is not a regular file."""
+def refuse_irregular(path: Path, mode: int | None = None, fix: str = "remove it, or choose another folder with "
+                     "--out") -> None:
+    """A RunDirError if `path` (of mode `mode`, else looked up; absent is fine) is not a regular file: `RUN/last.pt
+    is a folder, not a regular file: ...; <fix>`."""
     if mode is None:
         try:
             mode = os.lstat(path).st_mode
@@ -285,7 +307,7 @@ def _refuse_irregular(path: Path, mode: int | None = None) -> None:
     if stat.S_ISREG(mode) or stat.S_ISLNK(mode):  # (links are refused on their own)
         return
     raise RunDirError(f"{path} is {file_kind(mode)}, not a regular file: archspec keeps a run folder's own files as plain "
-                      "files (and never waits on a pipe); remove it, or choose another folder with --out")
+                      f"files (and never waits on a pipe); {fix}")
 
 
 def _schema_problem(info: dict[str, Any]) -> str | None:
@@ -332,6 +354,25 @@ def _read_lock(fd: int) -> str:
         return f" (pid {holder['pid']}, since {holder['since']})"
     except (OSError, ValueError, KeyError, TypeError):
         return ""
+
+
+def lock_held(folder: str | os.PathLike) -> bool | None:
+    """Whether a process holds the run folder's lock (its run is alive), read from /proc/locks so that nothing is
+    locked, even for a moment; None when this cannot be told (no /proc/locks). A folder whose run.json says
+    `running` but whose lock no one holds was killed before it could say so."""
+    try:
+        inode = os.stat(Path(folder) / LOCK).st_ino
+    except OSError:
+        return False
+    try:
+        text = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():  # `1: FLOCK  ADVISORY  WRITE 29652 fe:00:2146906 0 EOF`
+        parts = line.split()
+        if "FLOCK" in parts and any(p.count(":") == 2 and p.rsplit(":", 1)[1] == str(inode) for p in parts):
+            return True
+    return False
 
 
 def find_run(path: str | os.PathLike) -> RunDir | None:

@@ -63,7 +63,8 @@ def run_info(req: TrainRequest, plan: Plan, arch: dict[str, Any], device: Any, d
 
     spec = plan.spec
     return {"spec": {"name": spec.name, "source": spec.display, "sha256": sha256(plan.spec_text),
-                     "graph_sha256": arch["graph_sha256"]},
+                     "graph_sha256": arch["graph_sha256"], "params": plan.compiled.params,
+                     "macs": plan.compiled.macs},  # (for `archspec results`)
             "spec_recipe": json.loads(json.dumps(plain(spec.recipe or {}))),
             "seed": plan.seed, "device": str(device), "command": req.command,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "archspec": __version__, "torch": torch.__version__,

@@ -70,6 +70,7 @@ class TrainOptions:
     on_checkpoint: Callable[[int], None] | None = None  # told the iteration of each checkpoint written
     checkpoint_activations: bool = False  # the model is a runtime.stages.StageCheckpointed
     tensorboard: bool = False  # scalars also as TensorBoard events in <run>/tensorboard/ (runtime.metrics)
+    preprocessing: dict[str, Any] | None = None  # what the inputs must be, into every checkpoint (runtime.preprocess)
 
 
 class _StopFlag:
@@ -182,6 +183,7 @@ class _Loop:
         self.last = self.run_dir / "last.pt"
         self.saved_at: int | None = None  # the iteration of the checkpoint on disk
         self.running_stats: Any = None  # runtime.stages.RunningStats of the model under activation checkpointing
+        self.inputs = {"preprocessing": options.preprocessing} if options.preprocessing is not None else {}
 
     def start(self, resume_state: dict[str, Any] | None = None) -> None:
         """Resume from last.pt (`resume_state`: it, already read and verified by the caller) or start afresh;
@@ -201,8 +203,12 @@ class _Loop:
             self.log(f"resumed from {self.last} at iteration {state['iteration']:,} of {self.total:,}")
         else:
             self.metrics.open()
-        self.log(f"checkpoints: every {self.ckpt_every:,} iterations and every {options.checkpoint_minutes:g} minutes, "
-                 f"to {self.last}")
+        asked, why = options.checkpoint_interval, ""
+        if asked and asked != self.ckpt_every:  # (the interval used, and why it is not the one asked for)
+            why = (f" (--checkpoint-interval {asked:,} rounded up to a multiple of the log interval, "
+                   f"{self.log_every:,}: a checkpoint is taken only where the loss has been checked for NaN)")
+        self.log(f"checkpoints: every {self.ckpt_every:,} iterations{why} and every {options.checkpoint_minutes:g} "
+                 f"minutes, to {self.last}")
         self.i = state["iteration"]
         self.batches = self.data.train_iter(self.i)
         self.progress = Progress(self.total, enabled=options.progress and self.main)
@@ -331,7 +337,8 @@ class _Loop:
             if split == "val" and (state["best_val_err"] is None or result["err"] < state["best_val_err"]):
                 state["best_val_err"] = result["err"]
                 checkpoint.save(self.run_dir / "best.pt", {"model": self.net.state_dict(), "iteration": i,
-                                                           "val_err": result["err"], "arch": options.arch or {}})
+                                                           "val_err": result["err"], "arch": options.arch or {},
+                                                           **self.inputs})
         return []
 
     def save_checkpoint(self, at: int) -> None:
@@ -348,7 +355,7 @@ class _Loop:
             checkpoint.save(self.last, {"model": net.state_dict(), "optimizer": self.optimizer.state_dict(),
                                         "state": {**state, "iteration": at}, "rng": rng,
                                         "window": self.window.state(), "recipe": json.loads(self.recipe.to_json()),
-                                        "arch": options.arch or {}})
+                                        "arch": options.arch or {}, **self.inputs})
             if options.on_checkpoint is not None:
                 options.on_checkpoint(at)
         dist.barrier()

@@ -53,6 +53,7 @@ class Weights:
     sha256: str | None = None         # of the file, where one was read
     notes: list[str] = field(default_factory=list)
     trained: dict[str, Any] = field(default_factory=dict)  # a run's checkpoint: {"iteration": N}
+    preprocessing: dict[str, Any] | None = None  # a run's checkpoint: its inputs' record (runtime.preprocess), checked
 
 
 FIX = "use the spec it was trained with (its run folder's spec.yaml)"
@@ -93,9 +94,10 @@ def read_file(path: Path, compiled: Compiled, model: torch.nn.Module, fresh_head
     digest = file_sha256(path)
     from archspec.runtime import checkpoint
 
-    state, note, trained = checkpoint.weights_in(path, checkpoint.architecture(compiled, model), fix,
-                                                 ignore=classifier(compiled) if fresh_head else None, what="weights")
-    return Weights(dict(state), str(path), digest, [note] if note else [], trained)
+    state, note, trained, inputs = checkpoint.weights_in(path, checkpoint.architecture(compiled, model), fix,
+                                                         ignore=classifier(compiled) if fresh_head else None,
+                                                         what="weights")
+    return Weights(dict(state), str(path), digest, [note] if note else [], trained, inputs)
 
 
 def refuse_export(path: Path, use: str = "loaded as weights",

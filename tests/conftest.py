@@ -73,3 +73,14 @@ def root() -> Path:
 @pytest.fixture
 def specs_dir() -> Path:
     return SPECS
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: on a shared machine two threads wait on each other at every op of tiny steps."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

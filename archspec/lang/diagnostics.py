@@ -21,9 +21,10 @@ from typing import Iterable, Iterator
 # the codes that have one).
 from archspec.lang.codes import CODES
 from archspec.lang.errors import UserError
+from archspec.lang.nearmiss import did_you_mean, edits, suggest  # (near misses: their own module)
 
-__all__ = ["CODES", "Diagnostic", "Loc", "Sources", "SpecError", "did_you_mean", "edits", "render_json", "render_text",
-           "suggest"]
+__all__ = ["CODES", "Diagnostic", "Loc", "Sources", "SpecError", "did_you_mean", "edits", "printable", "render_json",
+           "render_text", "suggest"]
 
 
 @dataclass(frozen=True)
@@ -128,32 +129,47 @@ class Sources:
         return lines[line - 1]
 
 
+def printable(text: str, keep: str = "") -> str:
+    """`text` with every character a terminal would act on or that would change how the line reads (C0 and C1
+    controls such as ESC, BEL and line breaks; format characters such as a right-to-left override; unpaired
+    surrogates) written as its Python escape: `\\x1b`, `\\n`, `\\u202e`; the characters of `keep` (`"\\n"`)
+    stay as they are. Text from a spec, a flag or a file name is shown this way wherever archspec prints it for a
+    person, so it is read, never obeyed."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch in keep else repr(ch)[1:-1] for ch in text)
+
+
 def render_text(diagnostics: Iterable[Diagnostic], sources: Sources | None = None) -> str:
-    """Each diagnostic as `file:line:col: error[CODE]: message`, the source line, a caret, and the help line."""
+    """Each diagnostic as `file:line:col: error[CODE]: message`, the source line, a caret, and the help line.
+    Every part is `printable`: a message or a line that quotes spec text cannot move the cursor, set the
+    terminal's title or forge a line of its own."""
     out: list[str] = []
     for d in diagnostics:
-        out.append(d.headline())
+        out.append(printable(d.headline()))
         if d.loc is not None and sources is not None and d.loc.line:
             text = sources.line(d.loc.file, d.loc.line)
             if text is not None:
                 out.extend(_quote(text, d.loc))
         for loc, note in d.notes:
-            out.append(f"   = note: {note}" + (f" ({loc})" if loc else ""))
+            out.append(printable(f"   = note: {note}" + (f" ({loc})" if loc else "")))
         if d.hint:
-            out.append(f"   = help: {d.hint}")
+            out.append(printable(f"   = help: {d.hint}"))
     return "\n".join(out)
 
 
 def _quote(text: str, loc: Loc) -> Iterator[str]:
+    """The source line and a caret under the span; a character shown as its escape moves the caret with it."""
     gutter = " " * len(str(loc.line))
-    shown = text.expandtabs(1)
-    if len(shown) > 160:  # keep enormous single-line files readable
-        start = max(0, loc.col - 80)
-        shown = ("..." if start else "") + shown[start : start + 160]
-        col = loc.col - start + (3 if start else 0)
-    else:
-        col = loc.col
+    line, before = text.expandtabs(1), max(0, loc.col - 1)
+    col = len(printable(line[:before])) + 1 + max(0, before - len(line))  # (a column past the end stays there)
     width = max(1, (loc.end_col - loc.col) if loc.end_col and loc.end_col > loc.col else 1)
+    width = max(1, len(printable(line[before : before + width])))
+    shown = printable(line)
+    if len(shown) > 160:  # keep enormous single-line files readable
+        start = max(0, col - 80)
+        shown = ("..." if start else "") + shown[start : start + 160]
+        col = col - start + (3 if start else 0)
     width = min(width, max(1, len(shown) - col + 1))
     yield f" {loc.line} | {shown}"
     yield f" {gutter} | {' ' * (col - 1)}{'^' * width}"
@@ -161,62 +177,3 @@ def _quote(text: str, loc: Loc) -> Iterator[str]:
 
 def render_json(results: list[dict]) -> str:
     return json.dumps(results, indent=2)
-
-
-def suggest(word: str, choices: Iterable[str], *, limit: int = 1) -> list[str]:
-    """Close matches for a misspelt name, best first. Close is: the same name in another case; a name within a few
-    typing slips (`edits`: letters added, dropped, changed or swapped; more in longer words, never half the
-    letters); a name sharing three quarters of its letters, in order, with the word (`resnet_blocks.yaml` and
-    `blocks.yaml`); else a name the word starts with or that starts with it (`paddding`, `bott`). Nothing when
-    none is genuinely close: a far-fetched guess (`frobnicate` -> `concat`) is worse than none."""
-    from difflib import SequenceMatcher
-
-    pool = sorted(set(choices))
-    lowered = {c.lower(): c for c in pool}
-    if word.lower() in lowered and lowered[word.lower()] != word:
-        return [lowered[word.lower()]]
-    allowed = 1 if len(word) <= 4 else 2 if len(word) <= 8 else 3
-    close = []
-    for c in pool:
-        near_length = abs(len(c) - len(word)) <= allowed
-        if not near_length and 2 * min(len(c), len(word)) < 0.75 * (len(c) + len(word)):
-            continue  # neither test can pass: too many letters apart (cheap, before the quadratic measures)
-        slips = edits(word.lower(), c.lower()) if near_length else allowed + 1
-        matcher = SequenceMatcher(None, word, c)
-        shared = matcher.ratio() if matcher.quick_ratio() >= 0.75 or slips <= allowed else 0.0
-        if (slips <= allowed and 2 * slips <= max(len(word), len(c))) or shared >= 0.75:
-            close.append((slips, -shared, c))
-    if close:
-        close.sort(key=lambda t: t[2], reverse=True)  # of equally near names, the last (`conv3`: `conv2`)
-        close.sort(key=lambda t: t[:2])
-        return [c for *_, c in close[:limit]]
-    # a stuttered or truncated word: `paddding` for `pad`, `bott` for `bottleneck`
-    prefixed = [c for c in pool if (len(c) >= 3 and word.startswith(c)) or (len(word) >= 4 and c.startswith(word))]
-    return sorted(prefixed, key=lambda c: -len(c))[:limit]
-
-
-def edits(a: str, b: str) -> int:
-    """The number of single-letter insertions, deletions, substitutions and swaps of neighbours from `a` to `b`."""
-    if len(a) > 64 or len(b) > 64:  # names are short; a long word is close to nothing
-        return abs(len(a) - len(b)) + 64
-    before: list[int] | None = None
-    previous = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        current = [i] + [0] * len(b)
-        for j, y in enumerate(b, 1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y))
-            if before is not None and i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
-                current[j] = min(current[j], before[j - 2] + 1)
-        before, previous = previous, current
-    return previous[len(b)]
-
-
-def did_you_mean(word: str, choices: Iterable[str], *, what: str = "") -> str | None:
-    """`did you mean `x`?` or, with nothing close, the list of choices when it is short."""
-    pool = sorted(set(choices))
-    close = suggest(word, pool)
-    if close:
-        return f"did you mean `{close[0]}`?"
-    if pool and len(pool) <= 12:
-        return f"{what or 'choices'}: " + ", ".join(f"`{c}`" for c in pool)
-    return None

@@ -102,14 +102,26 @@ class Schedule(Section):
     warmup: Warmup | None = section(Warmup, optional=True, doc="a warm-up before the schedule (absent: none)")
 
     def check(self, unit: str) -> str | None:
-        milestones, kind = list(self.milestones), "epochs" if unit == "epoch" else "iterations"
-        if milestones and milestones[-1] >= self.length:
-            # (the milestones may come from a recipe the user never read: a parent spec's, or the defaults; say them)
-            return (f"milestone {milestones[-1]} is not before the end of the run ({self.length} {kind}); "
-                    f"the schedule's milestones are {milestones}: give milestones below the length "
-                    "(--milestones, or schedule.milestones in the recipe), or set the length with "
-                    f"--{'epochs' if unit == 'epoch' else 'iters'}, which scales the milestones with it")
+        return past_the_end(self.length, self.milestones, unit)
+
+
+def past_the_end(length: float, milestones: Sequence[float], unit: str, origin: str = "") -> str | None:
+    """The problem of a schedule whose last milestone is not before the end of the run, opening with the length
+    (what the user set, most often) and saying where the milestones came from (`origin`: "the spec's recipe"; they
+    may come from a recipe the user never read); None when the milestones fit."""
+    milestones, kind = [_count(m) for m in milestones], "epochs" if unit == "epoch" else "iterations"
+    if not milestones or milestones[-1] < length:
         return None
+    came = (f"the milestones {milestones} come from {origin}" if origin else
+            f"the schedule's milestones are {milestones}")
+    return (f"schedule length {_count(length)} {kind} is not longer than the last milestone, {milestones[-1]}: "
+            f"{came}: give milestones below {_count(length)} (--milestones, or "
+            f"schedule.milestones in the recipe), or set the length with --{'epochs' if unit == 'epoch' else 'iters'}, "
+            "which scales the milestones with it")
+
+
+def _count(v: float) -> float:
+    return int(v) if float(v).is_integer() else v
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,6 +13,9 @@ composed nodes into located trees. `LocDict`, `LocList` and `loc_of` are `yamltr
 from __future__ import annotations
 
 import os
+import select
+import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ import yaml
 from archspec.lang.codes import (ALIAS_EXPANSION_TOO_LARGE, EMPTY_FILE, FILE_TOO_LARGE, NOT_UTF8_TEXT, TAB_INDENTATION,
                                  UNREADABLE_FILE, YAML_SYNTAX, YAML_TOO_DEEP)
 from archspec.lang.diagnostics import Diagnostic, Loc, Sources, SpecError
+from archspec.lang.files import file_kind
 from archspec.lang.yamltree import MAX_DEPTH, MAX_NODES, Converter, LocDict, LocList, loc_of, plain
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "LocDict", "LocList", "display_path", "load_file", "loc_of",
@@ -40,16 +44,55 @@ def display_path(path: Path) -> str:
     return rel if not rel.startswith("..") else str(path)
 
 
+PIPE_TIMEOUT = 10  # seconds a pipe given as a spec may take to send it whole (ARCHSPEC_PIPE_TIMEOUT)
+
+
+class _PipeTooSlow(Exception):
+    """A pipe (or a device) that sent no end of file in time: `mode` is its stat mode, `seconds` the time given."""
+
+    def __init__(self, mode: int, seconds: float):
+        self.mode, self.seconds = mode, seconds
+
+
+def pipe_timeout() -> float:
+    """Seconds a pipe given as a spec may take to send it whole: $ARCHSPEC_PIPE_TIMEOUT, else `PIPE_TIMEOUT`."""
+    text = os.environ.get("ARCHSPEC_PIPE_TIMEOUT", "").strip()
+    if not text:
+        return PIPE_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise ValueError(f"ARCHSPEC_PIPE_TIMEOUT must be a number of seconds above 0, got `{text}`")
+    return seconds
+
+
 def _read_at_most(path: Path, limit: int) -> bytes:
-    """Up to `limit` bytes of a file. A FIFO is opened without waiting for a writer (one with none reads as
-    empty instead of blocking forever); a pipe that has one (`archspec validate <(cat spec)`) is read as usual."""
+    """Up to `limit` bytes of a file. A pipe (`archspec validate <(cat spec)`, or a FIFO named as the spec) is read
+    as its writer sends, and never waited on for ever: one with no writer reads as empty at once, and one whose
+    writer sends no end of file within `pipe_timeout()` seconds (it holds the pipe open without writing) is
+    `_PipeTooSlow`. So is a terminal or another device that has nothing to read."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
-        if hasattr(os, "set_blocking"):
+        mode = os.fstat(fd).st_mode
+        waits = not stat.S_ISREG(mode) and hasattr(select, "poll") and bool(getattr(os, "O_NONBLOCK", 0))
+        if not waits and hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
+        seconds = pipe_timeout() if waits else 0.0
+        deadline = time.monotonic() + seconds
         chunks, size = [], 0
         while size < limit:
-            chunk = os.read(fd, min(1 << 20, limit - size))
+            try:
+                chunk = os.read(fd, min(1 << 20, limit - size))
+            except BlockingIOError:  # a writer, but nothing sent yet
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise _PipeTooSlow(mode, seconds) from None
+                poller = select.poll()
+                poller.register(fd, select.POLLIN)
+                poller.poll(left * 1000)  # data, or the writer closing (POLLHUP), or the time is up
+                continue
             if not chunk:
                 break
             chunks.append(chunk)
@@ -59,18 +102,41 @@ def _read_at_most(path: Path, limit: int) -> bytes:
         os.close(fd)
 
 
+def _folder_hint(path: Path) -> str:
+    """What to do with a folder given as a spec: a run or sweep folder (or one of run folders) is for `archspec
+    results`; the spec a run trained is its spec.yaml."""
+    try:
+        from itertools import islice
+
+        runs = any((f / n).is_file() for f in (path, *islice(path.iterdir(), 200)) for n in ("run.json", "sweep.json"))
+    except OSError:
+        runs = False
+    if runs:
+        return (f"it holds runs: `archspec results {display_path(path)}` tables them; the spec a run trained is its "
+                "spec.yaml")
+    return "name a .yaml file inside it"
+
+
 def read_text(path: Path, display: str, sources: Sources) -> str:
     """Read a spec file within the size budget; a binary, undecodable or empty file is a diagnostic."""
     try:
         if path.is_dir():
             raise SpecError([Diagnostic(UNREADABLE_FILE, f"{display} is a folder, not a spec file", Loc(display, 0, 0),
-                                        hint="name a .yaml file inside it")])
+                                        hint=_folder_hint(path))])
         size = path.stat().st_size
         if size > MAX_BYTES:
             raise SpecError([Diagnostic(
                 FILE_TOO_LARGE, f"spec file is {size:,} bytes; the budget is {MAX_BYTES:,} bytes", Loc(display, 0, 0),
                 hint="a spec describes structure, not data; split it or generate it from templates and `repeat`")])
         data = _read_at_most(path, MAX_BYTES + 1)
+    except _PipeTooSlow as e:
+        kind = "a pipe, and its writer" if stat.S_ISFIFO(e.mode) else f"{file_kind(e.mode)}, and it"
+        raise SpecError([Diagnostic(
+            UNREADABLE_FILE, f"this is {kind} sent no end of file within {e.seconds:g} s",
+            Loc(display, 0, 0), hint="archspec never waits on a pipe for longer: write the spec to a file and give "
+            "that, or give a slow writer more time with ARCHSPEC_PIPE_TIMEOUT=SECONDS")]) from None
+    except ValueError as e:  # a bad ARCHSPEC_PIPE_TIMEOUT
+        raise SpecError([Diagnostic(UNREADABLE_FILE, f"cannot read {display}: {e}", Loc(display, 0, 0))]) from None
     except FileNotFoundError:
         raise SpecError([Diagnostic(UNREADABLE_FILE, f"no such file: {display}", Loc(display, 0, 0))]) from None
     except PermissionError:

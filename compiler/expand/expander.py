@@ -24,6 +24,7 @@ from archspec.lang.codes import (DUPLICATE_NODE, GRAPH_CYCLE, INVALID_SIZE, INVA
                                  UNNAMED_ITEM, WRONG_INPUT_COUNT, WRONG_TYPE)
 from archspec.lang.diagnostics import Diagnostic, Loc, SpecError, did_you_mean
 from archspec.lang.expr import metered
+from archspec.lang.nearmiss import searching
 from archspec.lang.schema import ITEM_KEYS
 from archspec.lang.schema.translate import kind_of
 from archspec.lang.spec import Spec, control_characters
@@ -37,7 +38,8 @@ class Expander:
         self.check_shapes = check_shapes
 
     def run(self) -> Expansion:
-        with metered(self.b.max_work) as self.b.meter:  # every expression evaluated here, in one budget (E501)
+        # every expression evaluated here in one budget (E501), and every did-you-mean looked for in another
+        with metered(self.b.max_work) as self.b.meter, searching():
             return self._run()
 
     def _run(self) -> Expansion:

@@ -11,7 +11,8 @@ from typing import Any
 
 from archspec.compiler.expand.model import Block, Build, IRNode
 from archspec.lang.codes import UNDEFINED_NODE, WRONG_TYPE
-from archspec.lang.diagnostics import Diagnostic, Loc, did_you_mean
+from archspec.lang.diagnostics import Diagnostic, Loc
+from archspec.lang.nearmiss import did_you_mean
 from archspec.lang.values import Failed, Scope, evaluate_value
 from archspec.lang.yamlsrc import LocDict, LocList
 
@@ -167,12 +168,15 @@ def unknown_ref(b: Build, ref: str, loc: Loc | None, frame: Frame, user: str) ->
             hint="give the item reading it the same condition, or use `cases:` to choose a replacement"))
         return
     b.suggested += 1
-    hint = None
+    hint, notes = None, []
     if b.suggested <= MAX_SUGGESTIONS:  # a near miss costs a pass over the names: a budget keeps it linear
-        known = [n for n in frame.local if "." not in n and frame.full(n) != user] + list(frame.inputs) + \
-            list(frame.lists)
-        hint = did_you_mean(ref, known, what="defined here")
-    b.diags.append(Diagnostic(UNDEFINED_NODE, f"`{ref}` is not defined in {frame.where()}", loc, hint=hint))
+        hint = did_you_mean(ref, lambda: [n for n in frame.local if "." not in n and frame.full(n) != user] +
+                            list(frame.inputs) + list(frame.lists), what="defined here")
+    elif b.suggested == MAX_SUGGESTIONS + 1:
+        notes.append((None, f"no did-you-mean for the undefined names from here on: archspec looks for near misses "
+                            f"of the first {MAX_SUGGESTIONS} only"))
+    b.diags.append(Diagnostic(UNDEFINED_NODE, f"`{ref}` is not defined in {frame.where()}", loc, hint=hint,
+                              notes=notes))
 
 
 def attach(b: Build, holder: IRNode | Block, inputs: list[Any], locs: list[Loc | None], frame: Frame) -> None:

@@ -112,6 +112,7 @@ class Data:
     iters_per_epoch: int
     splits: tuple[str, ...]
     eval_views: int
+    class_names: list[str] | None = None  # by label, where the dataset names them (CIFAR-10's batches.meta, folders)
 
     def train_iter(self, start: int = 0) -> BatchStream:
         """Batches of iterations start, start + 1, ... forever (epoch = iteration // iters_per_epoch)."""

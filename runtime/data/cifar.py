@@ -31,6 +31,7 @@ CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR10_TRAIN_FILES = tuple(f"data_batch_{k}" for k in range(1, 6))
 CIFAR10_TEST_FILE = "test_batch"
+CIFAR10_META = "batches.meta"  # the class names (label_names)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -157,8 +158,28 @@ def load_cifar10(config: DataConfig) -> Data:
     if len(val_index):
         evals["val"] = (pool, pool_labels, val)
     evals["test"] = (torch.from_numpy(test_images).to(device), torch.from_numpy(test_labels).to(device), None)
-    return TensorData(config, pool=pool, labels=pool_labels, train_index=torch.from_numpy(train_index).to(device),
-                       evals=evals, natural_classes=10, where=f"cifar10 {folder}")
+    data = TensorData(config, pool=pool, labels=pool_labels, train_index=torch.from_numpy(train_index).to(device),
+                      evals=evals, natural_classes=10, where=f"cifar10 {folder}")
+    data.class_names = label_names(folder)
+    return data
+
+
+def label_names(folder: Path) -> list[str] | None:
+    """The class names in CIFAR-10's batches.meta (`label_names`), or None when it is absent or unreadable (they
+    are only recorded for people; training does not need them)."""
+    try:
+        with open(folder / CIFAR10_META, "rb") as f:
+            meta = _ArrayUnpickler(f, encoding="bytes").load()
+    except Exception:  # noqa: BLE001 - absent, damaged, or holding code (which is never run)
+        return None
+    names = meta.get(b"label_names", meta.get("label_names")) if isinstance(meta, dict) else None
+    if not isinstance(names, list) or not 1 <= len(names) <= 10 or \
+            not all(isinstance(n, (bytes, str)) and 0 < len(n) <= 100 for n in names):
+        return None
+    try:
+        return [n.decode("utf-8") if isinstance(n, bytes) else n for n in names]
+    except UnicodeDecodeError:
+        return None
 
 
 def _cifar_split(n: int, config: DataConfig, folder: Path) -> tuple[np.ndarray, np.ndarray]:

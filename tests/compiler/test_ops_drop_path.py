@@ -172,6 +172,7 @@ def test_droppath_scripts_with_torchscript():
     assert torch.equal(DropPath(0.5).train()(x), a)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif("not __import__('torch').cuda.is_available()")
 def test_on_cuda_the_mask_comes_from_the_device_generator():
     import torch

@@ -186,3 +186,24 @@ def nobn_spec(tmp_path: Path) -> Path:
     path = tmp_path / "nobn.yaml"
     path.write_text(NOBN_SPEC)
     return path
+
+
+CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+@pytest.fixture(scope="session")
+def labelled_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(run folder, data folder): a 4-iteration cifar_resnet20 run (best.pt, last.pt, preprocessing.json) on a
+    small CIFAR-10 whose batches.meta names the classes, made once per session (test_predict, test_preprocessing)."""
+    import pickle
+
+    from archspec.cli import main
+
+    data = write_learnable_cifar(tmp_path_factory.mktemp("cifar-named"), per_batch=40)
+    meta = {b"label_names": [n.encode() for n in CIFAR10_NAMES], b"num_cases_per_batch": 40, b"num_vis": 3072}
+    (data / "cifar-10-batches-py" / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    run = tmp_path_factory.mktemp("named") / "run"
+    assert main(["train", "cifar_resnet20", "--data-dir", str(data), "--out", str(run), "--device", "cpu",
+                 "--iters", "4", "--batch-size", "16", "--log-interval", "2", "--eval-interval", "4",
+                 "--train-size", "160", "--val-size", "40", "--quiet"]) == 0
+    return run, data

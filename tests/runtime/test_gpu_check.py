@@ -75,3 +75,16 @@ def test_the_tests_section_says_it_needs_pytest(without_pytest):
     assert r.stdout.strip() == ("the `tests` section runs the CUDA-marked tests with pytest, which is not installed "
                                 "here: pip install pytest (or the `test` extra: pip install -e '.[test]'), or leave "
                                 "the section out with --only")
+
+
+def test_every_cuda_only_test_is_selected_by_the_tests_section():
+    """The `tests` section runs `pytest -m cuda`: a CUDA-only test that is only skipped without CUDA (not marked)
+    would never run on a lent GPU. Every test whose skip condition asks for CUDA carries the `cuda` mark."""
+    r = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-m", "cuda", "-p", "no:cacheprovider",
+                        "tests/runtime/test_speed_paths.py", "tests/compiler/test_ops_drop_path.py",
+                        "tests/runtime/test_bench.py"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    selected = {line.split("::")[-1] for line in r.stdout.splitlines() if "::" in line}  # (addopts has -q)
+    for test in ("test_cuda_training_loop_does_not_synchronise_with_the_host",
+                 "test_cuda_fast_path_trains_with_bf16_and_channels_last",
+                 "test_on_cuda_the_mask_comes_from_the_device_generator"):
+        assert test in selected, r.stdout

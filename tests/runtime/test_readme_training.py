@@ -29,7 +29,7 @@ def training_block() -> list[str]:
 
 def test_the_block_is_what_this_test_expects():
     lines = training_block()
-    assert [line.split()[1] for line in lines] == ["train", "train", "eval", "export", "plot"]
+    assert [line.split()[1] for line in lines] == ["train", "train", "eval", "export", "predict", "plot"]
     assert all("--data-dir" not in line for line in lines[1:])  # the run folder remembers the data
 
 
@@ -50,4 +50,5 @@ def test_readme_training_examples_run_as_written(tmp_path, write_cifar):
     test = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()][-1]
     assert test["kind"] == "test" and f"error {test['err']:.2f}%" in outputs[2].stdout
     assert (home / "r20.onnx").stat().st_size > 100_000
+    assert "test_batch[3] (label " in outputs[4].stdout and "%" in outputs[4].stdout  # the run's inputs, top 5
     assert (home / "curves.png").read_bytes()[:4] == b"\x89PNG"

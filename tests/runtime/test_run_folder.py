@@ -169,7 +169,8 @@ def test_bad_train_flags_are_refused_with_the_valid_range(cli, train_args, tmp_p
 
 def test_milestones_past_the_end_are_refused(cli, train_args, tmp_path):
     r = cli(*train_args(tmp_path / "run", "--milestones", "10,50", iters=40))
-    assert r.code == 2 and "milestone 50 is not before the end of the run (40 iterations)" in r.err
+    assert r.code == 2 and "schedule length 40 iterations is not longer than the last milestone, 50" in r.err
+    assert "the schedule's milestones are [10, 50]" in r.err  # (the user's own: no "come from")
 
 
 @pytest.mark.parametrize("args, expected", [

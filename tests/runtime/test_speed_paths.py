@@ -10,7 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def cuda(test):
+    """A CUDA-only test: marked `cuda` (what gpu_check's `tests` section runs) and skipped without a device."""
+    return pytest.mark.cuda(pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")(test))
 
 
 def metrics(run: Path) -> list[dict]:

@@ -154,8 +154,8 @@ def _walk_cost(op: str, a: Any, b: Any) -> int:
     return weight(a) + weight(b)
 
 
-def _did_you_mean(name: str, candidates: Iterable[str], **how: str) -> str | None:
-    from archspec.lang.diagnostics import did_you_mean  # needed only on the error path
+def _did_you_mean(name: str, candidates: Iterable[str] | Callable[[], Iterable[str]], **how: str) -> str | None:
+    from archspec.lang.nearmiss import did_you_mean  # needed only on the error path (bounded in work)
 
     return did_you_mean(name, candidates, **how)
 
@@ -170,7 +170,7 @@ def _name(node: tuple, env: _Env) -> Any:
     try:
         value = env.lookup(node[1])
     except KeyError:
-        hint = _did_you_mean(node[1], list(env.names()) + list(FUNCTIONS), what="names defined here")
+        hint = _did_you_mean(node[1], lambda: list(env.names()) + list(FUNCTIONS), what="names defined here")
         raise ExprError(UNDEFINED_NAME, f"`{node[1]}` is not defined", node[2], len(node[1]), hint=hint) from None
     if isinstance(value, float) and not math.isfinite(value):
         raise not_finite(value, (node[2], len(node[1])), f"`{node[1]}`")
