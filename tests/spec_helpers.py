@@ -12,6 +12,17 @@ from archspec.lang.diagnostics import SpecError
 from archspec.lang.spec import load_spec
 
 
+# a library of one's own that re-imports the shipped one and edits its deep stem's first conv
+STEM_LIB = """\
+    archspec: 1
+    imports: ["archspec:lib/resnet.yaml"]
+    blocks:
+      deep_stem:
+        edit:
+          "0": {out: 24}
+    """
+
+
 def write(folder: Path, name: str, text: str) -> Path:
     """`text`, dedented, as the file `name` in `folder` (its parent folders made)."""
     path = folder / name

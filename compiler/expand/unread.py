@@ -30,13 +30,13 @@ def unread_params(spec: Spec) -> list[Diagnostic]:
         return []
     built = spec.used_params(spec.reads.network)
     named = spec.used_params(spec.reads.named)
+    # a declared name near a param that exists (read or not) is most often that param, misspelled
+    known = sorted(n for n in built | set(spec.param_table.entries) if n not in checked)
     out = []
     for name, (loc, how) in checked.items():
         if name in built or (how == "declared" and name in named):
             continue
-        # a declared name near a param that exists (read or not) is most often that param, misspelled
-        close = suggest(name, sorted(n for n in built | set(spec.param_table.entries) if n not in checked)) \
-            if how != "set" else []
+        close = suggest(name, known) if how != "set" else []
         if how == "declared" and not close:
             continue  # the user's own vocabulary, declared with its type and unused: no setting is lost
         readers = _readers(spec.blocks, name)

@@ -13,7 +13,7 @@ import pytest
 
 import archspec
 from archspec.lang.spec import load_spec
-from spec_helpers import problems, write  # tests/ is on pytest's pythonpath
+from spec_helpers import STEM_LIB, problems, write  # tests/ is on pytest's pythonpath
 
 
 # ------------------------------------------------------------------------------ 1. a misspelled param is refused
@@ -89,14 +89,6 @@ def test_an_unread_setting_in_a_child_file_is_E214_at_its_line(tmp_path):
 
 # ------------------------------------------------------------- 2. merging: an import again never resets a parent
 
-STEM_LIB = """\
-    archspec: 1
-    imports: ["archspec:lib/resnet.yaml"]
-    blocks:
-      deep_stem:
-        edit:
-          "0": {out: 24}
-    """
 
 
 def test_an_import_that_re_imports_the_library_keeps_the_parents_settings_and_edits_its_blocks(tmp_path):

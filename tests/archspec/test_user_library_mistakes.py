@@ -16,7 +16,7 @@ import pytest
 
 from archspec.compiler.expand import expand
 from archspec.lang.spec import load_spec
-from spec_helpers import problems, write  # tests/ is on pytest's pythonpath
+from spec_helpers import STEM_LIB, problems, write  # tests/ is on pytest's pythonpath
 
 
 def builds(ref, *overrides: str):
@@ -93,14 +93,7 @@ def test_a_shipped_library_imported_directly_is_not_checked_as_the_users(tmp_pat
 # ------------------------------------------------------------- an edit in the user's library of an unused block
 
 def test_an_edit_in_a_library_of_ones_own_of_a_block_the_network_never_uses_is_E317(tmp_path, cli):
-    write(tmp_path, "stemlib.yaml", """\
-        archspec: 1
-        imports: ["archspec:lib/resnet.yaml"]
-        blocks:
-          deep_stem:
-            edit:
-              "0": {out: 24}
-        """)
+    write(tmp_path, "stemlib.yaml", STEM_LIB)
     spec = write(tmp_path, "mine.yaml", """\
         archspec: 1
         extends: archspec:seresnext50_32x4d.yaml
