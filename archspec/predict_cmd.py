@@ -34,7 +34,7 @@ def _register_predict(sub: Any) -> None:
                    help="for a checkpoint written before preprocessing was recorded: the run's dataset, to compute "
                    "the record from its training split")
     p.add_argument("--cifar-batch", type=Path, default=None, metavar="FILE",
-                   help="classify images of a CIFAR-10 batch file (data_batch_N, test_batch) too")
+                   help="classify images of a CIFAR-10 or CIFAR-100 batch file (data_batch_N, test_batch; train, test) too")
     p.add_argument("--index", dest="indices", type=flags.NON_NEGATIVE, action="append", default=[], metavar="I",
                    help="with --cifar-batch: the image to classify (repeatable; default 0)")
     p.set_defaults(run=_cmd_predict)

@@ -54,8 +54,10 @@ def _add_recipe_options(p: Any, for_eval: bool = False) -> None:
 def _add_recipe_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("recipe overrides (default: the spec's recipe; with --resume: the run's)")
     _add_recipe_options(g)
-    g.add_argument("--recipe", dest="recipe_overrides", action="append", default=[], metavar="FIELD=VALUE",
-                   help="any recipe field, e.g. --recipe optimizer.nesterov=true (repeatable)")
+    g.add_argument("--recipe", dest="recipe_overrides", action="append", default=[], metavar="NAME|FIELD=VALUE",
+                   help="a whole recipe in place of the spec's: a shipped one (rsb_a1, rsb_a2, rsb_a3, tv_v2, "
+                   "cifar10_modern, cifar100_modern, cifar10, imagenet) or a recipe file; or any recipe field, e.g. "
+                   "--recipe optimizer.nesterov=true (repeatable; fields apply after the named recipe)")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -71,7 +73,7 @@ def _add_device_args(p: argparse.ArgumentParser, run_options: bool) -> None:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="where the dataset is (or goes, with --download); a run folder remembers it")
-    p.add_argument("--download", action="store_true", help="CIFAR-10: fetch it if absent (checksum verified)")
+    p.add_argument("--download", action="store_true", help="CIFAR-10 and CIFAR-100: fetch it if absent (checksum verified)")
     p.add_argument("--workers", type=flags.NON_NEGATIVE, default=4, help="DataLoader workers for image folders "
                    "(default 4)")
     if run_options:

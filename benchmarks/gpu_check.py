@@ -26,6 +26,9 @@ Sections (each records what it measured, or why it was skipped; a failure in one
    peak memory and the ratio archspec / torchvision (the hand-written twin where torchvision is not importable).
 - `sweep_pack`: K cifar_resnet20 runs packed on one device through `archspec sweep --per-gpu K` (a CPU: --jobs K)
    against the same runs one at a time (benchmarks/sweep_pack.py): images/s and the ratio (goal >= 3x on a GPU).
+- `recipe`: resnet50_tv trained a few hundred steps under `--recipe rsb_a3` (LAMB, BCE, Mixup/CutMix, RandAugment
+   on the device) in bf16 + channels_last on synthetic data, against the paper's plain SGD recipe in the same run
+   (benchmarks/recipe_check.py): images/s and the ratio; on a CPU, that the same run twice gives the same losses.
 
 A GPU box without internet may hold torch but not jsonschema or graphviz: `python benchmarks/fetch_wheels.py`
 downloads the wheels archspec needs (on a machine with internet) into `.wheels/`; see docs/training.md.
@@ -52,6 +55,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import torch  # noqa: E402
 from bench_check import bench_section, markdown_lines as bench_lines  # noqa: E402
+from recipe_check import markdown_lines as recipe_lines, section as recipe_section  # noqa: E402
 from sweep_pack import markdown_lines as sweep_pack_lines, section as sweep_pack  # noqa: E402
 
 
@@ -297,6 +301,7 @@ def markdown(results: dict[str, Any], env: dict[str, Any]) -> str:
         lines += [f"- {k}: {v}" for k, v in f.items() if k not in ("ok", "seconds")]
     lines += bench_lines(results.get("bench", {}))
     lines += sweep_pack_lines(results.get("sweep_pack", {}))
+    lines += recipe_lines(results.get("recipe", {}))
     return "\n".join(lines) + "\n"
 
 
@@ -394,6 +399,7 @@ def main() -> int:
             ("family", lambda: family(device, args.quick, work)),
             ("bench", lambda: bench_section(device, args.quick)),
             ("sweep_pack", lambda: sweep_pack(device, args.quick, work)),
+            ("recipe", lambda: recipe_section(device, args.quick, work)),
         ]
         for name, fn in plan:
             if wanted is None or name in wanted:

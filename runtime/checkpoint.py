@@ -263,6 +263,7 @@ LAYOUT: dict[str, tuple[Any, str]] = {
     "arch.graph": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of lines"),
     "arch.tensors": (_tensor_list, "a list of [name, shape] pairs"),
     "model": (_state_dict, "a state_dict (names to tensors)"),
+    "ema": (_state_dict, "the EMA weights' state_dict (names to tensors)"),
     "iteration": (lambda v: _is_int(v) and v >= 0, "an iteration (a whole number from 0)"),
     "val_err": (_is_number, "a number"),
     "optimizer": (lambda v: isinstance(v, dict) and isinstance(v.get("state"), dict)
@@ -272,6 +273,7 @@ LAYOUT: dict[str, tuple[Any, str]] = {
     "state.iteration": (lambda v: _is_int(v) and v >= 0, "an iteration (a whole number from 0)"),
     "state.warming_up": (lambda v: isinstance(v, bool), "true or false"),
     "state.best_val_err": (lambda v: v is None or _is_number(v), "a number or null"),
+    "state.best_val_ema_err": (lambda v: v is None or _is_number(v), "a number or null"),
     "state.pending_eval": (_pending, "null or {iteration, splits}"),
     "rng": (_rng, "random generator states (byte tensors)"),
     "window": (lambda v: isinstance(v, dict) and isinstance(v.get("loss"), torch.Tensor)

@@ -163,7 +163,26 @@ def _training_data(req: TrainRequest, plan: Plan, dist: Dist, device: torch.devi
     else:
         data = open_data(config)
     check_fit(spec.name, spec.input_shape, compiled.output_shape[0], data, plan.recipe.batch_size)
+    _check_train_size(req, plan, data)
     return data
+
+
+def _check_train_size(req: TrainRequest, plan: Plan, data: Data) -> None:
+    """A recipe that trains at another size than it evaluates (FixRes: 176-pixel crops, evaluated at 224) needs a
+    network that takes both: compile the spec at the training size too (RunError naming the size otherwise)."""
+    train_shape = tuple(getattr(data, "train_shape", data.input_shape))
+    if train_shape == tuple(data.input_shape):
+        return
+    from archspec.lang.diagnostics import SpecError
+
+    shown = "x".join(map(str, train_shape))
+    try:
+        load_graph(plan.spec.path, [] if plan.resume else list(req.overrides), shown, None)
+    except SpecError as e:
+        raise RunError(f"the recipe trains on {shown} crops and evaluates at "
+                       f"{'x'.join(map(str, data.input_shape))}, but {plan.spec.name} does not take {shown} inputs "
+                       f"({e.diagnostics[0].message}): make the training crop the evaluation size, or use a network "
+                       "that pools globally") from None
 
 
 def _resume_state(plan: Plan, run: RunDir, arch: dict[str, Any]) -> dict[str, Any] | None:
@@ -227,7 +246,7 @@ def _train(req: TrainRequest, plan: Plan, run: RunDir, model: torch.nn.Module, d
                            progress=not req.quiet, channels_last=opts.channels_last, bf16=opts.bf16,
                            compile=opts.compile, dist=dist, arch=arch,
                            checkpoint_activations=opts.checkpoint_activations,
-                           tensorboard=opts.tensorboard, preprocessing=inputs,
+                           tensorboard=opts.tensorboard, preprocessing=inputs, seed=plan.seed,
                            on_checkpoint=(lambda at: run.update_info(checkpoint_iteration=at)) if main else None)
     try:
         summary = train(model, plan.recipe, data, options, log, resume_state=resume_state)

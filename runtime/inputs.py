@@ -42,7 +42,8 @@ def data_config(recipe: Recipe, input_shape: tuple[int, ...], data_dir: Path | N
         name=ds.name, root=data_dir, batch_size=recipe.batch_size, seed=seed, device=device,
         train_size=ds.train_size, val_size=ds.val_size, normalize=ds.normalize, augment=list(recipe.augment),
         image_size=ev.crop or crop or input_shape[-1], classes=outputs, eval_views=ev.views,
-        eval_resize=ev.resize, workers=workers, download=download)
+        eval_resize=ev.resize, workers=workers, download=download, labels=ds.labels,
+        repeats=recipe.repeated_augment)
 
 
 def check_fit(name: str, input_shape: tuple[int, ...], outputs: int, data: Any, batch_size: int | None = None

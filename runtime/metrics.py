@@ -52,7 +52,7 @@ from archspec.lang.files import load_json, read_regular
 INSTALL_TENSORBOARD = install_hint("tensorboard")
 NONFINITE = "nonfinite"  # the key that names a record's non-finite fields
 _NONFINITE_VALUES = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
-EVAL_KINDS = ("val", "test")
+EVAL_KINDS = ("val", "test", "val_ema", "test_ema")  # (_ema: the EMA of the weights, when the recipe keeps one)
 EVAL_COLUMNS = ("iter", "epoch", "kind", "loss", "err", "top5_err", "images")
 EVALS_CSV = "evals.csv"
 TENSORBOARD_DIR = "tensorboard"

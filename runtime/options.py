@@ -103,7 +103,7 @@ RECIPE_OPTIONS: tuple[RecipeOption, ...] = (
     RecipeOption(name="eval_interval", field="eval.interval"),
     RecipeOption(name="log_interval", field="log_interval"),
     RecipeOption(name="train_size", field="dataset.train_size", eval=True,
-                 help="CIFAR-10: images to train on (the rest of 50k validate; eval: as in training, so that val "
+                 help="CIFAR-10/100: images to train on (the rest of 50k validate; eval: as in training, so that val "
                  "is the same images)"),
     RecipeOption(name="val_size", field="dataset.val_size", eval=True),
     RecipeOption(name="views", field="eval.views", eval=True, help="evaluation views: 1, or 10-crop"),

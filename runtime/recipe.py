@@ -47,6 +47,24 @@ def _parse_value(text: str, path: str) -> Any:
         raise RecipeError(f"`--recipe {path}=...`: {e.diagnostics[0].message}") from None
 
 
+def named_recipe(ref: str) -> tuple[dict[str, Any], str]:
+    """The recipe `--recipe NAME` names (a shipped recipe, or a file holding a `recipe:`) and where it is."""
+    from archspec.lang.diagnostics import SpecError
+    from archspec.lang.spec import load_recipe
+
+    if not ref:
+        raise RecipeError("`--recipe` is empty: give a recipe's name (e.g. rsb_a3), a recipe file, or FIELD=VALUE")
+    try:
+        data, shown = load_recipe(ref)
+    except SpecError as e:
+        d = e.diagnostics[0]
+        where = f"{d.loc.file}:{d.loc.line}:{d.loc.col}: " if d.loc.line else ""
+        raise RecipeError(f"`--recipe {ref}`: {where}{d.message}" + (f" ({d.hint})" if d.hint else "")) from None
+    if not isinstance(data, dict):
+        raise RecipeError(f"`--recipe {ref}`: {shown}'s `recipe:` is not a mapping of recipe fields")
+    return data, shown
+
+
 def check_schema(data: Any, where: str) -> None:
     """RecipeError, naming the field, for a recipe that the spec schema's recipe part refuses (a wrong type, an
     unknown choice such as `loss: mse`, a field that does not exist): every recipe goes through it, whether it
@@ -89,12 +107,21 @@ def _schema_problem(path: list[str], e: Any) -> str:
             return f"recipe field `{field}` must be one of {ops}, got {_shown(value)}"
         return f"recipe field `{field}` must be {_augment_requirement(e)}, got {_shown(value)}"
     spec = _declared(path)
+    parent = _declared(path[:-1]) if len(path) > 1 else None
+    if path and path[-1] == "name" and parent is not None and parent.kind == "keyed":
+        return f"recipe field `{field}` must be one of {', '.join(parent.variants or ())}, got {_shown(value)}"
     if spec is None:
         return f"recipe field `{field}` is {_shown(value)}, which is not allowed ({e.message})"
     if e.validator == "additionalProperties" and isinstance(value, dict):
-        names = field_names(path)
+        names, which = field_names(path), ""
+        if spec.kind == "keyed" and spec.variants:
+            picked = value["name"] if "name" in value else spec.default_variant
+            record = spec.variants.get(picked) if isinstance(picked, str) else None
+            if record is not None:
+                names = tuple(k for k in names if k in record.__dataclass_fields__)
+                which = f"{field} {picked} "
         extra = next((k for k in value if k not in names), "?")
-        return f"recipe field `{field}` has no field `{extra}` (its fields: {', '.join(names)})"
+        return f"recipe field `{field}` has no field `{extra}` ({which or 'its '}fields: {', '.join(names)})"
     what = spec.requirement("iter")
     if spec.kind == "integer" and spec.in_unit:
         what = f"{what} of iterations, or a positive number of epochs"
@@ -121,12 +148,19 @@ def _declared(path: list[str]) -> Any:
 
 def _augment_requirement(e: Any) -> str:
     """What an augment op's parameter takes, from its fragment of the schema (`archspec.lang.augment`'s table)."""
+    from archspec.lang.augment import words
+
     schema = e.schema if isinstance(e.schema, dict) else {}
-    low, high = schema.get("minimum"), schema.get("maximum")
+    if schema.get("type") == "boolean":
+        return "true or false"
+    if "enum" in schema:
+        return "one of " + words([str(c) for c in schema["enum"]])
+    low, high = schema.get("minimum", schema.get("exclusiveMinimum")), schema.get("maximum")
+    open_low = "exclusiveMinimum" in schema
     noun = "whole number" if schema.get("type") == "integer" else "number"
     if low is not None and high is not None:
-        return f"a {noun} in [{low:g}, {high:g}]"
-    return f"a {noun}" + (f" >= {low:g}" if low is not None else "")
+        return f"a {noun} in {'(' if open_low else '['}{low:g}, {high:g}]"
+    return f"a {noun}" + (f" {'>' if open_low else '>='} {low:g}" if low is not None else "")
 
 
 def _why_not(spec: Any, value: Any) -> str:
@@ -145,11 +179,48 @@ def _why_not(spec: Any, value: Any) -> str:
     return ""
 
 
-def apply_override(recipe: dict[str, Any], path: str, value: Any) -> None:
-    """Set `recipe[a][b]... = value` for `path` "a.b..."; fields the recipe does not declare are refused."""
+def apply_override(recipe: dict[str, Any], path: str, value: Any) -> str | None:
+    """Set `recipe[a][b]... = value` for `path` "a.b..."; fields the recipe does not declare are refused. An
+    override that picks another optimizer or schedule (`optimizer.name=adamw`) keeps the fields the new one
+    declares too and drops the others; the note returned says which (None when nothing was dropped)."""
+    keys = path.split(".")
+    top = keys[0]
+    keyed = top in recipe and isinstance(recipe.get(top), dict) and _is_keyed(top)
+    before = recipe[top].get("name") if keyed else None
+    _set(recipe, keys, value)
+    if not keyed or not isinstance(recipe.get(top), dict):
+        return None
+    after = recipe[top]["name"] if "name" in recipe[top] else before
+    if after == before or not isinstance(after, str):
+        return None
+    from archspec.lang.recipe_fields import RecipeValues
+    from archspec.lang.fields import field_at as declared_at
+
+    variant = (declared_at(top, RecipeValues).variants or {}).get(after)
+    if variant is None:
+        return None  # (an unknown name: the checks say so)
+    own = set(field_names([top])) & {f for f in variant.__dataclass_fields__}
+    dropped = [k for k in recipe[top] if k not in own]
+    for k in dropped:
+        del recipe[top][k]
+    if not dropped:
+        return None
+    return (f"{top} {before or 'default'} -> {after}: kept {', '.join(k for k in recipe[top] if k != 'name') or 'no fields'}, "
+            f"dropped {', '.join(dropped)} ({after} has no such fields; the rest take {after}'s defaults)")
+
+
+def _is_keyed(name: str) -> bool:
+    from archspec.lang.recipe_fields import field_at
+
+    try:
+        return field_at(name).kind == "keyed"
+    except KeyError:
+        return False
+
+
+def _set(recipe: dict[str, Any], keys: list[str], value: Any) -> None:
     from archspec.lang.diagnostics import did_you_mean
 
-    keys = path.split(".")
     node: Any = recipe
     for i, k in enumerate(keys):
         names = field_names(keys[:i])
@@ -174,15 +245,17 @@ class Recipe(RecipeValues):
 
     data: dict[str, Any] = field(compare=False, repr=False)
     notes: tuple[str, ...] = ()
+    source: dict[str, str] | None = None  # a recipe named by `--recipe NAME`: {"name", "file"} (None: the spec's)
 
     @classmethod
-    def of(cls, data: Any, notes: list[str] | tuple[str, ...] = ()) -> "Recipe":
+    def of(cls, data: Any, notes: list[str] | tuple[str, ...] = (), source: dict[str, str] | None = None
+           ) -> "Recipe":
         """The recipe `data` (a recipe.json's, or one `resolve` made), its absent fields at their defaults;
         RecipeError if a value cannot be used (the same message wherever the value came from)."""
         found = problem(data)
         if found is not None:
             raise RecipeError(found)
-        return read(data, cls, data=data, notes=tuple(notes))
+        return read(data, cls, data=data, notes=tuple(notes), source=source)
 
     # -- iterations -----------------------------------------------------------------------------------------
 
@@ -194,24 +267,41 @@ class Recipe(RecipeValues):
         return max(1, self.iterations(self.schedule.length, iters_per_epoch))
 
     def milestones(self, iters_per_epoch: int) -> list[int]:
-        return sorted(self.iterations(m, iters_per_epoch) for m in self.schedule.milestones)
+        return sorted(self.iterations(m, iters_per_epoch) for m in getattr(self.schedule, "milestones", ()))
 
     def eval_interval(self, iters_per_epoch: int) -> int:
         return max(1, self.iterations(self.eval.interval, iters_per_epoch))
 
     def lr(self, iteration: int, iters_per_epoch: int, warming_up: bool) -> float:
-        """The learning rate for the step that starts at `iteration` (0-based)."""
-        warmup = self.schedule.warmup
-        if warming_up and warmup is not None:
-            return warmup.lr
-        passed = sum(1 for m in self.milestones(iters_per_epoch) if iteration >= m)
-        return self.optimizer.lr * self.schedule.gamma ** passed
+        """The learning rate for the step that starts at `iteration` (0-based). Everything is counted in
+        iterations (a count in epochs is rounded to whole iterations, as the run's length is); a schedule updated
+        per epoch is read at the iteration its epoch starts."""
+        from archspec.runtime.lr_schedule import lr_at
+
+        sched, warmup = self.schedule, self.schedule.warmup
+        if warmup is not None and warmup.kind == "constant":
+            if warming_up:
+                return warmup.lr
+            warmup = None  # (over: the schedule alone, from where the run is)
+        t = iteration
+        if getattr(sched, "update", "iter") == "epoch":
+            t = iteration // iters_per_epoch * iters_per_epoch
+        linear = warmup is not None
+        return lr_at(float(t), base_lr=self.optimizer.lr, kind=sched.name,
+                     length=float(self.total_iters(iters_per_epoch)),
+                     milestones=tuple(float(m) for m in self.milestones(iters_per_epoch)),
+                     gamma=getattr(sched, "gamma", 1.0), min_lr=getattr(sched, "min_lr", 0.0),
+                     warmup_kind="linear" if linear else None, warmup_lr=warmup.lr if linear else 0.0,
+                     warmup_length=float(self.iterations(warmup.max_iters, iters_per_epoch)) if linear else 0.0,
+                     prefix=warmup.prefix if linear else False)
 
     def warmup_still(self, iteration: int, train_error: float | None, iters_per_epoch: int) -> bool:
         """Whether warm-up goes on after `iteration` steps, given the recent training error (a fraction)."""
         w = self.schedule.warmup
         if w is None:
             return False
+        if w.kind == "linear":
+            return iteration < self.iterations(w.max_iters, iters_per_epoch)
         if w.max_iters is not None and iteration >= self.iterations(w.max_iters, iters_per_epoch):
             return False
         threshold = w.until_train_error
@@ -219,6 +309,10 @@ class Recipe(RecipeValues):
 
     def to_json(self) -> str:
         return json.dumps(self.data, indent=2, sort_keys=True)
+
+
+def _count(value: float) -> float:
+    return int(value) if float(value).is_integer() else value
 
 
 def _is_number(value: Any) -> bool:
@@ -230,11 +324,22 @@ def resolve(spec_recipe: dict[str, Any] | None, options: dict[str, Any], generic
     `batch_size`, `lr`, ...) applied, checked for values that cannot work."""
     data = _merge({}, spec_recipe or {})
     notes: list[str] = []
+    named = [item for item in generic if "=" not in item]
+    if len(named) > 1:
+        raise RecipeError(f"`--recipe {named[0]}` and `--recipe {named[1]}` both name a whole recipe: give one (and "
+                          "change its fields with --recipe FIELD=VALUE)")
+    source = None
+    if named:
+        data, shown = named_recipe(named[0].strip())
+        source = {"name": named[0].strip(), "file": shown}
+        notes.append(f"{named[0].strip()} ({shown}) in place of the spec's own recipe")
     for item in generic:
         if "=" not in item:
-            raise RecipeError(f"`--recipe {item}` is not of the form field.path=value (e.g. optimizer.momentum=0.8)")
+            continue
         path, text = item.split("=", 1)
-        apply_override(data, path.strip(), _parse_value(text, path.strip()))
+        note = apply_override(data, path.strip(), _parse_value(text, path.strip()))
+        if note:
+            notes.append(note)
     data = with_defaults(data)
     check_schema(data, "the recipe with its --recipe overrides" if generic else "the spec's recipe")
     sched = data["schedule"]
@@ -245,7 +350,7 @@ def resolve(spec_recipe: dict[str, Any] | None, options: dict[str, Any], generic
         raise RecipeError("give --iters or --epochs, not both")
     if options.get("iters") is not None or options.get("epochs") is not None:
         unit, length = ("iter", options["iters"]) if options.get("iters") is not None else ("epoch", options["epochs"])
-        if options.get("milestones") is None and sched["milestones"] and old_length:
+        if options.get("milestones") is None and sched.get("milestones") and old_length:
             # (a very short run keeps the steps that still fall inside it)
             fractions = [m / old_length for m in sched["milestones"]]
             scaled = sorted({max(1, round(f * length)) for f in fractions})
@@ -256,10 +361,28 @@ def resolve(spec_recipe: dict[str, Any] | None, options: dict[str, Any], generic
             else:
                 notes.append(f"milestones kept at the same fractions of the length: {scaled} {unit}s")
             sched["milestones"] = scaled
+        warmup = sched.get("warmup")
+        if isinstance(warmup, dict) and warmup.get("kind") == "linear" and _is_number(warmup.get("max_iters")) and \
+                old_length and \
+                not any(item.split("=", 1)[0].strip().startswith("schedule.warmup") for item in generic if "=" in item):
+            # a linear warm-up keeps its share of the run, as the milestones do (5 of 100 epochs: 15 of 300
+            # iterations); a constant one ends on the training error and keeps its cap
+            share = warmup["max_iters"] / old_length
+            warmup["max_iters"] = max(1, round(share * length)) if unit == "iter" else share * length
+            notes.append(f"warm-up scaled with the length: {_count(warmup['max_iters'])} {unit}s")
+        ema = data.get("ema")
+        if isinstance(ema, dict) and _is_number(ema.get("start")) and old_length and \
+                not any(item.split("=", 1)[0].strip().startswith("ema") for item in generic if "=" in item):
+            share = ema["start"] / old_length  # (the EMA's start keeps its share of the run too)
+            ema["start"] = max(1, round(share * length)) if unit == "iter" else share * length
+            notes.append(f"EMA start scaled with the length: {_count(ema['start'])} {unit}s")
         sched["unit"], sched["length"] = unit, length
         if old_length and _is_number(data["eval"]["interval"]) and data["eval"]["interval"] > length:
             data["eval"]["interval"] = length
     if options.get("milestones") is not None:
+        if sched.get("name") not in (None, "step"):
+            raise RecipeError(f"--milestones sets the steps of a step schedule, but this recipe's schedule is "
+                              f"{sched.get('name')}: drop --milestones (or use --recipe schedule.name=step)")
         sched["milestones"] = list(options["milestones"])
     from archspec.runtime.options import PLAIN_OPTIONS
 
@@ -272,7 +395,7 @@ def resolve(spec_recipe: dict[str, Any] | None, options: dict[str, Any], generic
     if options.get("no_warmup"):
         sched.pop("warmup", None)
     try:
-        return Recipe.of(data, notes)
+        return Recipe.of(data, notes, source)
     except RecipeError as e:
         raise _with_origin(e, data, spec_recipe, options, generic) from None
 
@@ -285,7 +408,7 @@ def _with_origin(e: RecipeError, data: dict[str, Any], spec_recipe: dict[str, An
     from archspec.lang.recipe_fields import past_the_end
 
     sched = data["schedule"]
-    if str(e) != past_the_end(sched["length"], sched["milestones"], sched["unit"]):
+    if "milestones" not in sched or str(e) != past_the_end(sched["length"], sched["milestones"], sched["unit"]):
         return e
     if options.get("milestones") is not None or any(
             item.split("=", 1)[0].strip() in ("schedule", "schedule.milestones") and "milestones" in item

@@ -16,7 +16,7 @@ What the folder holds, and when it is written:
 | `metrics.jsonl`, `log.txt` | records (strict JSON) and the log, appended |
 | `evals.csv` | a row per evaluation, rebuilt from metrics.jsonl when a run starts or resumes |
 | `tensorboard/` | with `--tensorboard`: TensorBoard event files |
-| `last.pt`, `best.pt` | checkpoints (runtime.checkpoint) |
+| `last.pt`, `best.pt`, `best_ema.pt` | checkpoints (runtime.checkpoint; best_ema.pt: the EMA weights' best) |
 | `preprocessing.json` | what the inputs must be (runtime.preprocess; also in every checkpoint), written at each start |
 
 Every folder is in one of these states (`state()`): `new` (absent or empty), `foreign` (files that no archspec
@@ -51,7 +51,7 @@ from archspec.lang.files import (file_kind, load_json, os_problem, read_regular,
 RUN_FORMAT = "archspec-run"
 LOCK = ".archspec.lock"
 RUN_FILES = ("run.json", "spec.yaml", "recipe.json", "metrics.jsonl", "evals.csv", "log.txt", "last.pt", "best.pt",
-             "preprocessing.json")
+             "best_ema.pt", "preprocessing.json")
 STATUSES = ("running", "finished", "diverged", "interrupted", "failed")
 
 _COUNT = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}

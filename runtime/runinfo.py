@@ -66,6 +66,8 @@ def run_info(req: TrainRequest, plan: Plan, arch: dict[str, Any], device: Any, d
                      "graph_sha256": arch["graph_sha256"], "params": plan.compiled.params,
                      "macs": plan.compiled.macs},  # (for `archspec results`)
             "spec_recipe": json.loads(json.dumps(plain(spec.recipe or {}))),
+            "recipe_source": plan.recipe.source,  # `--recipe NAME`'s recipe in place of the spec's (None: the spec's)
+            "recipe_notes": list(plan.recipe.notes),
             "seed": plan.seed, "device": str(device), "command": req.command,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "archspec": __version__, "torch": torch.__version__,
             "python": platform.python_version(), "data": data.describe(),

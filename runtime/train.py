@@ -71,6 +71,7 @@ class TrainOptions:
     checkpoint_activations: bool = False  # the model is a runtime.stages.StageCheckpointed
     tensorboard: bool = False  # scalars also as TensorBoard events in <run>/tensorboard/ (runtime.metrics)
     preprocessing: dict[str, Any] | None = None  # what the inputs must be, into every checkpoint (runtime.preprocess)
+    seed: int = 0  # the run's seed: Mixup/CutMix draw from generators seeded by (seed, iteration)
 
 
 class _StopFlag:
@@ -103,9 +104,33 @@ class _StopFlag:
 
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     """The optimizer the recipe's `optimizer.name` picks, with its declared fields (archspec.lang.recipe_fields)."""
-    o = recipe.optimizer
-    return torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
-                           nesterov=o.nesterov)
+    from archspec.runtime.optim import build_optimizer
+
+    return build_optimizer(model, recipe.optimizer)
+
+
+@dataclass(frozen=True)
+class StepParts:
+    """What one update needs beyond the model and the batch: the loss of (logits, targets) and the gradient
+    clipping (None: none). The targets are the labels, or the mixed soft targets of Mixup/CutMix."""
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    clip: Callable[[], None] | None = None
+
+
+def step_parts(recipe: Recipe, model: nn.Module, classes: int) -> StepParts:
+    """The loss and the clipping the recipe asks for."""
+    from archspec.runtime.losses import TrainLoss
+    from archspec.runtime.optim import clip_gradients
+
+    loss = TrainLoss(recipe.loss, classes, smoothing=recipe.label_smoothing,
+                     target_threshold=recipe.bce_target_threshold)
+    clip = None
+    if recipe.clip_grad is not None:
+        mode, top, params = recipe.clip_grad.mode, recipe.clip_grad.max, [p for p in model.parameters()]
+
+        def clip() -> None:
+            clip_gradients(params, mode, top)
+    return StepParts(loss=loss, clip=clip)
 
 
 def checkpoint_interval(total: int, log_every: int, eval_every: int, asked: int | None) -> int:
@@ -167,6 +192,21 @@ class _Loop:
             self.model = torch.compile(self.model)
             self.evaluator = torch.compile(net)  # evaluation runs compiled too (its own graph, in eval mode)
         self.optimizer = make_optimizer(net, recipe)
+        self.parts = step_parts(recipe, net, data.num_classes)
+        self.mix: Any = None
+        if recipe.mixup is not None:
+            from archspec.runtime.mixup import MixCut
+
+            m = recipe.mixup
+            self.mix = MixCut(m.mixup_alpha, m.cutmix_alpha, prob=m.prob, switch_prob=m.switch_prob,
+                              smoothing=recipe.label_smoothing, classes=data.num_classes)
+        self.ema: Any = None
+        if recipe.ema is not None:
+            from archspec.runtime.ema import WeightEma
+
+            e = recipe.ema
+            self.ema = WeightEma(net, e.decay, warmup=e.warmup, warmup_power=e.warmup_power, every=e.every,
+                                 start=recipe.iterations(e.start, data.iters_per_epoch) if e.start else 0)
         self.ipe = ipe = data.iters_per_epoch
         self.total = total = recipe.total_iters(ipe)
         self.log_every = recipe.log_interval
@@ -193,6 +233,11 @@ class _Loop:
             ck = resume_state or checkpoint.training_state(self.last, options.arch or {})
             self.net.load_state_dict(ck["model"])
             self.optimizer.load_state_dict(ck["optimizer"])
+            if self.ema is not None:
+                if "ema" not in ck:
+                    raise checkpoint.CheckpointError(f"{self.last} holds no EMA of the weights, but the recipe keeps "
+                                                     "one: it is not this run's own last.pt; restore it")
+                self.ema.load_state_dict(ck["ema"])
             state.update(ck["state"])
             note = checkpoint.set_rng_state(ck["rng"], self.device, self.dist)
             if note:
@@ -229,12 +274,19 @@ class _Loop:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             x, y = next(self.batches)
+            target = y
+            if self.mix is not None:
+                from archspec.runtime.data.common import cpu_generator
+
+                x, target = self.mix(x, y, cpu_generator("mixup", options.seed, self.i))
             if options.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            loss, logits = step(self.model, self.optimizer, x, y, options, self.running_stats)
+            loss, logits = step(self.model, self.optimizer, x, target, options, self.running_stats, self.parts)
             window.add(loss, logits, y)
             self.i += 1
             i = self.i
+            if self.ema is not None:
+                self.ema.update(self.net, i)
             logged = i % self.log_every == 0 or i == self.total
             if logged:
                 self.log_window(i, lr)
@@ -323,8 +375,12 @@ class _Loop:
         data, options, dist, state = self.data, self.options, self.dist, self.state
         views = self.recipe.eval.views
         todo = [s for s in data.splits if splits is None or s in splits]
+        if self.ema is not None:  # the average of the weights is scored beside them, split by split
+            todo = [t for s in todo for t in (s, f"{s}_ema") if splits is None or t in splits]
         for k, split in enumerate(todo):
-            result = evaluate(self.evaluator, data, split, views=views, batch_size=options.eval_batch_size,
+            ema = split.endswith("_ema")
+            result = evaluate(self.ema.module if ema else self.evaluator, data, split.removesuffix("_ema"),
+                              views=views, batch_size=options.eval_batch_size,
                               channels_last=options.channels_last, bf16=options.bf16,
                               reduce=dist.sum_ if dist.active else None, stop=stop)
             if result is None:
@@ -332,13 +388,16 @@ class _Loop:
             if not dist.is_main:
                 continue
             self.metrics.write({"kind": split, "iter": i, "epoch": round(i / data.iters_per_epoch, 4), **result})
-            self.log(f"iteration {i:,}: {split} error {result['err']:.2f}% (loss {result['loss']:.4f}, "
+            shown = f"{split.removesuffix('_ema')} error of the EMA weights" if ema else f"{split} error"
+            self.log(f"iteration {i:,}: {shown} {result['err']:.2f}% (loss {result['loss']:.4f}, "
                      f"{result['images']:,} images{', 10-crop' if views == 10 else ''})")
-            if split == "val" and (state["best_val_err"] is None or result["err"] < state["best_val_err"]):
-                state["best_val_err"] = result["err"]
-                checkpoint.save(self.run_dir / "best.pt", {"model": self.net.state_dict(), "iteration": i,
-                                                           "val_err": result["err"], "arch": options.arch or {},
-                                                           **self.inputs})
+            best = "best_val_ema_err" if ema else "best_val_err"
+            if split.removesuffix("_ema") == "val" and (state.get(best) is None or result["err"] < state[best]):
+                state[best] = result["err"]  # best.pt, and best_ema.pt for the EMA weights: each servable alone
+                weights = self.ema.module.state_dict() if ema else self.net.state_dict()
+                checkpoint.save(self.run_dir / ("best_ema.pt" if ema else "best.pt"),
+                                {"model": weights, "iteration": i, "val_err": result["err"],
+                                 "arch": options.arch or {}, **self.inputs})
         return []
 
     def save_checkpoint(self, at: int) -> None:
@@ -352,7 +411,8 @@ class _Loop:
         average_buffers(net, dist)
         rng = checkpoint.rng_state(self.device, dist)  # every process's generators (a collective under DDP)
         if self.main:
-            checkpoint.save(self.last, {"model": net.state_dict(), "optimizer": self.optimizer.state_dict(),
+            ema = {"ema": self.ema.state_dict()} if self.ema is not None else {}
+            checkpoint.save(self.last, {"model": net.state_dict(), "optimizer": self.optimizer.state_dict(), **ema,
                                         "state": {**state, "iteration": at}, "rng": rng,
                                         "window": self.window.state(), "recipe": json.loads(self.recipe.to_json()),
                                         "arch": options.arch or {}, **self.inputs})
@@ -398,16 +458,20 @@ def _quiet_log(text: str) -> None:
 
 
 def _plain_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                options: TrainOptions, stats: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One update; `stats`: the RunningStats of a model under activation checkpointing (None otherwise)."""
+                options: TrainOptions, stats: Any = None, parts: StepParts | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One update; `y`: the labels or soft targets; `stats`: the RunningStats of a model under activation
+    checkpointing (None otherwise); `parts`: the recipe's loss and clipping (None: cross-entropy, no clipping)."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=options.bf16):
         logits = model(x)
-        loss = F.cross_entropy(logits.float(), y)
+        loss = parts.loss(logits.float(), y) if parts is not None else F.cross_entropy(logits.float(), y)
     optimizer.zero_grad(set_to_none=True)
     saved = stats.snapshot() if stats is not None else None  # recomputed stages must not count the batch twice
     loss.backward()
     if stats is not None:
         stats.restore(saved)
+    if parts is not None and parts.clip is not None:
+        parts.clip()
     optimizer.step()
     return loss, logits
 

@@ -132,9 +132,10 @@ def boolean(default: bool, *, doc: str, label: str = "") -> Any:
     return _declare(FieldSpec(kind="boolean", doc=doc, label=label), default)
 
 
-def choice(default: Any, choices: tuple[Any, ...], *, doc: str, label: str = "") -> Any:
-    """One of `choices` (strings or numbers)."""
-    return _declare(FieldSpec(kind="choice", doc=doc, choices=tuple(choices), label=label), default)
+def choice(default: Any, choices: tuple[Any, ...], *, doc: str, label: str = "", optional: bool = False) -> Any:
+    """One of `choices` (strings or numbers; `optional`: or absent, the default None)."""
+    return _declare(FieldSpec(kind="choice", doc=doc, choices=tuple(choices), label=label, optional=optional),
+                    default)
 
 
 def items(default: tuple[Any, ...], item: FieldSpec, *, doc: str, label: str = "", increasing: bool = False) -> Any:
@@ -407,6 +408,8 @@ def _field_schema(f: Field, spec: FieldSpec) -> dict[str, Any]:
     if spec.kind == "keyed":
         return _keyed_schema(spec)
     schema = _value_schema(spec)
+    if spec.optional:  # null is "absent": a field a named recipe sets can be unset (`--recipe eval.crop=null`)
+        schema = {"anyOf": [schema, {"type": "null"}]}
     schema["description"] = _describe(spec)
     default = _default_json(f)
     if default is not MISSING:

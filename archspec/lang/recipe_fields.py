@@ -36,13 +36,14 @@ UNIT_PATH = ("schedule", "unit")  # what the `in_unit` counts are counted in
 @dataclass(frozen=True, kw_only=True)
 class Dataset(Section):
     """The data a run trains and evaluates on."""
-    name: str = choice("cifar10", ("cifar10", "imagenet_folder", "synthetic"),
-                       doc="the data: CIFAR-10, an ImageNet-style folder of class folders (--data-dir), or synthetic")
+    name: str = choice("cifar10", ("cifar10", "cifar100", "imagenet_folder", "synthetic"),
+                       doc="the data: CIFAR-10, CIFAR-100, an ImageNet-style folder of class folders (--data-dir), "
+                       "or synthetic")
     train_size: int | None = integer(optional=True, minimum=1, schema_minimum=0,
-                                     doc="CIFAR-10: the images trained on (absent: 45000 of the 50000, the rest "
+                                     doc="CIFAR-10/100: the images trained on (absent: 45000 of the 50000, the rest "
                                      "validate); a folder: at most this many")
     val_size: int | None = integer(optional=True, minimum=0,
-                                   doc="CIFAR-10: the held-out images of the 50000 that validate (absent: 5000); "
+                                   doc="CIFAR-10/100: the held-out images of the 50000 that validate (absent: 5000); "
                                    "a folder: at most this many")
     classes: int | None = integer(optional=True, minimum=1,
                                   doc="the classes, for the reader: the network's outputs are what counts")
@@ -50,6 +51,30 @@ class Dataset(Section):
                                      doc="the image size, for the reader: the spec's input is what counts")
     normalize: str = choice("per_pixel_mean", ("per_pixel_mean", "per_channel", "none", "imagenet", "inception"),
                             doc="how pixels are normalised (per_pixel_mean: minus the training set's mean image)")
+    labels: str | None = choice(None, ("fine", "coarse"), optional=True,
+                                doc="CIFAR-100: its 100 fine classes or its 20 coarse superclasses (absent: fine)")
+
+    def check(self, unit: str) -> str | None:
+        if self.labels is not None and self.name != "cifar100":
+            return (f"dataset labels {self.labels} picks CIFAR-100's fine or coarse classes, but the dataset is "
+                    f"{self.name}: drop dataset.labels or use --dataset cifar100")
+        return None
+
+
+NORM_BIAS_DOC = ("weight decay on normalisation weights and biases too (false: every 1-D parameter is left "
+                 "undecayed, as timm's and torchvision's recent recipes do)")
+
+
+def _betas(default: tuple[float, float]) -> Any:
+    return items(default, FieldSpec(kind="number", minimum=0, maximum=1, high_open=True, label="each beta",
+                                    doc="a moment's decay"),
+                 label="optimizer betas", doc="the decays of the first and second moment estimates (two numbers)")
+
+
+def _two_betas(betas: tuple[float, ...]) -> str | None:
+    if len(betas) != 2:
+        return f"optimizer betas must be two numbers (first and second moment), got {len(betas)}: e.g. [0.9, 0.999]"
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +87,7 @@ class SGD(Section):
                              doc="the momentum (1 or more makes the steps grow without end)")
     weight_decay: float = number(1e-4, minimum=0, label="weight_decay", doc="the L2 penalty on every weight")
     nesterov: bool = boolean(False, doc="Nesterov momentum (needs a momentum above 0)")
+    norm_bias_decay: bool = boolean(True, doc=NORM_BIAS_DOC)
 
     def check(self, unit: str) -> str | None:
         if self.nesterov and self.momentum == 0:
@@ -70,24 +96,79 @@ class SGD(Section):
         return None
 
 
-# the optimizer's `name` -> its fields (a new optimizer is one more section here, and its use in runtime/train.py)
-OPTIMIZERS: dict[str, type] = {"sgd": SGD}
+@dataclass(frozen=True, kw_only=True)
+class AdamW(Section):
+    """Adam with decoupled weight decay (torch.optim.AdamW; Loshchilov and Hutter, 2019)."""
+    name: str = choice("adamw", ("adamw",), doc="the optimizer")
+    lr: float = number(1e-3, minimum=0, low_open=True, label="learning rate", doc="the peak learning rate")
+    betas: tuple[float, ...] = _betas((0.9, 0.999))
+    eps: float = number(1e-8, minimum=0, low_open=True, label="optimizer eps", doc="added to the denominator")
+    weight_decay: float = number(0.05, minimum=0, label="weight_decay",
+                                 doc="decoupled weight decay (each step shrinks the weights by lr x weight_decay)")
+    norm_bias_decay: bool = boolean(True, doc=NORM_BIAS_DOC)
+
+    def check(self, unit: str) -> str | None:
+        return _two_betas(self.betas)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LAMB(Section):
+    """Layer-wise adaptive moments (You et al., 2020), as timm's Lamb, which ResNet Strikes Back trains with."""
+    name: str = choice("lamb", ("lamb",), doc="the optimizer")
+    lr: float = number(5e-3, minimum=0, low_open=True, label="learning rate", doc="the peak learning rate")
+    betas: tuple[float, ...] = _betas((0.9, 0.999))
+    eps: float = number(1e-6, minimum=0, low_open=True, label="optimizer eps", doc="added to the denominator")
+    weight_decay: float = number(0.02, minimum=0, label="weight_decay", doc="decoupled weight decay, in the update")
+    max_grad_norm: float | None = number(1.0, minimum=0, low_open=True, optional=True, label="optimizer max_grad_norm",
+                                         doc="the gradients of all parameters together are scaled down to this "
+                                         "2-norm before the step (null: never; timm's default is 1)")
+    trust_clip: bool = boolean(False, doc="clip the layer-wise trust ratio at 1")
+    always_adapt: bool = boolean(False, doc="apply the trust ratio to parameters without weight decay too")
+    norm_bias_decay: bool = boolean(True, doc=NORM_BIAS_DOC)
+
+    def check(self, unit: str) -> str | None:
+        return _two_betas(self.betas)
+
+
+# the optimizer's `name` -> its fields (a new optimizer is one more section here, and its use in runtime/optim.py)
+OPTIMIZERS: dict[str, type] = {"sgd": SGD, "adamw": AdamW, "lamb": LAMB}
 
 
 @dataclass(frozen=True, kw_only=True)
 class Warmup(Section):
-    """A constant learning rate at the start, until the training error falls below a threshold or `max_iters`
-    pass (the paper's ResNet-110/1202 recipe)."""
-    lr: float = number(minimum=0, low_open=True, label="warm-up lr", doc="the learning rate while warming up")
+    """A warm-up at the start: a constant learning rate until the training error falls below a threshold or
+    `max_iters` pass (the paper's ResNet-110/1202 recipe), or a linear ramp from `lr` to the optimizer's over
+    `max_iters` (timm's and torchvision's recipes)."""
+    kind: str = choice("constant", ("constant", "linear"), label="warm-up kind",
+                       doc="constant: `lr` throughout; linear: from `lr` up to the optimizer's lr over max_iters")
+    lr: float = number(minimum=0, low_open=True, label="warm-up lr",
+                       doc="the learning rate while warming up (linear: the first step's)")
     until_train_error: float | None = number(optional=True, label="warm-up until_train_error",
-                                             doc="warm-up ends once the training error (a fraction) is below this")
+                                             doc="constant: warm-up ends once the training error (a fraction) is "
+                                             "below this")
     max_iters: float | None = integer(optional=True, minimum=1, in_unit=True, label="warm-up max_iters",
-                                      doc="warm-up ends after this many iterations (epochs) at the latest")
+                                      doc="warm-up ends after this many iterations (epochs) at the latest; linear: "
+                                      "its length")
+    prefix: bool = boolean(False, label="warm-up prefix",
+                           doc="linear: the schedule starts after the warm-up and spans the rest of the run "
+                           "(torchvision); false: the warm-up replaces the schedule's start (timm)")
+
+    def check(self, unit: str) -> str | None:
+        if self.kind == "linear" and self.max_iters is None:
+            return ("a linear warm-up needs its length: give schedule.warmup.max_iters (in the schedule's unit, "
+                    "e.g. 5 epochs)")
+        if self.kind == "linear" and self.until_train_error is not None:
+            return ("warm-up until_train_error ends a constant warm-up early; a linear one runs max_iters: drop "
+                    "until_train_error or use kind constant")
+        if self.kind == "constant" and self.prefix:
+            return "warm-up prefix applies to a linear warm-up: drop it or use kind linear"
+        return None
 
 
 @dataclass(frozen=True, kw_only=True)
 class Schedule(Section):
     """The run's length and its learning-rate steps: lr x gamma at each milestone, after an optional warm-up."""
+    name: str = choice("step", ("step",), label="schedule name", doc="the schedule")
     unit: str = choice("iter", ("iter", "epoch"),
                        doc="what length, milestones, the eval interval and warm-up max_iters count")
     length: float = integer(64000, minimum=1, in_unit=True, label="schedule length",
@@ -102,7 +183,38 @@ class Schedule(Section):
     warmup: Warmup | None = section(Warmup, optional=True, doc="a warm-up before the schedule (absent: none)")
 
     def check(self, unit: str) -> str | None:
-        return past_the_end(self.length, self.milestones, unit)
+        return past_the_end(self.length, self.milestones, unit) or _warmup_fits(self, unit)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cosine(Section):
+    """The run's length and a cosine decay of the learning rate from the optimizer's lr down to `min_lr` at the end
+    (Loshchilov and Hutter, 2017; one cycle), after an optional warm-up."""
+    name: str = choice("cosine", ("cosine",), label="schedule name", doc="the schedule")
+    unit: str = choice("iter", ("iter", "epoch"),
+                       doc="what length, the eval interval and warm-up max_iters count")
+    length: float = integer(64000, minimum=1, in_unit=True, label="schedule length",
+                            doc="the run's length, in the unit")
+    min_lr: float = number(0.0, minimum=0, label="schedule min_lr", doc="the floor the learning rate decays to")
+    update: str = choice("iter", ("iter", "epoch"), label="schedule update",
+                         doc="iter: a new learning rate every iteration; epoch: once per epoch (timm, torchvision)")
+    warmup: Warmup | None = section(Warmup, optional=True, doc="a warm-up before the schedule (absent: none)")
+
+    def check(self, unit: str) -> str | None:
+        return _warmup_fits(self, unit)
+
+
+def _warmup_fits(schedule: Any, unit: str) -> str | None:
+    w = schedule.warmup
+    if w is None or w.kind != "linear" or w.max_iters is None or w.max_iters < schedule.length:
+        return None
+    kind = "epochs" if unit == "epoch" else "iterations"
+    return (f"the linear warm-up's {_count(w.max_iters)} {kind} are not shorter than the run ({_count(schedule.length)} "
+            f"{kind}): shorten schedule.warmup.max_iters or lengthen the run (--{'epochs' if unit == 'epoch' else 'iters'})")
+
+
+# the schedule's `name` -> its fields
+SCHEDULES: dict[str, type] = {"step": Schedule, "cosine": Cosine}
 
 
 def past_the_end(length: float, milestones: Sequence[float], unit: str, origin: str = "") -> str | None:
@@ -137,16 +249,90 @@ class Eval(Section):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ClipGrad(Section):
+    """Gradient clipping before each step."""
+    mode: str = choice("norm", ("norm", "value", "agc"), label="clip_grad mode",
+                       doc="norm: scale all gradients to a 2-norm of at most `max`; value: clamp each to [-max, "
+                       "max]; agc: adaptive clipping, unit by unit against the weight's norm (Brock et al., 2021)")
+    max: float = number(minimum=0, low_open=True, label="clip_grad max",
+                        doc="the largest norm, value, or (agc) gradient-to-weight ratio")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ema(Section):
+    """An exponential moving average of the weights, evaluated and checkpointed beside them (timm's ModelEmaV3)."""
+    decay: float = number(0.9998, minimum=0, maximum=1, high_open=True, label="ema decay",
+                          doc="each update keeps this share of the average (1 - decay comes from the weights)")
+    warmup: bool = boolean(False, label="ema warmup",
+                           doc="the decay rises from 0 as 1 - (1 + updates)^-warmup_power until it reaches `decay`")
+    warmup_power: float = number(2 / 3, minimum=0, low_open=True, label="ema warmup_power",
+                                 doc="how fast the warm-up's decay rises")
+    every: int = integer(1, minimum=1, label="ema every", doc="iterations between updates")
+    start: float | None = integer(optional=True, minimum=1, in_unit=True, label="ema start",
+                                  doc="iterations (epochs) in which the average only follows the weights (timm's "
+                                  "update_after_step; torchvision restarts it through its warm-up; absent: none)")
+
+    def check(self, unit: str) -> str | None:
+        if not self.warmup and self.warmup_power != 2 / 3:
+            return "ema warmup_power shapes the EMA's warm-up, which is off: drop it or set ema.warmup true"
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mixup(Section):
+    """Mixup (Zhang et al., 2018) and CutMix (Yun et al., 2019) of each training batch with itself reversed, with
+    mixed (and label-smoothed) targets; timm's batch mode."""
+    mixup_alpha: float = number(0.0, minimum=0, label="mixup mixup_alpha",
+                                doc="Mixup's Beta(alpha, alpha) mixing weight (0: no Mixup)")
+    cutmix_alpha: float = number(0.0, minimum=0, label="mixup cutmix_alpha",
+                                 doc="CutMix's Beta(alpha, alpha) area kept (0: no CutMix)")
+    prob: float = number(1.0, minimum=0, maximum=1, label="mixup prob", doc="the share of batches mixed")
+    switch_prob: float = number(0.5, minimum=0, maximum=1, label="mixup switch_prob",
+                                doc="with both alphas above 0: the share of mixed batches that use CutMix")
+
+    def check(self, unit: str) -> str | None:
+        if self.mixup_alpha == 0 and self.cutmix_alpha == 0:
+            return ("mixup mixes nothing with mixup_alpha and cutmix_alpha both 0: give one of them (e.g. "
+                    "mixup_alpha 0.2, cutmix_alpha 1.0) or drop the mixup section")
+        if self.switch_prob not in (0.5,) and (self.mixup_alpha == 0 or self.cutmix_alpha == 0):
+            return ("mixup switch_prob chooses between Mixup and CutMix, but only one of them is on: drop "
+                    "switch_prob or give both alphas")
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
 class RecipeValues(Section):
     """A training recipe: the data, augmentation, batch, optimizer, schedule, evaluation, logging and loss."""
     dataset: Dataset = section(Dataset, doc="the data trained and evaluated on")
     augment: tuple[dict[str, Any], ...] = augment_list(doc="training augmentation, applied in order")
     batch_size: int = integer(128, minimum=1, doc="the global batch (split over the processes under torchrun)")
-    optimizer: SGD = keyed(OPTIMIZERS, "sgd", doc="how the weights are updated (`name` picks the optimizer)")
-    schedule: Schedule = section(Schedule, doc="the run's length and learning-rate schedule")
+    optimizer: Any = keyed(OPTIMIZERS, "sgd", doc="how the weights are updated (`name` picks the optimizer: sgd, "
+                           "adamw or lamb)")
+    schedule: Any = keyed(SCHEDULES, "step", doc="the run's length and learning-rate schedule (`name`: step or "
+                          "cosine)")
     eval: Eval = section(Eval, doc="when and how the model is evaluated")
     log_interval: int = integer(100, minimum=1, doc="iterations between log lines (where the NaN check runs)")
-    loss: str = choice("cross_entropy", ("cross_entropy",), doc="the training loss")
+    loss: str = choice("cross_entropy", ("cross_entropy", "bce"),
+                       doc="the training loss: cross_entropy (softmax), or bce (a sigmoid per class, binary "
+                       "cross-entropy against the one-hot or mixed targets, as ResNet Strikes Back)")
+    label_smoothing: float = number(0.0, minimum=0, maximum=1, high_open=True,
+                                    doc="the share of each target spread evenly over all classes")
+    bce_target_threshold: float | None = number(optional=True, minimum=0, maximum=1, high_open=True,
+                                                doc="bce: targets above this become 1 and the rest 0 (after "
+                                                "smoothing and mixing; absent: soft targets)")
+    clip_grad: ClipGrad | None = section(ClipGrad, optional=True, doc="gradient clipping (absent: none)")
+    ema: Ema | None = section(Ema, optional=True,
+                              doc="an exponential moving average of the weights (absent: none)")
+    mixup: Mixup | None = section(Mixup, optional=True, doc="Mixup and CutMix of training batches (absent: none)")
+    repeated_augment: int = integer(1, minimum=1,
+                                    doc="each image drawn appears this many times in an epoch, augmented anew each "
+                                    "time (spread over the processes under torchrun); epochs keep their length")
+
+    def check(self, unit: str) -> str | None:
+        if self.bce_target_threshold is not None and self.loss != "bce":
+            return ("bce_target_threshold thresholds the targets of the bce loss, but the loss is "
+                    f"{self.loss}: drop it or set loss bce")
+        return None
 
 
 # -- what is generated from it -----------------------------------------------------------------------------------

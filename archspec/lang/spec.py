@@ -442,3 +442,46 @@ def parse_shape(value: Any) -> tuple[int, ...] | None:
     if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 or v > expr.MAX_INT for v in value):
         return None
     return tuple(value)
+
+
+def shipped_recipes() -> dict[str, Path]:
+    """The recipes archspec ships, by name (`rsb_a3`: specs/recipes/rsb_a3.yaml)."""
+    from archspec.lang.resolve import packaged_specs_dir
+
+    folder = packaged_specs_dir() / "recipes"
+    return {p.stem: p for p in sorted(folder.glob("*.yaml")) if p.is_file()}
+
+
+def load_recipe(ref: str, sources: Sources | None = None) -> tuple[dict[str, Any], str]:
+    """The `recipe:` of a shipped recipe named `ref` (`rsb_a3`) or of a file (a recipe file, or any spec file with
+    a recipe), with its imports and params resolved, and the file's display name; SpecError if there is none.
+    The recipe is checked by the runtime (`archspec.runtime.recipe`), as a spec's is."""
+    from archspec.lang.codes import UNKNOWN_SPEC
+    from archspec.lang.schema import SchemaChecker
+
+    recipes = shipped_recipes()
+    looks_like_path = "/" in ref or ref.endswith((".yaml", ".yml", ".json")) or Path(ref).exists()
+    if not looks_like_path and ref not in recipes:
+        hint = did_you_mean(ref, recipes) or ""
+        raise SpecError([Diagnostic(UNKNOWN_SPEC, f"no recipe named `{ref}` (shipped: {', '.join(recipes)})",
+                                    Loc(ref, 0, 0), hint=hint or "or give a recipe file's path")])
+    path = recipes[ref] if not looks_like_path else locate(ref)
+    sources = sources if sources is not None else Sources()
+    resolved = Resolver(sources, SchemaChecker(), root=path.resolve().parent).resolve(path)
+    doc, display = resolved.doc, display_path(path)
+    if "recipe" not in doc:
+        raise SpecError([Diagnostic(MISSING_KEY, "this file has no `recipe:`, so it names no recipe",
+                                    doc.loc or Loc(display, 1, 1),
+                                    hint="a recipe file holds `archspec: 1`, a `description:` and a `recipe:` "
+                                    "mapping (see specs/recipes/)")])
+    diags: list[Diagnostic] = []
+    params, _, _ = _resolve_params(resolved.params.doc(), resolved.params, doc.get("blocks", LocDict()), diags)
+    recipe: Any = None
+    if not diags:
+        try:
+            recipe = evaluate_value(doc["recipe"], doc.val_loc("recipe"), Scope([params], names=list(params)))
+        except Failed as e:
+            _record(diags, e)
+    if diags:
+        raise SpecError(diags)
+    return plain(recipe), display

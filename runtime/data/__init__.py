@@ -1,17 +1,19 @@
 """The data layer of `archspec train`: datasets, splits, normalisation, augmentation and resumable batch streams.
 
-Three sources, chosen by `DataConfig.name`:
+Three kinds of source, chosen by `DataConfig.name`:
 
-* `cifar10`: the python-pickle batches of CIFAR-10, read by an unpickler that rebuilds numpy arrays and nothing
-  else (a file that would run code is refused, never executed), held in memory as uint8 on the training device;
-  normalisation and augmentation run there on whole batches, vectorised.
+* `cifar10`, `cifar100`: the python-pickle files of CIFAR-10 / CIFAR-100 (its 100 fine classes, or with
+  `labels="coarse"` its 20 superclasses), read by an unpickler that rebuilds numpy arrays and nothing else (a file
+  that would run code is refused, never executed), held in memory as uint8 on the training device; normalisation
+  and augmentation run there on whole batches, vectorised.
 * `imagenet_folder`: `<root>/train/<class>/*.JPEG` and `<root>/val/<class>/*.JPEG`, decoded and cropped by Pillow
   in DataLoader workers, which send uint8 crops; normalisation (and the lighting noise) run on the device.
 * `synthetic`: random images generated on the device from the seed, for benchmarks and smoke tests.
 
 Every stream is a pure function of the seed and the iteration: the order of epoch `e` is a permutation drawn from
 a torch.Generator seeded by (seed, e), the augmentation of iteration `i` from one seeded by (seed, i) (of sample
-`k` in epoch `e` by (seed, e, k) for image folders, so the worker count does not matter). `train_iter(k)` thus
+`k` in epoch `e` by (seed, e, k) for image folders, so the worker count does not matter; with repeated
+augmentation, `DataConfig.repeats` > 1, its copy `c` by (seed, e, k, c)). `train_iter(k)` thus
 yields exactly what `train_iter(0)` yields from its k-th batch on: a run resumed after a crash continues the very
 same stream. No global RNG (torch, numpy, random) is ever touched.
 
@@ -33,7 +35,7 @@ __all__ = ["BatchStream", "Data", "DataConfig", "DataError", "make_data"]
 
 def make_data(config: DataConfig) -> Data:
     """The dataset `config` names, loaded (or indexed) and checked; DataError says what is wrong and the fix."""
-    from archspec.runtime.data.cifar import load_cifar10
+    from archspec.runtime.data.cifar import load_cifar
     from archspec.runtime.data.folder import FolderData
     from archspec.runtime.data.memory import synthetic
 
@@ -45,8 +47,8 @@ def make_data(config: DataConfig) -> Data:
             from archspec.lang import install_hint
 
             raise DataError(f"image folders are decoded with Pillow, which is not installed: {install_hint('train')}")
-    if config.name == "cifar10":
-        return load_cifar10(config)
+    if config.name in ("cifar10", "cifar100"):
+        return load_cifar(config)
     if config.name == "synthetic":
         return synthetic(config)
     return FolderData(config)

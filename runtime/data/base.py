@@ -22,8 +22,11 @@ IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 MEAN_IMAGES = 2000          # train images that estimate an image folder's pixel statistics
 SYNTHETIC_VAL = 256         # images in the synthetic "val" split
 
-IN_MEMORY_OPS = ("pad_crop", "random_crop", "hflip", "lighting")
-FOLDER_OPS = ("scale_jitter", "random_crop", "hflip", "lighting")
+IN_MEMORY_OPS = ("pad_crop", "random_crop", "random_resized_crop", "hflip", "lighting", "rand_augment",
+                 "trivial_augment", "random_erasing")
+FOLDER_OPS = ("random_resized_crop", "scale_jitter", "random_crop", "hflip", "lighting", "rand_augment",
+              "trivial_augment", "random_erasing")
+LABEL_SETS = ("fine", "coarse")  # CIFAR-100's: its 100 classes, or their 20 superclasses
 
 Batch = tuple[Tensor, Tensor]
 
@@ -32,13 +35,13 @@ Batch = tuple[Tensor, Tensor]
 class DataConfig:
     """What `make_data` needs; built by the trainer from the recipe and the command line."""
 
-    name: str                     # "cifar10" | "imagenet_folder" | "synthetic"
+    name: str                     # "cifar10" | "cifar100" | "imagenet_folder" | "synthetic"
     root: Path | None             # --data-dir
     batch_size: int
     seed: int
     device: torch.device
-    train_size: int | None = None  # cifar10: images used for training (default 45000 of 50000); folders: a cap
-    val_size: int | None = None    # cifar10: held-out "val" images of the 50000 (default 5000); folders: a cap
+    train_size: int | None = None  # cifar: images used for training (default 45000 of 50000); folders: a cap
+    val_size: int | None = None    # cifar: held-out "val" images of the 50000 (default 5000); folders: a cap
     normalize: str = "per_pixel_mean"  # "per_pixel_mean" | "per_channel" | "none" | "imagenet" | "inception"
     augment: list[dict] = field(default_factory=list)  # recipe entries, e.g. {"op": "pad_crop", "pad": 4}
     image_size: int | None = None  # synthetic / imagenet crop size
@@ -46,10 +49,12 @@ class DataConfig:
     eval_views: int = 1            # 1 = single view; 10 = 4 corners + centre and their flips
     eval_resize: int = 256         # imagenet eval: shorter side resized to this, then centre crop `image_size`
     workers: int = 4               # imagenet DataLoader workers
-    download: bool = False         # cifar10: fetch it if absent (checksum verified)
+    download: bool = False         # cifar10 / cifar100: fetch it if absent (checksum verified)
     synthetic_size: int = 1024     # synthetic: number of distinct training images
     shard: tuple[int, int] = (0, 1)  # (rank, world size): this process's share of every global batch
     channels_last: bool = False    # training batches come laid out channels_last (what the model runs in)
+    labels: str | None = None      # cifar100 only: None or "fine" (100 classes), "coarse" (20 superclasses)
+    repeats: int = 1               # repeated augmentation: each drawn image comes this many times an epoch
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -112,7 +117,13 @@ class Data:
     iters_per_epoch: int
     splits: tuple[str, ...]
     eval_views: int
-    class_names: list[str] | None = None  # by label, where the dataset names them (CIFAR-10's batches.meta, folders)
+    class_names: list[str] | None = None  # by label, where the dataset names them (CIFAR's meta file, folders)
+
+    @property
+    def train_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of training batches: `input_shape` (what evaluation gives) unless a folder's training crop
+        differs from its evaluation crop (FixRes)."""
+        return getattr(self, "_train_shape", None) or self.input_shape
 
     def train_iter(self, start: int = 0) -> BatchStream:
         """Batches of iterations start, start + 1, ... forever (epoch = iteration // iters_per_epoch)."""
@@ -140,7 +151,7 @@ def checked_config(config: DataConfig) -> DataConfig:
         raise DataError(f"unknown dataset {config.name!r}; use one of {', '.join(DATASETS)}")
     if config.normalize not in NORMALIZATIONS:
         raise DataError(f"unknown normalize {config.normalize!r}; use one of {', '.join(NORMALIZATIONS)}")
-    for name in ("batch_size", "synthetic_size", "eval_resize"):
+    for name in ("batch_size", "synthetic_size", "eval_resize", "repeats"):
         value = getattr(config, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise DataError(f"{name} must be a positive integer, not {value!r}")
@@ -155,6 +166,12 @@ def checked_config(config: DataConfig) -> DataConfig:
     if config.batch_size % world:
         raise DataError(f"the global batch of {config.batch_size} does not split evenly over {world} processes; "
                         f"use a batch size divisible by {world}")
+    if config.labels is not None:
+        if config.name != "cifar100":
+            raise DataError(f"labels {config.labels!r} picks one of CIFAR-100's two label sets; {config.name} has "
+                            f"one: remove dataset.labels")
+        if config.labels not in LABEL_SETS:
+            raise DataError(f"unknown labels {config.labels!r} for cifar100; use {' or '.join(LABEL_SETS)}")
     if config.eval_views not in EVAL_VIEWS:
         raise DataError(f"eval views must be {' or '.join(map(str, EVAL_VIEWS))} (ten-crop), not "
                         f"{config.eval_views!r}")
@@ -183,6 +200,32 @@ def class_count(config: DataConfig, natural: int, where: str) -> int:
     if config.classes is None:
         return natural
     if config.classes < natural:
-        raise DataError(f"{where} has {natural} classes but classes is {config.classes}; "
-                        f"set classes to at least {natural}")
+        raise DataError(f"{where} has {natural} classes but classes (the network's outputs) is {config.classes}; "
+                        f"set it to at least {natural} (a spec's outputs: e.g. --set num_classes={natural})")
     return config.classes
+
+
+def repeats_text(config: DataConfig) -> str:
+    """The describe() words for repeated augmentation ("" without it)."""
+    r = config.repeats
+    return f", repeated augmentation: each image {r} times an epoch" if r > 1 else ""
+
+
+def batch_positions(pos: int, batch_size: int, repeats: int) -> tuple[Tensor, Tensor]:
+    """Where the rows of batch `pos` of an epoch come from: (slot, copy), both (batch_size,) int64 CPU tensors.
+
+    The sample at row j is the `copy[j]`-th copy of the epoch's `slot[j]`-th image (an index into the epoch's
+    permutation). Repeated augmentation (timm's RepeatAugSampler) repeats every image of the permutation
+    `repeats` times in a row and cuts that list into batches: the epoch keeps its length, so it holds about
+    train_size / repeats images. Within a batch the rows are sorted by copy (every image's copy 0, then every
+    copy 1, ...), so the copies of an image are about batch_size / repeats rows apart: the contiguous slices of
+    the global batch that the processes of a distributed run take (`DataConfig.shard`) hold different copies of
+    an image whenever there are at least `repeats` processes, while the global batch, and thus everything drawn
+    for it, stays the same for any number of processes. repeats 1: (pos * batch_size + j, 0), the plain order.
+    """
+    p = torch.arange(pos * batch_size, (pos + 1) * batch_size, dtype=torch.int64)
+    if repeats == 1:
+        return p, torch.zeros_like(p)
+    copy = p % repeats
+    p = p[torch.sort(copy, stable=True).indices]
+    return p // repeats, p % repeats

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from archspec.lang.augment import AUGMENT, defaults, param_problem
+from archspec.lang.augment import AUGMENT, PIXEL_POLICIES, defaults, param_problem
 from archspec.lang.errors import UserError
 
 STATS_CHUNK = 256           # images per chunk when summing pixels: 256 * 255**2 < 2**24, exact in float32
@@ -90,13 +90,30 @@ def check_params(op: str, p: dict[str, Any]) -> None:
         raise DataError(problem)
 
 
+def pixel_ops(ops: list[Op]) -> int:
+    """How many of `ops` run on 0..255 pixels before normalisation: those up to and including the last
+    RandAugment / TrivialAugment (0 if there is none). Random erasing works on normalised values: one before the
+    last of them is refused, naming its entry."""
+    last = max((k for k, (op, _) in enumerate(ops) if op in PIXEL_POLICIES), default=-1)
+    for k, (op, _) in enumerate(ops[:last + 1]):
+        if op == "random_erasing":
+            raise DataError(f"augment op random_erasing (entry {k + 1}) comes before {ops[last][0]} (entry "
+                            f"{last + 1}); random erasing works on normalised values: move it after")
+    return last + 1
+
+
+def _shown(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) and len(repr(v)) > 8 else str(v).lower() if isinstance(v, bool) \
+        else str(v)
+
+
 def describe_ops(ops: list[Op]) -> str:
     if not ops:
         return "none"
     parts = []
     for op, p in ops:
         names = defaults(op)
-        args = ",".join(f"{k}={v}" for k, v in p.items() if v is not None and k in names)
+        args = ",".join(f"{k}={_shown(v)}" for k, v in p.items() if v is not None and k in names)
         parts.append(f"{op}({args})" if args else op)
     return " ".join(parts)
 
@@ -132,6 +149,19 @@ class Normalizer:
     def shift(self, rgb01: Tensor) -> Tensor:
         """(B, 3) offsets of [0, 1]-scaled pixels as (B, 3, 1, 1) offsets of normalised ones."""
         return rgb01[:, :, None, None] * (255.0 * self.scale)
+
+    def at_size(self, size: int) -> Normalizer:
+        """This normaliser for size x size images: a per-pixel mean image resized (bilinear) to that size."""
+        if self.mean.dim() < 3 or self.mean.shape[-1] == 1 or tuple(self.mean.shape[-2:]) == (size, size):
+            return self
+        mean = torch.nn.functional.interpolate(self.mean[None].float(), size=(size, size), mode="bilinear",
+                                               align_corners=False, antialias=self.mean.shape[-1] > size)[0]
+        return Normalizer(mean, self.scale, self.text)
+
+    def pixel(self, value: float) -> Tensor:
+        """(1, C, 1, 1) pixels (0..255) that normalise to `value` (the mean image's average for a per-pixel mean)."""
+        mean = self.mean.float().mean(dim=(-2, -1)).view(1, -1, 1, 1)
+        return mean + float(value) / self.scale.view(1, -1, 1, 1)
 
 
 # Fixed per-channel mean and std of [0, 1] pixels that published weights expect (no statistics are taken):

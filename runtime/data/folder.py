@@ -13,9 +13,11 @@ import torch
 from torch import Tensor
 
 from archspec.runtime.data.base import (Batch, BatchStream, Data, DataConfig, FOLDER_OPS, IMAGE_SUFFIXES,
-                                        MEAN_IMAGES, check_start, class_count)
+                                        MEAN_IMAGES, batch_positions, check_start, class_count, repeats_text)
+from archspec.runtime.data.augment_ops import POLICIES, random_erasing, resized_crop_boxes
 from archspec.runtime.data.common import (FIXED_NORMALIZATIONS, DataError, Normalizer, Op, cpu_generator, describe_ops, epoch_order,
-                                          fixed_subset, normalizer, parse_augment, pca_rgb, ten_crop, why)
+                                          device_generator, fixed_subset, normalizer, parse_augment, pca_rgb,
+                                          pixel_ops, ten_crop, why)
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +89,9 @@ def _to_tensor(img: Any) -> Tensor:
 class _FolderImages(torch.utils.data.Dataset):
     """Decodes and crops images in DataLoader workers; yields uint8 tensors (the device normalises them).
 
-    Training keys are (epoch, index): all the randomness of that sample comes from a generator seeded by
-    (seed, epoch, index), so batches do not depend on the number of workers or on which worker made them.
+    Training keys are (epoch, index), or (epoch, index, copy) with repeated augmentation: all the randomness of
+    that sample comes from a generator seeded by (seed, *key), so batches do not depend on the number of workers
+    or on which worker made them, and the copies of an image are augmented independently.
     """
 
     def __init__(self, root: Path, paths: np.ndarray, labels: np.ndarray, *, train: bool, ops: list[Op], seed: int,
@@ -105,8 +108,8 @@ class _FolderImages(torch.utils.data.Dataset):
 
     def __getitem__(self, key: Any) -> tuple:
         if self.train:
-            epoch, k = key
-            x, alpha = self._train_view(self._path(k), cpu_generator("sample", self.seed, epoch, k))
+            epoch, k, *copy = key  # (epoch, k): the seeds runs without repeated augmentation have always used
+            x, alpha = self._train_view(self._path(k), cpu_generator("sample", self.seed, epoch, k, *copy))
             return x, int(self.labels[k]), alpha
         img = _resize_shorter(_load_image(self._path(key), self.resize), self.resize)
         if self.views == 1:
@@ -129,6 +132,14 @@ class _FolderImages(torch.utils.data.Dataset):
                 left = int(torch.randint(0, w - crop + 1, (1,), generator=g))
                 top = int(torch.randint(0, h - crop + 1, (1,), generator=g))
                 img = img.crop((left, top, left + crop, top + crop))
+            elif op == "random_resized_crop":
+                from PIL import Image
+
+                w, h = img.size
+                draws = (torch.rand(1, 10, generator=g), torch.rand(1, 10, generator=g), torch.rand(1, 2, generator=g))
+                top, left, bh, bw = resized_crop_boxes(h, w, p, *draws)[0].tolist()
+                img = img.resize((p["size"], p["size"]), Image.Resampling.BILINEAR,
+                                 box=(left, top, left + bw, top + bh))
             elif op == "hflip":
                 if float(torch.rand(1, generator=g)) < p["p"]:
                     from PIL import Image
@@ -143,23 +154,28 @@ class _FolderImages(torch.utils.data.Dataset):
 
 class _EpochBatches:
     """The batch sampler of an image folder: lists of (epoch, index) keys for iterations start, start + 1, ...
+    ((epoch, index, copy) with `repeats` > 1: the rows `batch_positions` lays out).
 
     Resuming at iteration k regenerates that epoch's order and starts at its position: nothing before is decoded.
     """
 
     def __init__(self, n: int, batch_size: int, iters_per_epoch: int, seed: int, start: int,
-                 shard: tuple[int, int] = (0, 1)) -> None:
+                 shard: tuple[int, int] = (0, 1), repeats: int = 1) -> None:
         self.n, self.batch_size, self.iters_per_epoch = n, batch_size, iters_per_epoch
-        self.seed, self.start, self.shard = seed, start, shard
+        self.seed, self.start, self.shard, self.repeats = seed, start, shard, repeats
 
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+    def __iter__(self) -> Iterator[list[tuple[int, ...]]]:
         epoch, order = -1, []
         i = self.start
         while True:
             e, pos = divmod(i, self.iters_per_epoch)
             if e != epoch:
                 epoch, order = e, epoch_order(self.n, self.seed, e).tolist()
-            keys = [(e, k) for k in order[pos * self.batch_size:(pos + 1) * self.batch_size]]
+            if self.repeats == 1:
+                keys: list[tuple[int, ...]] = [(e, k) for k in order[pos * self.batch_size:(pos + 1) * self.batch_size]]
+            else:
+                slots, copies = batch_positions(pos, self.batch_size, self.repeats)
+                keys = [(e, order[s], c) for s, c in zip(slots.tolist(), copies.tolist())]
             rank, world = self.shard
             per = len(keys) // world
             yield keys[rank * per:(rank + 1) * per] if world > 1 else keys  # this process's share
@@ -192,24 +208,29 @@ class FolderData(Data):
         self.splits = ("val",)
         self.eval_views = config.eval_views
         self.ops = parse_augment(config.augment, FOLDER_OPS, config.name)
-        crops = [p["size"] for op, p in self.ops if op == "random_crop" and p["size"] is not None]
-        size = config.image_size or (crops[-1] if crops else 224)
-        if any(c != size for c in crops):
-            raise DataError(f"augment op random_crop: size {crops[0]} differs from image_size {size}; make them "
-                            f"the same")
+        self.pixel_ops = pixel_ops(self.ops)
+        _check_folder_order(self.ops)
+        crops = [p["size"] for op, p in self.ops if op in _CROPS and p["size"] is not None]
+        size = config.image_size or (crops[-1] if crops else 224)  # the evaluation crop
         if config.eval_resize < size:
             raise DataError(f"eval resize {config.eval_resize} is smaller than the {size}-pixel crop; raise it")
-        self.ops = [(op, {**p, "size": size} if op == "random_crop" else p) for op, p in self.ops]
+        self.ops = [(op, {**p, "size": p["size"] or size} if op in _CROPS else p) for op, p in self.ops]
+        # the training crop: the last crop's size, which may differ from the evaluation crop (FixRes)
+        train = next((p["size"] for op, p in reversed(self.ops) if op in _CROPS), size)
         self.size = size
         self.input_shape = (3, size, size)
+        self._train_shape = (3, train, train)
         self.lighting = any(op == "lighting" for op, _ in self.ops)
+        self.device_ops = [(k, op, p) for k, (op, p) in enumerate(self.ops) if op in _DEVICE_OPS]
         self.pin = self.device.type == "cuda" and torch.cuda.is_available()
         common = dict(seed=config.seed, size=size, resize=config.eval_resize)
-        self.train_set = _FolderImages(root, paths, labels, train=True, ops=self.ops, views=1, **common)
+        self.train_set = _FolderImages(root, paths, labels, train=True, ops=self.ops, views=1,
+                                       **{**common, "size": train})
         self.val_set = _FolderImages(root, val_paths, val_labels, train=False, ops=[], views=config.eval_views,
                                      **common)
         self._eval_loaders: dict[tuple[str, int], torch.utils.data.DataLoader] = {}
         self.norm = self.normalizer(paths, labels)
+        self.train_norm = self.norm.at_size(train)
 
     # -- statistics
 
@@ -277,19 +298,46 @@ class FolderData(Data):
 
     def train_iter(self, start: int = 0) -> BatchStream:
         sampler = _EpochBatches(self.train_size, self.config.batch_size, self.iters_per_epoch, self.config.seed,
-                                check_start(start), self.config.shard)
+                                check_start(start), self.config.shard, self.config.repeats)
         loader = self._loader(self.train_set, batch_sampler=sampler)
         batches = iter(loader)
-        return BatchStream(self._to_device_train(batches), on_close=lambda: _shutdown(batches))
+        return BatchStream(self._to_device_train(batches, start), on_close=lambda: _shutdown(batches))
 
-    def _to_device_train(self, batches: Iterator) -> Iterator[Batch]:
-        for x, y, alpha in batches:
-            x = self.norm(x.to(self.device, non_blocking=self.pin))
-            if self.lighting:
-                x = x + self.norm.shift(pca_rgb(alpha.to(self.device, non_blocking=self.pin)))
+    def _to_device_train(self, batches: Iterator, start: int = 0) -> Iterator[Batch]:
+        """The workers' uint8 crops on the device, normalised; lighting (its offsets drawn in the workers) and the
+        device ops (RandAugment / TrivialAugment on float pixels, random erasing on normalised values) in recipe
+        order, batched, their draws from the generator of iteration i for the whole global batch."""
+        rank, world = self.config.shard
+        per = self.config.batch_size // world
+        share = (self.config.batch_size, slice(rank * per, (rank + 1) * per))
+        for i, (x, y, alpha) in enumerate(batches, start):
+            if any(op != "lighting" for _, op, _ in self.device_ops):
+                x = self._device_augment(x.to(self.device, non_blocking=self.pin),
+                                         alpha.to(self.device, non_blocking=self.pin), i, share)
+            else:
+                x = self.norm(x.to(self.device, non_blocking=self.pin))
+                if self.lighting:
+                    x = x + self.norm.shift(pca_rgb(alpha.to(self.device, non_blocking=self.pin)))
             if self.config.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)  # here, once, rather than in the loop
             yield x, y.to(self.device, non_blocking=self.pin)
+
+    def _device_augment(self, x: Tensor, alpha: Tensor, i: int, share: tuple[int, slice]) -> Tensor:
+        g = device_generator(self.device, "augment", self.config.seed, i)
+        x = x.float()
+        if not self.pixel_ops:
+            x = self.train_norm(x)
+        for k, op, p in self.device_ops:
+            pixels = k < self.pixel_ops
+            if op == "lighting":
+                x = x + (255.0 * pca_rgb(alpha)[:, :, None, None] if pixels else self.train_norm.shift(pca_rgb(alpha)))
+            elif op in POLICIES:
+                x = POLICIES[op](x, p, g, share)
+            else:
+                x = random_erasing(x, p, g, share)
+            if self.pixel_ops and k == self.pixel_ops - 1:
+                x = self.train_norm(x)
+        return x
 
     def eval_iter(self, split: str, batch_size: int | None = None) -> BatchStream:
         self._check_split(split)
@@ -321,9 +369,28 @@ class FolderData(Data):
                   else "decoding in the main process (workers 0)")
         return (f"imagenet_folder {self.root}: train {self.train_size} / val {len(self.val_set)} images, "
                 f"{len(self.class_names)} class folders ({self.num_classes} classes), batch {c.batch_size} "
-                f"({self.iters_per_epoch} iters/epoch), 3x{self.size}x{self.size} crops; {self.norm.text}; augment "
+                f"({self.iters_per_epoch} iters/epoch{repeats_text(c)}), 3x{self.size}x{self.size} crops; "
+                f"{self.norm.text}; augment "
                 f"{describe_ops(self.ops)}; eval {self.eval_views} view(s) of the {c.eval_resize}-pixel resize; "
                 f"loader {loader}")
+
+
+_CROPS = ("random_crop", "random_resized_crop")
+_WORKER_OPS = ("random_resized_crop", "scale_jitter", "random_crop", "hflip")
+_DEVICE_OPS = ("lighting", "rand_augment", "trivial_augment", "random_erasing")
+
+
+def _check_folder_order(ops: list[Op]) -> None:
+    """The crops and flips run in the loader workers, RandAugment / TrivialAugment / random erasing on the device
+    after them: a worker op listed after a device op is refused (it would run before it)."""
+    device = next(((k, op) for k, (op, _) in enumerate(ops) if op in _DEVICE_OPS and op != "lighting"), None)
+    if device is None:
+        return
+    for k, (op, _) in enumerate(ops[device[0]:], device[0]):
+        if op in _WORKER_OPS:
+            raise DataError(f"augment op {op} (entry {k + 1}) comes after {device[1]} (entry {device[0] + 1}); "
+                            f"for an image folder {op} runs while decoding, before the batched ops on the device: "
+                            f"move it before")
 
 
 def _capped(paths: np.ndarray, labels: np.ndarray, cap: int | None, split: str) -> tuple[np.ndarray, np.ndarray]:

@@ -8,9 +8,10 @@ import torch
 from torch import Tensor
 
 from archspec.runtime.data.base import (Batch, BatchStream, Data, DataConfig, IN_MEMORY_OPS, SYNTHETIC_VAL,
-                                        check_start, class_count)
+                                        batch_positions, check_start, class_count, repeats_text)
+from archspec.runtime.data.augment_ops import POLICIES, random_erasing, random_resized_crop
 from archspec.runtime.data.common import (DataError, Op, center_crop, describe_ops, device_generator, epoch_order,
-                                          normalizer, parse_augment, pca_rgb, pixel_sums, ten_crop, why)
+                                          normalizer, parse_augment, pca_rgb, pixel_ops, pixel_sums, ten_crop, why)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -55,6 +56,13 @@ def _plan_in_memory(ops: list[Op], size: int, dataset: str) -> tuple[list[Op], i
                                 f"{'padded ' if pad else ''}{dataset} images")
             p = {"pad": pad, "fill": 0.0, **p, "size": crop}
             size = crop
+        elif op == "random_resized_crop":
+            crop = p["size"] if p["size"] is not None else size
+            if crop > size:
+                raise DataError(f"augment op random_resized_crop: size {crop} is larger than the {size}-pixel "
+                                f"{dataset} images (evaluation takes a centre crop of that size); use at most {size}")
+            p = {**p, "size": crop}
+            size = crop
         planned.append((op, p))
     return planned, size
 
@@ -76,15 +84,24 @@ class TensorData(Data):
         self.num_classes = class_count(config, natural_classes, where)
         ops = parse_augment(config.augment, IN_MEMORY_OPS, config.name)
         self.ops, out = _plan_in_memory(ops, pool.shape[-1], config.name)
+        self.pixel_ops = pixel_ops(self.ops)  # the first ops, up to the last RandAugment / TrivialAugment, on pixels
+        _, self.norm_size = _plan_in_memory(self.ops[:self.pixel_ops], pool.shape[-1], config.name)
+        self.out_size = out  # what evaluation gives: the training size, or (FixRes) the evaluation crop
+        resized = [op for op, _ in self.ops if op in ("pad_crop", "random_crop", "random_resized_crop")]
         if config.image_size is not None and config.image_size != out:
-            raise DataError(f"{config.name} gives {out}x{out} images (after augmentation) but image_size is "
-                            f"{config.image_size}; change image_size or the crop size")
-        self.out_size = out
-        self.input_shape = (pool.shape[1], out, out)
+            if not (resized and resized[-1] == "random_resized_crop" and config.image_size <= pool.shape[-1]):
+                raise DataError(f"{config.name} gives {out}x{out} images (after augmentation) but image_size is "
+                                f"{config.image_size}; change image_size or the crop size (only a "
+                                f"random_resized_crop may train at another size than evaluation's, up to the "
+                                f"{pool.shape[-1]}-pixel images)")
+            self._train_shape = (pool.shape[1], out, out)  # FixRes: train on these, evaluate centre crops
+            self.out_size = config.image_size
+        self.input_shape = (pool.shape[1], self.out_size, self.out_size)
         total = total_sq = None
         if config.normalize in ("per_pixel_mean", "per_channel"):
             total, total_sq = pixel_sums(pool, train_index)
         self.norm = normalizer(config.normalize, total, total_sq, self.train_size, self.device, "train")
+        self.train_norm = self.norm.at_size(self.norm_size)  # where the pixel ops leave the images
 
     def train_iter(self, start: int = 0) -> BatchStream:
         return BatchStream(self._train_batches(check_start(start)))
@@ -92,6 +109,7 @@ class TensorData(Data):
     def _train_batches(self, start: int) -> Iterator[Batch]:
         b, per_epoch, seed = self.config.batch_size, self.iters_per_epoch, self.config.seed
         rank, world = self.config.shard
+        repeats = self.config.repeats
         per = b // world
         share = (b, slice(rank * per, (rank + 1) * per))  # this process's rows of every global batch
         epoch, order = -1, self.train_index
@@ -101,9 +119,12 @@ class TensorData(Data):
             if e != epoch:
                 epoch = e
                 order = self.train_index[_to_device(epoch_order(self.train_size, seed, e), self.device)]
-            index = order[pos * b:(pos + 1) * b][share[1]]
+            if repeats == 1:
+                index = order[pos * b:(pos + 1) * b][share[1]]
+            else:  # repeated augmentation: the copies of an image differ by the rows they are augmented in
+                index = order[_to_device(batch_positions(pos, b, repeats)[0][share[1]], self.device)]
             g = device_generator(self.device, "augment", seed, i)
-            x = self._augment(self.norm(self.pool[index]), g, share)
+            x = self._augment(self.pool[index], g, share)
             yield self._layout(x), self.labels[index]
             i += 1
 
@@ -113,15 +134,36 @@ class TensorData(Data):
         return x.contiguous(memory_format=fmt)
 
     def _augment(self, x: Tensor, g: torch.Generator, share: tuple[int, slice]) -> Tensor:
+        """uint8 images -> normalised, augmented ones. Without RandAugment / TrivialAugment: normalised first, then
+        every op in order. With them: the ops up to the last of them on float pixels 0..255, then normalised,
+        then the rest."""
+        if not self.pixel_ops:
+            return self._run(self.ops, self.norm(x), g, share, pixels=False)
+        x = self._run(self.ops[:self.pixel_ops], x.float(), g, share, pixels=True)
+        return self._run(self.ops[self.pixel_ops:], self.train_norm(x), g, share, pixels=False)
+
+    def _run(self, ops: list[Op], x: Tensor, g: torch.Generator, share: tuple[int, slice], pixels: bool) -> Tensor:
+        """`ops` applied to x: normalised values, or (pixels) float pixels 0..255, where a pad's fill (given in
+        normalised units) is the pixel that normalises to it and lighting adds 255 x its RGB offsets."""
         total, rows = share
-        for op, p in self.ops:
+        for op, p in ops:
             if op in ("pad_crop", "random_crop"):
-                x = _pad_crop(x, p["pad"], p["size"], p["fill"], g, share)
+                if pixels:
+                    fill = self.norm.pixel(p["fill"])
+                    x = _pad_crop(x - fill, p["pad"], p["size"], 0.0, g, share) + fill
+                else:
+                    x = _pad_crop(x, p["pad"], p["size"], p["fill"], g, share)
             elif op == "hflip":
                 x = _hflip(x, p["p"], g, share)
             elif op == "lighting":
                 alpha = torch.randn((total, 3), generator=g, device=x.device)[rows] * p["alphastd"]
-                x = x + self.norm.shift(pca_rgb(alpha))
+                x = x + (255.0 * pca_rgb(alpha)[:, :, None, None] if pixels else self.norm.shift(pca_rgb(alpha)))
+            elif op == "random_resized_crop":
+                x = random_resized_crop(x, p, g, share)
+            elif op in POLICIES:
+                x = POLICIES[op](x, p, g, share)
+            elif op == "random_erasing":
+                x = random_erasing(x, p, g, share)
         return x
 
     def eval_iter(self, split: str, batch_size: int | None = None) -> BatchStream:
@@ -147,8 +189,11 @@ class TensorData(Data):
         sizes = " / ".join([f"train {self.train_size}"] + [f"{s} {len(v[2]) if v[2] is not None else len(v[0])}"
                                                            for s, v in self.evals.items()])
         c, h, w = self.input_shape
-        return (f"{self.where}: {sizes} images of {c}x{h}x{w}, {self.num_classes} classes, batch "
-                f"{self.config.batch_size} ({self.iters_per_epoch} iters/epoch); {self.norm.text}; augment "
+        trained = "" if self.train_shape == self.input_shape else f" (trained at {self.train_shape[1]}x" \
+            f"{self.train_shape[2]})"
+        return (f"{self.where}: {sizes} images of {c}x{h}x{w}{trained}, {self.num_classes} classes, batch "
+                f"{self.config.batch_size} ({self.iters_per_epoch} iters/epoch{repeats_text(self.config)}); "
+                f"{self.norm.text}; augment "
                 f"{describe_ops(self.ops)}; eval {self.eval_views} view(s); in memory on {self.device} (uint8)")
 
 
@@ -162,7 +207,8 @@ def _to_device(t: Tensor, device: torch.device) -> Tensor:
 def synthetic(config: DataConfig) -> Data:
     """Random images and labels made on the device from the seed (benchmarks, smoke tests)."""
     crops = [e.get("size") for e in config.augment if isinstance(e, dict) and e.get("op") in ("pad_crop",
-                                                                                               "random_crop")]
+                                                                                               "random_crop",
+                                                                                               "random_resized_crop")]
     size = config.image_size or next((s for s in crops if isinstance(s, int)), None) or 32
     classes = config.classes or 10
     device = config.device

@@ -18,7 +18,7 @@ def recipe_of(*overrides: str):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("loss=mse", "recipe field `loss` must be cross_entropy, got \"mse\""),
+    ("loss=mse", "recipe field `loss` must be one of cross_entropy, bce, got \"mse\""),
     ("schedule.unit=day", "recipe field `schedule.unit` must be one of iter, epoch, got \"day\""),
     ("optimizer.nesterov=banana", "recipe field `optimizer.nesterov` must be true or false, got \"banana\""),
     ("optimizer=3", "recipe field `optimizer` must be a mapping, got 3"),

@@ -20,8 +20,11 @@ from pathlib import Path
 import pytest
 from limits import time_limit  # tests/ is on pytest's pythonpath
 
+from archspec.lang.augment import AUGMENT
 from archspec.lang.spec import load_spec
 from archspec.runtime.recipe import RecipeError, resolve
+
+OPS = ", ".join(AUGMENT)  # every augment op, as the messages list them
 
 
 def _sibling(name: str):
@@ -116,17 +119,15 @@ def test_a_linked_run_file_is_refused_on_resume_and_its_target_kept(cli, stopped
                                "got \"abc\""),
     ("optimizer.nesterov=1", "recipe field `optimizer.nesterov` must be true or false, got 1"),
     ("eval.views=3", "recipe field `eval.views` must be one of 1, 10, got 3"),
-    ("dataset.name=x", "recipe field `dataset.name` must be one of cifar10, imagenet_folder, synthetic, got \"x\""),
+    ("dataset.name=x", "recipe field `dataset.name` must be one of cifar10, cifar100, imagenet_folder, synthetic, got \"x\""),
     ("schedule.warmup=3", "recipe field `schedule.warmup` must be a mapping (or left out), got 3"),
-    ("optimizer={foo: 1}", "recipe field `optimizer` has no field `foo` (its fields: name, lr, momentum, "
-                           "weight_decay, nesterov)"),
-    ("augment=[3]", "recipe field `augment.0` must be a mapping naming its `op` (pad_crop, hflip, scale_jitter, "
-                    "random_crop, lighting), got 3"),
+    ("optimizer={foo: 1}", "recipe field `optimizer` has no field `foo` (optimizer sgd fields: name, lr, momentum, "
+                           "weight_decay, nesterov, norm_bias_decay)"),
+    ("augment=[3]", f"recipe field `augment.0` must be a mapping naming its `op` ({OPS}), got 3"),
     ("augment=[{op: hflip, x: 1}]", "recipe field `augment.0`: augment op hflip has no parameter `x` (its "
                                     "parameters: p)"),
     ("augment=[{op: hflip, p: abc}]", "recipe field `augment.0.p` must be a number in [0, 1], got \"abc\""),
-    ("augment=[{op: nope}]", "recipe field `augment.0.op` must be one of pad_crop, hflip, scale_jitter, "
-                             "random_crop, lighting, got \"nope\""),
+    ("augment=[{op: nope}]", f"recipe field `augment.0.op` must be one of {OPS}, got \"nope\""),
 ])
 def test_a_recipe_value_of_the_wrong_kind_says_what_the_field_takes(override, expected):
     with pytest.raises(RecipeError) as e:

@@ -36,6 +36,26 @@ FIRST_DEFAULTS = {
     "log_interval": 100,
     "loss": "cross_entropy",
 }
+# the fields added since, each at the default that trains what was trained before it existed (the schedule is
+# named, every parameter is decayed, no smoothing, each image once per epoch)
+LATER_DEFAULTS = {("schedule", "name"): "step", ("optimizer", "norm_bias_decay"): True, ("label_smoothing",): 0.0,
+                  ("repeated_augment",): 1}
+
+
+def later(first: dict) -> dict:
+    """`first` with LATER_DEFAULTS added where the declaration puts them."""
+    out = json.loads(json.dumps(first))
+    order = defaults()
+    for path, value in LATER_DEFAULTS.items():
+        node, declared = out, order
+        for key in path[:-1]:
+            node, declared = node[key], declared[key]
+        node[path[-1]] = value
+        keys = list(declared)
+        node_items = sorted(node.items(), key=lambda kv: keys.index(kv[0]) if kv[0] in keys else len(keys))
+        node.clear()
+        node.update(node_items)
+    return {k: out[k] for k in sorted(out, key=list(order).index)}
 
 
 def leaf_paths(prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -47,21 +67,46 @@ def leaf_paths(prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     return out
 
 
-def schema_at(path: tuple[str, ...]) -> dict:
+def schema_at(path: tuple[str, ...], variant: str | None = None) -> dict:
+    """The schema of the field at `path`; inside a keyed section (an optimizer, a schedule), that of the variant
+    that declares the next key (`variant`: of that one), and an optional field's own (its null alternative aside)."""
     node = build_schema()["$defs"]["recipe"]
-    for key in path:
+    for i, key in enumerate(path):
+        if "allOf" in node:  # a keyed section: the variant holding `key`
+            thens = [rule["then"] for rule in node["allOf"]
+                     if variant is None or rule["if"]["properties"]["name"]["const"] == variant]
+            node = next(t for t in thens if key in t["properties"])
         node = node["properties"][key]
+    if "anyOf" in node and node["anyOf"][-1] == {"type": "null"}:
+        node = {**node["anyOf"][0], **{k: v for k, v in node.items() if k != "anyOf"}}
     return node
+
+
+def variant_of(path: tuple[str, ...]) -> dict:
+    """The smallest recipe that reaches the field at `path` (a keyed section named for the variant declaring it)."""
+    data: dict = {}
+    node, record = data, RecipeValues
+    for key in path[:-1]:
+        spec = fields.field_at((key,), record)
+        node = node.setdefault(key, {"lr": 0.1} if key == "warmup" else {"max": 1.0} if key == "clip_grad" else
+                               {"mixup_alpha": 0.2} if key == "mixup" else {})
+        if spec.kind == "keyed":
+            record = next(r for n, r in spec.variants.items()
+                          if path[path.index(key) + 1] in r.__dataclass_fields__)
+            node["name"] = record.__dataclass_fields__["name"].default
+        else:
+            record = spec.record
+    return data
 
 
 # -- the schema ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", leaf_paths(), ids=".".join)
 def test_every_declared_field_is_in_the_schema_with_its_default_and_range(path):
-    spec, schema = field_at(path), schema_at(path)
-    default = defaults()
-    for key in path:
-        default = default.get(key, {}) if isinstance(default, dict) else {}
+    schema = schema_at(path)
+    spec = _declared_in_variant(path)
+    default = fields._default_json(_declared_in_variant(path, field=True))
+    default = {} if default is fields.MISSING else default
     assert schema.get("default", {}) == default, path  # ({} when the field has no default)
     assert schema["description"].startswith(spec.doc)
     if spec.kind in ("integer", "number"):
@@ -82,15 +127,41 @@ def test_every_declared_field_is_in_the_schema_with_its_default_and_range(path):
         assert schema["type"] == "boolean"
 
 
+def _declared_in_variant(path: tuple[str, ...], field: bool = False):
+    """The declaration of the field at `path` in the variant that declares it (field_at gives the first one's);
+    `field`: its dataclass field instead."""
+    record = RecipeValues
+    spec = None
+    for i, key in enumerate(path):
+        spec = fields.field_at((key,), record)
+        if field and i == len(path) - 1:
+            return record.__dataclass_fields__[key]
+        if spec.kind == "keyed" and i + 1 < len(path):
+            record = next(r for r in spec.variants.values() if path[i + 1] in r.__dataclass_fields__)
+        elif spec.kind == "section":
+            record = spec.record
+    return spec
+
+
 def test_every_section_of_the_schema_is_closed_and_holds_exactly_the_declared_fields():
-    def walk(path: tuple[str, ...]) -> None:
-        schema = schema_at(path) if path else build_schema()["$defs"]["recipe"]
+    def walk(schema: dict, record: type) -> None:
+        if "allOf" in schema:  # a keyed section: each variant closed, with exactly its own fields
+            for rule in schema["allOf"]:
+                variant = rule["if"]["properties"]["name"]["const"]
+                walk(rule["then"], rule_record[variant])
+            return
+        if "anyOf" in schema and schema["anyOf"][-1] == {"type": "null"}:
+            schema = schema["anyOf"][0]
         assert schema["additionalProperties"] is False
-        assert list(schema["properties"]) == list(field_names(path))
-        for name in field_names(path):
-            if field_names(path + (name,)):
-                walk(path + (name,))
-    walk(())
+        assert list(schema["properties"]) == [f.name for f, _ in fields._declared(record)]
+        for f, spec in fields._declared(record):
+            if spec.kind == "section":
+                walk(schema["properties"][f.name], spec.record)
+            elif spec.kind == "keyed":
+                rule_record.update(spec.variants)
+                walk(schema["properties"][f.name], record)
+    rule_record: dict = {}
+    walk(build_schema()["$defs"]["recipe"], RecipeValues)
 
 
 def test_the_shipped_schema_file_has_the_generated_recipe():
@@ -101,9 +172,9 @@ def test_the_shipped_schema_file_has_the_generated_recipe():
 # -- the defaults ----------------------------------------------------------------------------------------------
 
 def test_the_defaults_are_the_declarations_and_the_same_as_ever():
-    assert defaults() == FIRST_DEFAULTS
-    assert list(defaults()) == list(FIRST_DEFAULTS)  # (the order spec.yaml writes them in)
-    assert resolve(None, {}, []).data == FIRST_DEFAULTS
+    assert defaults() == later(FIRST_DEFAULTS)
+    assert list(defaults())[:len(FIRST_DEFAULTS)] == list(FIRST_DEFAULTS)  # (the order spec.yaml writes them in)
+    assert resolve(None, {}, []).data == later(FIRST_DEFAULTS)
     # the typed record of the defaults is the record's own defaults
     assert read(defaults()) == RecipeValues()
     assert RecipeValues().optimizer.momentum == 0.9 and RecipeValues().schedule.warmup is None
@@ -114,7 +185,7 @@ def test_resolving_never_changes_the_defaults():
     recipe without a schedule trained 2.5 epochs."""
     resolve(None, {"epochs": 2.5, "views": 10}, [])
     resolve(None, {}, ["dataset.train_size=5"]).data["dataset"]["name"] = "changed"
-    assert resolve(None, {}, []).data == FIRST_DEFAULTS == defaults()
+    assert resolve(None, {}, []).data == later(FIRST_DEFAULTS) == defaults()
 
 
 def test_a_recipe_json_without_some_fields_reads_them_at_their_defaults_and_keeps_its_text():
@@ -216,9 +287,9 @@ def test_nesterov_without_momentum_is_refused_before_the_run(cli, train_args, tm
 @pytest.mark.parametrize("path", [p for p in leaf_paths() if field_at(p).kind in ("integer", "number")],
                          ids=".".join)
 def test_each_number_field_refuses_what_its_range_refuses_in_its_own_words(path):
-    spec = field_at(path)
+    spec = _declared_in_variant(path)
     bad = "x" if spec.minimum is None else spec.minimum if spec.low_open else spec.minimum - 1
-    data = with_defaults({})
+    data = with_defaults(variant_of(path))
     node = data
     for key in path[:-1]:
         node = node.setdefault(key, {"lr": 0.1} if key == "warmup" else {})
@@ -280,7 +351,7 @@ def test_a_second_variant_is_one_more_declaration():
     assert not valid({"optimizer": {"name": "adamish", "momentum": 0.5}})  # SGD's field, not Adamish's
     assert not valid({"optimizer": {"beta": 0.5}})  # no name: the default, SGD, which has no beta
     assert not valid({"optimizer": {"name": "lamb"}})
-    assert fields.defaults(_TwoOptimizers) == {"optimizer": FIRST_DEFAULTS["optimizer"]}
+    assert fields.defaults(_TwoOptimizers) == {"optimizer": later(FIRST_DEFAULTS)["optimizer"]}
     assert fields.with_defaults({"optimizer": {"name": "adamish"}}, _TwoOptimizers) == \
         {"optimizer": {"name": "adamish", "lr": 1e-3, "beta": 0.9}}
     assert fields.problem({"optimizer": {"name": "adamish", "beta": 1}}, _TwoOptimizers) == \
@@ -288,7 +359,7 @@ def test_a_second_variant_is_one_more_declaration():
     adam = fields.read({"optimizer": {"name": "adamish"}}, _TwoOptimizers).optimizer
     assert isinstance(adam, _Adamish) and adam.beta == 0.9
     assert set(fields.field_names(("optimizer",), _TwoOptimizers)) == {"name", "lr", "momentum", "weight_decay",
-                                                                      "nesterov", "beta"}
+                                                                      "nesterov", "norm_bias_decay", "beta"}
 
 
 # -- no consumer keeps defaults of its own ---------------------------------------------------------------------
@@ -297,6 +368,7 @@ def test_a_second_variant_is_one_more_declaration():
 NOT_RECIPE_FALLBACKS = {
     ("runtime/checkpoint.py", "name"),  # a checkpoint's architecture record
     ("runtime/rundir.py", "name"),  # run.json's record of the spec
+    ("runtime/sweep.py", "kind"),  # a metrics record's kind, not the warm-up's
 }
 
 
