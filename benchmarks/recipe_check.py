@@ -50,8 +50,9 @@ def _train(out: Path, device: str, iters: int, batch: int, size: int, recipe: li
 
 def measure(device: str, iters: int, batch: int, size: int, work: Path) -> dict[str, Any]:
     log = max(1, iters // 6)
-    rsb = ["rsb_a3", RSB_AUGMENT, "eval.crop=null", "eval.resize=" + str(size)]
-    plain = ["imagenet", "augment=[{op: hflip}]", "eval.views=1", "eval.resize=" + str(size)]
+    at = [f"eval.crop={size}", f"eval.resize={size}"]  # (synthetic images of `size`, evaluated whole)
+    rsb = ["rsb_a3", RSB_AUGMENT, *at]
+    plain = ["imagenet", "augment=[{op: hflip}]", "eval.views=1", *at]
     out: dict[str, Any] = {"device": device, "iters": iters, "batch": batch, "size": size}
     out["rsb_a3"] = _train(work / "rsb", device, iters, batch, size, rsb, log)
     out["plain_sgd"] = _train(work / "plain", device, iters, batch, size, plain, log)

@@ -124,13 +124,10 @@ def step_parts(recipe: Recipe, model: nn.Module, classes: int) -> StepParts:
 
     loss = TrainLoss(recipe.loss, classes, smoothing=recipe.label_smoothing,
                      target_threshold=recipe.bce_target_threshold)
-    clip = None
-    if recipe.clip_grad is not None:
-        mode, top, params = recipe.clip_grad.mode, recipe.clip_grad.max, [p for p in model.parameters()]
-
-        def clip() -> None:
-            clip_gradients(params, mode, top)
-    return StepParts(loss=loss, clip=clip)
+    if recipe.clip_grad is None:
+        return StepParts(loss=loss)
+    mode, top, params = recipe.clip_grad.mode, recipe.clip_grad.max, list(model.parameters())
+    return StepParts(loss=loss, clip=lambda: clip_gradients(params, mode, top))
 
 
 def checkpoint_interval(total: int, log_every: int, eval_every: int, asked: int | None) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
 import re
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hostile_pickle import Exploit  # tests/ is on pytest's pythonpath
 import torch
 
 from archspec.runtime.data import DataConfig, DataError, make_data
@@ -175,18 +175,10 @@ def test_truncated_or_corrupt_file(tmp_path, damage):
     assert str(path) in text and "corrupt" in text and cifar_files.CIFAR100_URL in text
 
 
-class _Exploit:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_code_in_the_pickle_is_refused_and_never_run(tmp_path):
     path = write_cifar100(tmp_path) / "test"
     marker = tmp_path / "pwned"
-    path.write_bytes(pickle.dumps({b"data": _Exploit(marker), b"fine_labels": [0]}, protocol=2))
+    path.write_bytes(pickle.dumps({b"data": Exploit(marker), b"fine_labels": [0]}, protocol=2))
     text = refusal(tmp_path)
     assert "refuses to load" in text and "contains code" in text and str(path) in text and "CIFAR-100" in text
     assert not marker.exists()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 import struct
 import tarfile
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hostile_pickle import Exploit  # tests/ is on pytest's pythonpath
 import torch
 
 from archspec.runtime import data as D
@@ -291,18 +291,10 @@ def test_cifar_damaged_file(tmp_path, damage):
     assert str(path) in text and "corrupt" in text
 
 
-class _Exploit:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_cifar_malicious_pickle_is_never_run(tmp_path):
     path = write_cifar(tmp_path) / "data_batch_2"
     marker = tmp_path / "pwned"
-    path.write_bytes(pickle.dumps({b"data": _Exploit(marker), b"labels": [0]}, protocol=2))
+    path.write_bytes(pickle.dumps({b"data": Exploit(marker), b"labels": [0]}, protocol=2))
     with pytest.raises(DataError) as e:
         cifar(tmp_path)
     text = one_line(e)
