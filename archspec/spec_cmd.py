@@ -25,7 +25,9 @@ def _register(sub: Any) -> None:
     p = sub.add_parser("schema", help="print the JSON Schema of spec files")
     p.set_defaults(run=_cmd_schema)
 
-    p = sub.add_parser("list", help="list the shipped specs")
+    p = sub.add_parser("list", help="list the shipped specs (--recipes: the shipped recipes)")
+    p.add_argument("--recipes", action="store_true",
+                   help="list the shipped training recipes instead (for `archspec train SPEC --recipe NAME`)")
     p.set_defaults(run=_cmd_list)
 
     p = sub.add_parser("ops", help="list the primitive ops with their attributes, defaults and ranges")
@@ -85,6 +87,16 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from archspec.lang.resolve import available_specs
     from archspec.lang.yamlsrc import display_path
 
+    if args.recipes:
+        import yaml
+
+        from archspec.lang.spec import shipped_recipes
+
+        for name, path in shipped_recipes().items():  # (archspec's own files, read safely)
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            about = doc.get("description", "") if isinstance(doc, dict) else ""
+            print(f"{name:<16} {display_path(path)}  {' '.join(str(about).split())}")
+        return EXIT_OK
     for name, path in available_specs().items():
         print(f"{name:<20} {display_path(path)}")
     return EXIT_OK

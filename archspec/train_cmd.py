@@ -55,8 +55,8 @@ def _add_recipe_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("recipe overrides (default: the spec's recipe; with --resume: the run's)")
     _add_recipe_options(g)
     g.add_argument("--recipe", dest="recipe_overrides", action="append", default=[], metavar="NAME|FIELD=VALUE",
-                   help="a whole recipe in place of the spec's: a shipped one (rsb_a1, rsb_a2, rsb_a3, tv_v2, "
-                   "cifar10_modern, cifar100_modern, cifar10, imagenet) or a recipe file; or any recipe field, e.g. "
+                   help="a whole recipe in place of the spec's: a shipped one (rsb_a3, tv_v2, cifar10_modern, ...: "
+                   "`archspec list --recipes`) or a recipe file; or any recipe field, e.g. "
                    "--recipe optimizer.nesterov=true (repeatable; fields apply after the named recipe)")
 
 

@@ -56,6 +56,7 @@ class RunResult:
     split: str | None = None           # "test", else "val": the split its errors are of
     final_err: float | None = None
     lowest_err: float | None = None
+    ema_final_err: float | None = None  # the EMA weights' final error on the same split (a recipe with `ema:`)
     images_per_s: float | None = None
     seconds: float | None = None
     iteration: int | None = None       # the last iteration recorded
@@ -342,6 +343,9 @@ class _Reader:
             r.final_err = errs[-1]
             finite = [e for e in errs if math.isfinite(e)]
             r.lowest_err = min(finite) if finite else math.nan
+            ema = [x for x in records if x.get("kind") == f"{r.split}_ema"]
+            if ema:
+                r.ema_final_err = _number(ema[-1].get("err"))
         trains = [x for x in records if x.get("kind") == "train"]
         r.iteration = max((x["iter"] for x in records), default=None)
         r.images_per_s = steady_images_per_s(trains)

@@ -53,16 +53,18 @@ def markdown(results: Results) -> str:
     splits = {p.split for p in points if p.split}
     split = splits.pop() if len(splits) == 1 and "mixed" not in splits else None
     held = f"{split} " if split else ""
-    head = ["point", "spec", "settings", "seeds", f"final {held}error (%)", f"lowest {held}error (%)", "params",
-            "MACs", "images/s", "time/run", "status"]
-    align = ["---"] * 4 + ["---:"] * 6 + ["---"]
+    ema = any(p.stat("ema_final_err") is not None for p in points)  # (a column only where a run kept an EMA)
+    head = ["point", "spec", "settings", "seeds", f"final {held}error (%)", f"lowest {held}error (%)"] + \
+        ([f"final {held}error, EMA weights (%)"] if ema else []) + ["params", "MACs", "images/s", "time/run", "status"]
+    align = ["---"] * 4 + ["---:"] * (7 if ema else 6) + ["---"]
     rows = []
     for p in points:
         tag = f" [{p.split}]" if split is None and p.split else ""
         rows.append([p.key, p.spec, _settings(p.settings) or DASH, f"{len(p.finished)}/{len(p.runs)}",
-                     _errors(p.stat("final_err")) + tag, _errors(p.stat("lowest_err")) + tag,
-                     _params(p.size("params")), _macs(p.size("macs")), _speed(p.stat("images_per_s", True)),
-                     _seconds(p.stat("seconds")), _status(p)])
+                     _errors(p.stat("final_err")) + tag, _errors(p.stat("lowest_err")) + tag]
+                    + ([_errors(p.stat("ema_final_err"))] if ema else [])
+                    + [_params(p.size("params")), _macs(p.size("macs")), _speed(p.stat("images_per_s", True)),
+                       _seconds(p.stat("seconds")), _status(p)])
     lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {printable(n)}" for n in _footnotes(results, split)) + "\n"
@@ -145,7 +147,7 @@ def _footnotes(results: Results, split: str | None) -> list[str]:
 CSV_COLUMNS = ("point", "label", "spec", "settings", "seeds_finished", "seeds_total", "split",
                "final_err_best", "final_err_mean", "final_err_std", "lowest_err_best", "lowest_err_mean",
                "lowest_err_std", "params", "macs", "images_per_s_mean", "images_per_s_std", "seconds_per_run_mean",
-               "status")
+               "status", "ema_final_err_best", "ema_final_err_mean", "ema_final_err_std")
 
 
 def to_csv(results: Results) -> str:
@@ -158,7 +160,7 @@ def to_csv(results: Results) -> str:
         writer.writerow([p.key, p.label or "", p.spec, _settings(p.settings), len(p.finished), len(p.runs),
                          p.split or "", *_csv_stat(final, True), *_csv_stat(lowest, True),
                          _blank(p.size("params")), _blank(p.size("macs")), *_csv_stat(speed, False),
-                         _blank(seconds and seconds.mean), _status(p)])
+                         _blank(seconds and seconds.mean), _status(p), *_csv_stat(p.stat("ema_final_err"), True)])
     return buffer.getvalue()
 
 
@@ -186,10 +188,11 @@ def to_json(results: Results) -> str:
             "sweep": str(p.source) if p.source else None, "split": p.split,
             "seeds": {"finished": len(p.finished), "total": len(p.runs)}, "status": p.counts(),
             "final_err": stat(p.stat("final_err")), "lowest_err": stat(p.stat("lowest_err")),
-            "params": p.size("params"), "macs": p.size("macs"),
+            "ema_final_err": stat(p.stat("ema_final_err")), "params": p.size("params"), "macs": p.size("macs"),
             "images_per_s": stat(p.stat("images_per_s", True)), "seconds": stat(p.stat("seconds")),
             "runs": [{"folder": str(r.folder), "seed": r.seed, "status": r.status, "split": r.split,
-                      "final_err": r.final_err, "lowest_err": r.lowest_err, "images_per_s": r.images_per_s,
+                      "final_err": r.final_err, "lowest_err": r.lowest_err, "ema_final_err": r.ema_final_err,
+                      "images_per_s": r.images_per_s,
                       "seconds": r.seconds, "iteration": r.iteration, "iterations": r.iterations,
                       "message": r.message} for r in p.runs]})
     doc = {"format": RESULTS_FORMAT, "version": 1, "points": points, "notes": results.notes}

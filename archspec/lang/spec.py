@@ -464,7 +464,8 @@ def load_recipe(ref: str, sources: Sources | None = None) -> tuple[dict[str, Any
     if not looks_like_path and ref not in recipes:
         hint = did_you_mean(ref, recipes) or ""
         raise SpecError([Diagnostic(UNKNOWN_SPEC, f"no recipe named `{ref}` (shipped: {', '.join(recipes)})",
-                                    Loc(ref, 0, 0), hint=hint or "or give a recipe file's path")])
+                                    Loc(ref, 0, 0), hint=hint or "`archspec list --recipes` describes them; or give "
+                                    "a recipe file's path")])
     path = recipes[ref] if not looks_like_path else locate(ref)
     sources = sources if sources is not None else Sources()
     resolved = Resolver(sources, SchemaChecker(), root=path.resolve().parent).resolve(path)

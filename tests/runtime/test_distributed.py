@@ -61,6 +61,25 @@ def test_two_processes_compute_what_one_computes(spec, tmp_path, cifar_dir):
     assert json.loads((two / "run.json").read_text())["processes"] == 2
 
 
+# today's recipe pieces that keep a run the same over any number of processes: repeated augmentation (each
+# image's copies in different processes), device-side TrivialAugment and random erasing, LAMB, label smoothing,
+# a cosine schedule with a linear warm-up, an EMA. (Mixup/CutMix mixes each process's batch with itself, as
+# timm does, so it is not among them.)
+MODERN = ("--recipe", "repeated_augment=2", "--recipe", "augment=[{op: pad_crop, pad: 4, size: 32}, {op: hflip}, "
+          "{op: trivial_augment}, {op: random_erasing, p: 0.5}]", "--recipe", "optimizer={name: lamb, lr: 0.002}",
+          "--recipe", "label_smoothing=0.1", "--recipe", "schedule={name: cosine, warmup: {kind: linear, "
+          "lr: 0.0001, max_iters: 5}}", "--recipe", "ema={decay: 0.9}")
+
+
+def test_two_processes_compute_what_one_computes_under_a_modern_recipe(spec, tmp_path, cifar_dir):
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert subprocess.run([sys.executable, "-m", "archspec", *args(spec, one, cifar_dir, *MODERN)]).returncode == 0
+    proc = subprocess.run(torchrun(*args(spec, two, cifar_dir, *MODERN)), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert close(losses(one), losses(two))
+    assert {r[0] for r in losses(two)} >= {"val_ema", "test_ema"}
+
+
 def test_resume_across_ranks_after_sigkill(spec, tmp_path, cifar_dir):
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     assert subprocess.run(torchrun(*args(spec, whole, cifar_dir, iters=40)), capture_output=True).returncode == 0

@@ -83,3 +83,10 @@ def test_a_shipped_recipe_trains_records_itself_and_resumes_exactly(name, tmp_pa
                              "--split", "val", "--json"], capture_output=True, text=True)
         assert ev.returncode == 0, ev.stderr
         assert json.loads(ev.stdout)["err"] == pytest.approx(best["val_err"])
+        table = subprocess.run([sys.executable, "-m", "archspec", "results", str(whole), "--format", "json"],
+                               capture_output=True, text=True)
+        run = json.loads(table.stdout)["points"][0]["runs"][0]
+        assert run["ema_final_err"] == ema_vals[-1][4]
+        shown = subprocess.run([sys.executable, "-m", "archspec", "results", str(whole)], capture_output=True,
+                               text=True).stdout
+        assert "error, EMA weights (%)" in shown

@@ -163,3 +163,12 @@ def test_train_refuses_an_unknown_recipe_name_in_one_line(cli, tmp_path):
     r = cli("train", "cifar_resnet20", "--recipe", "rsb_a4", "--out", str(tmp_path / "run"), "--device", "cpu")
     assert r.code == 2 and "no recipe named `rsb_a4`" in r.err and "Traceback" not in r.err
     assert not (tmp_path / "run").exists()
+
+
+def test_list_recipes_describes_every_shipped_recipe(cli):
+    r = cli("list", "--recipes")
+    assert r.code == 0
+    lines = r.out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == list(shipped_recipes())
+    assert any(line.startswith("rsb_a3") and "78.1%" in line for line in lines)
+    assert "archspec list --recipes" in " ".join(cli("train", "--help").out.split())  # (help wraps lines)
