@@ -92,10 +92,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
         from archspec.lang.spec import shipped_recipes
 
-        for name, path in shipped_recipes().items():  # (archspec's own files, read safely)
+        recipes = shipped_recipes()
+        width = max((len(display_path(p)) for p in recipes.values()), default=0)
+        for name, path in recipes.items():  # (archspec's own files, read safely)
             doc = yaml.safe_load(path.read_text(encoding="utf-8"))
             about = doc.get("description", "") if isinstance(doc, dict) else ""
-            print(f"{name:<16} {display_path(path)}  {' '.join(str(about).split())}")
+            print(f"{name:<16} {display_path(path):<{width}}  {' '.join(str(about).split())}")
         return EXIT_OK
     for name, path in available_specs().items():
         print(f"{name:<20} {display_path(path)}")

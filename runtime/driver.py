@@ -175,14 +175,17 @@ def _check_train_size(req: TrainRequest, plan: Plan, data: Data) -> None:
         return
     from archspec.lang.diagnostics import SpecError
 
-    shown = "x".join(map(str, train_shape))
+    shown, evaluated = "x".join(map(str, train_shape)), "x".join(map(str, data.input_shape))
+    fix = "make the training crop the evaluation size, or use a network that pools globally before its head"
     try:
-        load_graph(plan.spec.path, [] if plan.resume else list(req.overrides), shown, None)
+        _, compiled = load_graph(plan.spec.path, [] if plan.resume else list(req.overrides), shown, None)
     except SpecError as e:
-        raise RunError(f"the recipe trains on {shown} crops and evaluates at "
-                       f"{'x'.join(map(str, data.input_shape))}, but {plan.spec.name} does not take {shown} inputs "
-                       f"({e.diagnostics[0].message}): make the training crop the evaluation size, or use a network "
-                       "that pools globally") from None
+        raise RunError(f"the recipe trains on {shown} crops and evaluates at {evaluated}, but {plan.spec.name} "
+                       f"does not take {shown} inputs ({e.diagnostics[0].message}): {fix}") from None
+    if compiled.params != plan.compiled.params:  # (a head sized by its input: other weights at the other size)
+        raise RunError(f"the recipe trains on {shown} crops and evaluates at {evaluated}, but {plan.spec.name} has "
+                       f"{compiled.params:,} parameters at {shown} and {plan.compiled.params:,} at {evaluated} (a "
+                       f"layer sized by its input, such as a linear layer after a flatten): {fix}")
 
 
 def _resume_state(plan: Plan, run: RunDir, arch: dict[str, Any]) -> dict[str, Any] | None:

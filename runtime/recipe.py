@@ -41,6 +41,11 @@ def _parse_value(text: str, path: str) -> Any:
     from archspec.lang.diagnostics import SpecError
     from archspec.lang.yamlsrc import parse_value
 
+    import re
+
+    if re.fullmatch(r"\s*[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+\s*", text):
+        value = float(text)  # (YAML 1.1 reads 1e-3 as text; on the command line it is the number people mean)
+        return int(value) if value.is_integer() and abs(value) < 2**63 else value
     try:
         return parse_value(text, f"--recipe {path}")
     except SpecError as e:
@@ -181,8 +186,9 @@ def _why_not(spec: Any, value: Any) -> str:
 
 def apply_override(recipe: dict[str, Any], path: str, value: Any) -> str | None:
     """Set `recipe[a][b]... = value` for `path` "a.b..."; fields the recipe does not declare are refused. An
-    override that picks another optimizer or schedule (`optimizer.name=adamw`) keeps the fields the new one
-    declares too and drops the others; the note returned says which (None when nothing was dropped)."""
+    override that picks another schedule (`schedule.name=cosine`) keeps the fields the new one declares too and
+    drops the others; another optimizer (`optimizer.name=adamw`) keeps only `norm_bias_decay` and what the
+    override itself gives. The note returned says which (None when nothing was dropped)."""
     keys = path.split(".")
     top = keys[0]
     keyed = top in recipe and isinstance(recipe.get(top), dict) and _is_keyed(top)
@@ -200,13 +206,22 @@ def apply_override(recipe: dict[str, Any], path: str, value: Any) -> str | None:
     if variant is None:
         return None  # (an unknown name: the checks say so)
     own = set(field_names([top])) & {f for f in variant.__dataclass_fields__}
+    if top == "optimizer":  # an lr or a decay means another thing to another optimizer: only the switch carries
+        own = {"name", "norm_bias_decay"} | {k for k in recipe[top] if _given_in(value, k)}
     dropped = [k for k in recipe[top] if k not in own]
     for k in dropped:
         del recipe[top][k]
     if not dropped:
         return None
-    return (f"{top} {before or 'default'} -> {after}: kept {', '.join(k for k in recipe[top] if k != 'name') or 'no fields'}, "
-            f"dropped {', '.join(dropped)} ({after} has no such fields; the rest take {after}'s defaults)")
+    kept = ", ".join(k for k in recipe[top] if k != "name") or "no fields"
+    why = "its own defaults (an lr or a weight decay means another thing to another optimizer)" \
+        if top == "optimizer" else f"{after}'s defaults"
+    return f"{top} {before or 'default'} -> {after}: kept {kept}; dropped {', '.join(dropped)}, which take {why}"
+
+
+def _given_in(value: Any, key: str) -> bool:
+    """Whether the override's own value (a mapping) sets `key`."""
+    return isinstance(value, dict) and key in value
 
 
 def _is_keyed(name: str) -> bool:
@@ -311,6 +326,47 @@ class Recipe(RecipeValues):
         return json.dumps(self.data, indent=2, sort_keys=True)
 
 
+def _given(generic: list[str], path: str) -> bool:
+    """Whether a `--recipe FIELD=VALUE` sets the field at `path` (itself, or a mapping holding it)."""
+    keys = [item.split("=", 1)[0].strip() for item in generic if "=" in item]
+    return any(path == k or path.startswith(k + ".") for k in keys)
+
+
+def _keep_shares(data: dict[str, Any], generic: list[str], old_length: float, old_unit: str, unit: str,
+                 length: float, notes: list[str]) -> None:
+    """A run made longer or shorter by --iters or --epochs: the counts the recipe gives in its unit keep their
+    share of the run, as the milestones do (5 of 100 epochs: 15 of 300 iterations): a linear warm-up's length and
+    the EMA's start always, the eval interval when the unit changes (1 epoch means nothing in iterations); a
+    schedule updated per epoch is updated per iteration once the run is counted in iterations. What the user
+    set with --recipe keeps its value. Each change is a note for the run log."""
+    kind = "iterations" if unit == "iter" else "epochs"
+
+    def share(value: float) -> float:
+        scaled = value / old_length * length
+        return max(1, round(scaled)) if unit == "iter" else scaled
+
+    sched = data["schedule"]
+    warmup = sched.get("warmup")
+    if isinstance(warmup, dict) and warmup.get("kind") == "linear" and _is_number(warmup.get("max_iters")) and \
+            not _given(generic, "schedule.warmup.max_iters"):
+        warmup["max_iters"] = share(warmup["max_iters"])  # (a constant warm-up ends on the error: its cap stays)
+        notes.append(f"warm-up scaled with the length: {_count(warmup['max_iters'])} {kind}")
+    ema = data.get("ema")
+    if isinstance(ema, dict) and _is_number(ema.get("start")) and not _given(generic, "ema.start"):
+        ema["start"] = share(ema["start"])
+        notes.append(f"EMA start scaled with the length: {_count(ema['start'])} {kind}")
+    interval = data["eval"].get("interval")
+    if old_unit != unit and _is_number(interval) and not _given(generic, "eval.interval"):
+        data["eval"]["interval"] = share(interval)
+        notes.append(f"eval interval scaled with the length: every {_count(data['eval']['interval'])} {kind} "
+                     f"({_count(interval)} of the recipe's {_count(old_length)} {old_unit}s; --eval-interval sets "
+                     "another)")
+    if sched.get("update") == "epoch" and unit == "iter" and old_unit == "epoch" and \
+            not _given(generic, "schedule.update"):
+        sched["update"] = "iter"
+        notes.append("the learning rate changes every iteration: the run is counted in iterations (--iters)")
+
+
 def _count(value: float) -> float:
     return int(value) if float(value).is_integer() else value
 
@@ -361,21 +417,8 @@ def resolve(spec_recipe: dict[str, Any] | None, options: dict[str, Any], generic
             else:
                 notes.append(f"milestones kept at the same fractions of the length: {scaled} {unit}s")
             sched["milestones"] = scaled
-        warmup = sched.get("warmup")
-        if isinstance(warmup, dict) and warmup.get("kind") == "linear" and _is_number(warmup.get("max_iters")) and \
-                old_length and \
-                not any(item.split("=", 1)[0].strip().startswith("schedule.warmup") for item in generic if "=" in item):
-            # a linear warm-up keeps its share of the run, as the milestones do (5 of 100 epochs: 15 of 300
-            # iterations); a constant one ends on the training error and keeps its cap
-            share = warmup["max_iters"] / old_length
-            warmup["max_iters"] = max(1, round(share * length)) if unit == "iter" else share * length
-            notes.append(f"warm-up scaled with the length: {_count(warmup['max_iters'])} {unit}s")
-        ema = data.get("ema")
-        if isinstance(ema, dict) and _is_number(ema.get("start")) and old_length and \
-                not any(item.split("=", 1)[0].strip().startswith("ema") for item in generic if "=" in item):
-            share = ema["start"] / old_length  # (the EMA's start keeps its share of the run too)
-            ema["start"] = max(1, round(share * length)) if unit == "iter" else share * length
-            notes.append(f"EMA start scaled with the length: {_count(ema['start'])} {unit}s")
+        if old_length:
+            _keep_shares(data, generic, old_length, old_unit, unit, length, notes)
         sched["unit"], sched["length"] = unit, length
         if old_length and _is_number(data["eval"]["interval"]) and data["eval"]["interval"] > length:
             data["eval"]["interval"] = length

@@ -319,7 +319,9 @@ class _Loop:
                      f"last {window.steps} steps waited for data (more --workers?)")
         if self.state["warming_up"] and not self.recipe.warmup_still(i, err, self.ipe):
             self.state["warming_up"] = False
-            self.log(f"warm-up ends at iteration {i:,} (training error {100 * err:.1f}%)")
+            linear = self.recipe.schedule.warmup.kind == "linear"
+            self.log(f"linear warm-up ends at iteration {i:,}" if linear else
+                     f"warm-up ends at iteration {i:,} (training error {100 * err:.1f}%)")
         window.reset()
 
     def evaluate(self, i: int, stop: _StopFlag, splits: list[str] | None = None) -> None:

@@ -282,12 +282,13 @@ def _field_problems(record: type, data: Any, path: tuple[str, ...], unit: str) -
     names = _names(record)
     for key in data:
         if key not in names:
-            yield f"the recipe has no field `{'.'.join(path + (str(key),))}`"
+            whose = f"{where} {data['name']}" if where and isinstance(data.get("name"), str) else where or "the recipe"
+            yield f"the recipe has no field `{'.'.join(path + (str(key),))}` ({whose} fields: {', '.join(names)})"
     for f, spec in _declared(record):
         here = path + (f.name,)
         if f.name not in data or data[f.name] is None and spec.optional:
             if not spec.optional and f.default is MISSING and f.default_factory is MISSING:
-                yield f"{_label(spec, here)} must be {spec.requirement(unit)}, got None"
+                yield f"{_label(spec, here)} is required: give `{'.'.join(here)}` ({spec.requirement(unit)})"
             continue
         value = data[f.name]
         if spec.kind in ("section", "keyed"):
@@ -404,6 +405,8 @@ def json_schema(record: type) -> dict[str, Any]:
 def _field_schema(f: Field, spec: FieldSpec) -> dict[str, Any]:
     if spec.kind == "section":
         assert spec.record is not None
+        if spec.optional:  # null is "absent": `--recipe ema=null` removes a named recipe's EMA
+            return {"anyOf": [json_schema(spec.record), {"type": "null"}], "description": spec.doc}
         return json_schema(spec.record) | {"description": spec.doc}
     if spec.kind == "keyed":
         return _keyed_schema(spec)

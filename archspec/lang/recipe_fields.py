@@ -154,6 +154,9 @@ class Warmup(Section):
                            "(torchvision); false: the warm-up replaces the schedule's start (timm)")
 
     def check(self, unit: str) -> str | None:
+        if self.kind == "constant" and self.max_iters is None and self.until_train_error is None:
+            return ("a constant warm-up needs an end, or it lasts the whole run: give schedule.warmup.max_iters "
+                    "or until_train_error (or kind linear with max_iters)")
         if self.kind == "linear" and self.max_iters is None:
             return ("a linear warm-up needs its length: give schedule.warmup.max_iters (in the schedule's unit, "
                     "e.g. 5 epochs)")

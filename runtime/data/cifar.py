@@ -240,7 +240,7 @@ def label_names(folder: Path, kind: CifarKind | None = None, labels: str | None 
     except Exception:  # noqa: BLE001 - absent, damaged, or holding code (which is never run)
         return None
     names = _entry(meta, key) if isinstance(meta, dict) else None
-    if not isinstance(names, list) or not 1 <= len(names) <= classes or \
+    if not isinstance(names, list) or len(names) != classes or \
             not all(isinstance(n, (bytes, str)) and 0 < len(n) <= 100 for n in names):
         return None
     try:

@@ -369,7 +369,7 @@ class FolderData(Data):
                   else "decoding in the main process (workers 0)")
         return (f"imagenet_folder {self.root}: train {self.train_size} / val {len(self.val_set)} images, "
                 f"{len(self.class_names)} class folders ({self.num_classes} classes), batch {c.batch_size} "
-                f"({self.iters_per_epoch} iters/epoch{repeats_text(c)}), 3x{self.size}x{self.size} crops; "
+                f"({self.iters_per_epoch} iters/epoch{repeats_text(c)}), {_crops(self.train_shape, self.size)}; "
                 f"{self.norm.text}; augment "
                 f"{describe_ops(self.ops)}; eval {self.eval_views} view(s) of the {c.eval_resize}-pixel resize; "
                 f"loader {loader}")
@@ -391,6 +391,13 @@ def _check_folder_order(ops: list[Op]) -> None:
             raise DataError(f"augment op {op} (entry {k + 1}) comes after {device[1]} (entry {device[0] + 1}); "
                             f"for an image folder {op} runs while decoding, before the batched ops on the device: "
                             f"move it before")
+
+
+def _crops(train_shape: tuple[int, ...], size: int) -> str:
+    """The crops trained and evaluated, as the run log says them."""
+    _, h, w = train_shape
+    return f"3x{size}x{size} crops" if (h, w) == (size, size) else \
+        f"3x{h}x{w} training crops, 3x{size}x{size} evaluated"
 
 
 def _capped(paths: np.ndarray, labels: np.ndarray, cap: int | None, split: str) -> tuple[np.ndarray, np.ndarray]:

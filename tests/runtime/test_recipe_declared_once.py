@@ -72,6 +72,8 @@ def schema_at(path: tuple[str, ...], variant: str | None = None) -> dict:
     that declares the next key (`variant`: of that one), and an optional field's own (its null alternative aside)."""
     node = build_schema()["$defs"]["recipe"]
     for i, key in enumerate(path):
+        if "anyOf" in node and node["anyOf"][-1] == {"type": "null"}:  # an optional section
+            node = node["anyOf"][0]
         if "allOf" in node:  # a keyed section: the variant holding `key`
             thens = [rule["then"] for rule in node["allOf"]
                      if variant is None or rule["if"]["properties"]["name"]["const"] == variant]

@@ -78,11 +78,13 @@ def test_bad_recipe_names_are_one_line_with_the_fix():
     assert "no such file" in refused({}, generic=["nothere/recipe.yaml"])
 
 
-def test_switching_optimizer_keeps_the_fields_it_shares_and_says_what_it_dropped():
-    spec = {"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True}}
-    r = resolve(spec, {}, ["optimizer.name=adamw"])
-    assert r.optimizer.name == "adamw" and r.optimizer.lr == 0.1 and r.optimizer.betas == (0.9, 0.999)
-    assert any("dropped momentum, nesterov" in n for n in r.notes), r.notes
+def test_switching_optimizer_starts_from_its_defaults_and_switching_schedule_keeps_what_it_shares():
+    spec = {"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True, "norm_bias_decay": False}}
+    r = resolve(spec, {}, ["optimizer.name=adamw"])  # (SGD's 0.1 would make AdamW diverge)
+    assert r.optimizer.name == "adamw" and r.optimizer.lr == 0.001 and r.optimizer.betas == (0.9, 0.999)
+    assert r.optimizer.norm_bias_decay is False
+    assert any("dropped lr, momentum, nesterov" in n for n in r.notes), r.notes
+    assert resolve(spec, {}, ["optimizer={name: lamb, lr: 0.004}"]).optimizer.lr == 0.004
     r = resolve({"schedule": {"milestones": [10, 20], "length": 30}}, {}, ["schedule={name: cosine, min_lr: 0.001}"])
     assert r.schedule.name == "cosine" and r.schedule.length == 30 and r.schedule.min_lr == 0.001
 
@@ -96,12 +98,16 @@ def test_switching_optimizer_keeps_the_fields_it_shares_and_says_what_it_dropped
     ({"schedule": {"name": "cosine", "warmup": {"kind": "linear", "lr": 0.01}}}, [], {}, "max_iters"),
     ({"schedule": {"name": "cosine", "length": 10, "warmup": {"kind": "linear", "lr": 0.01, "max_iters": 10}}}, [],
      {}, "not shorter than the run"),
-    ({"schedule": {"warmup": {"lr": 0.01, "prefix": True}}}, [], {}, "prefix applies to a linear warm-up"),
+    ({"schedule": {"warmup": {"lr": 0.01, "max_iters": 9, "prefix": True}}}, [], {}, "prefix applies to a linear warm-up"),
     ({"mixup": {"prob": 0.5}}, [], {}, "mixes nothing"),
     ({"ema": {"warmup_power": 0.75}}, [], {}, "set ema.warmup true"),
     ({"optimizer": {"name": "lamb", "betas": [0.9]}}, [], {}, "two numbers"),
     ({"schedule": {"name": "cosine"}}, [], {"milestones": [5, 8]}, "drop --milestones"),
     ({"label_smoothing": 1.0}, [], {}, "label smoothing must be in [0, 1)"),
+    ({"schedule": {"warmup": {"lr": 0.01}}}, [], {}, "a constant warm-up needs an end"),
+    ({"schedule": {"name": "cosine", "warmup": {"kind": "linear", "max_iters": 5}}}, [], {},
+     "warm-up lr is required: give `schedule.warmup.lr`"),
+    ({"optimizer": {"name": "lamb"}}, [], {"momentum": 0.9}, "(optimizer lamb fields: name, lr, betas, eps"),
 ])
 def test_recipe_rules(recipe, generic, options, words):
     assert words in refused(recipe, options, generic)
@@ -172,3 +178,50 @@ def test_list_recipes_describes_every_shipped_recipe(cli):
     assert [line.split()[0] for line in lines] == list(shipped_recipes())
     assert any(line.startswith("rsb_a3") and "78.1%" in line for line in lines)
     assert "archspec list --recipes" in " ".join(cli("train", "--help").out.split())  # (help wraps lines)
+
+
+def test_iters_on_a_recipe_in_epochs_keeps_every_count_at_its_share_of_the_run():
+    """`--iters 12` on cifar10_modern evaluated every 5 iterations (its "5 epochs" read as iterations) and tv_v2's
+    per-epoch updates held the warm-up's first rate through a run shorter than an epoch."""
+    r = resolve({}, {"iters": 400}, ["cifar10_modern"])
+    assert r.eval.interval == 10 and any("eval interval scaled" in n for n in r.notes)  # 5 of 200 epochs
+    tv = resolve({}, {"iters": 1200}, ["tv_v2"])
+    assert tv.eval.interval == 2 and tv.schedule.update == "iter" and tv.schedule.warmup.max_iters == 10
+    assert [round(tv.lr(i, 10_000, False), 6) for i in (0, 5)] == [0.005, round(0.005 + 5 * (0.5 - 0.005) / 10, 6)]
+    sibling = resolve({}, {"iters": 1200}, ["tv_v2", "schedule.warmup.lr=0.001"])
+    assert sibling.schedule.warmup.max_iters == 10  # setting the warm-up's lr keeps its length's share
+    own = resolve({}, {"iters": 1200}, ["tv_v2", "eval.interval=7", "schedule.update=epoch"])
+    assert own.eval.interval == 7 and own.schedule.update == "epoch"
+    same = resolve({"schedule": {"length": 64000, "milestones": [32000, 48000]}, "eval": {"interval": 2000}},
+                   {"iters": 4000}, [])
+    assert same.eval.interval == 2000  # (the same unit: an interval of iterations keeps its meaning)
+
+
+def test_null_removes_what_a_named_recipe_sets_and_1e_3_is_a_number():
+    r = resolve({}, {}, ["tv_v2", "ema=null", "mixup=null", "schedule.warmup=null", "eval.crop=null"])
+    assert r.ema is None and r.mixup is None and r.schedule.warmup is None and r.eval.crop is None
+    assert resolve({}, {}, ["optimizer.lr=1e-3", "optimizer.weight_decay=5E-5"]).optimizer.lr == 0.001
+
+
+FLAT_HEAD = """\
+archspec: 1
+name: flathead
+input: [3, 32, 32]
+network:
+  - conv1: {op: conv, out: 4, kernel: 3, stride: 2, pad: 1}
+  - relu1: {op: relu}
+  - flat: {op: flatten}
+  - fc: {op: linear, out: 10}
+"""
+
+
+def test_a_training_size_a_network_cannot_train_at_is_refused_before_the_run(cli, tmp_path):
+    """A linear layer after a flatten compiled at the training size too (its inputs inferred), so the check let a
+    FixRes recipe through and the run crashed at its first step with a traceback."""
+    spec = tmp_path / "flathead.yaml"
+    spec.write_text(FLAT_HEAD)
+    r = cli("train", spec, "--recipe", "cifar10_modern", "--dataset", "synthetic", "--recipe",
+            "augment=[{op: random_resized_crop, size: 24}, {op: hflip}]", "--recipe", "eval.crop=32", "--iters", "2",
+            "--batch-size", "4", "--out", tmp_path / "run", "--device", "cpu", "--quiet")
+    assert r.code == 2 and "parameters at 3x24x24" in r.err and "Traceback" not in r.err, r.err
+    assert not (tmp_path / "run").exists()
