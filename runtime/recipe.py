@@ -21,6 +21,7 @@ from typing import Any
 
 from archspec.lang.errors import UserError
 from archspec.lang.recipe_fields import RecipeValues, field_names, problem, read, with_defaults
+from archspec.runtime.lr_schedule import lr_at
 
 
 class RecipeError(UserError):
@@ -291,8 +292,6 @@ class Recipe(RecipeValues):
         """The learning rate for the step that starts at `iteration` (0-based). Everything is counted in
         iterations (a count in epochs is rounded to whole iterations, as the run's length is); a schedule updated
         per epoch is read at the iteration its epoch starts."""
-        from archspec.runtime.lr_schedule import lr_at
-
         sched, warmup = self.schedule, self.schedule.warmup
         if warmup is not None and warmup.kind == "constant":
             if warming_up:

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from archspec.runtime import checkpoint
+from archspec.runtime.data.common import cpu_generator
 from archspec.runtime.evaluate import evaluate
 from archspec.runtime.measures import Window, peak_memory_mb, run_summary
 from archspec.runtime.metrics import MetricsLog, Progress
@@ -273,8 +274,6 @@ class _Loop:
             x, y = next(self.batches)
             target = y
             if self.mix is not None:
-                from archspec.runtime.data.common import cpu_generator
-
                 x, target = self.mix(x, y, cpu_generator("mixup", options.seed, self.i))
             if options.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
